@@ -1,0 +1,44 @@
+# The two README commands are `make lab` and `make test`; the rest are for maintainers.
+PYTHON ?= python3
+VENV   := .venv
+ifeq ($(OS),Windows_NT)
+BIN := $(VENV)/Scripts
+else
+BIN := $(VENV)/bin
+endif
+STAMP  := $(VENV)/.installed
+
+.PHONY: lab test lint unit notebooks execute student bench clean
+
+# (Re)install only when pyproject.toml changed since the last install.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+lab: $(STAMP)  ## open the course in JupyterLab
+	$(BIN)/jupyter lab notebooks/
+
+test: $(STAMP)  ## lint, unit tests and every notebook under nbval in fast mode
+	$(BIN)/ruff check course_utils tests notebooks benchmarks
+	COURSE_FAST=1 $(BIN)/python -m pytest tests
+	COURSE_FAST=1 $(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider notebooks
+
+unit: $(STAMP)  ## unit tests only
+	COURSE_FAST=1 $(BIN)/python -m pytest tests
+
+notebooks: $(STAMP)  ## nbval over the notebooks in fast mode
+	COURSE_FAST=1 $(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider notebooks
+
+execute: $(STAMP)  ## re-run every notebook in the real configuration and store its outputs
+	$(BIN)/python -m course_utils.execute notebooks/[0-9]*.ipynb
+
+student: $(STAMP)  ## write the student edition (solutions stripped) to build/student/
+	$(BIN)/python -m course_utils.student notebooks build/student
+
+bench: $(STAMP)  ## performance benchmarks (not part of the tests)
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf build runs data/.embedded* .pytest_cache

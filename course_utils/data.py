@@ -1,0 +1,475 @@
+"""Data: the embedded dataset, choosing and checking an image folder, transforms, splits, loaders."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFilter, UnidentifiedImageError
+from torch.utils.data import DataLoader, Dataset, Subset
+from torchvision import transforms as T
+
+from .runtime import seed_worker
+
+# Pretrained ImageNet models expect inputs normalised with the statistics of ImageNet's
+# training photos; we keep them even from scratch because they put natural-photo pixels at
+# roughly zero mean and unit variance (which is what BatchNorm and the init assume), and
+# a checkpoint stays compatible with torchvision's pretrained weights if you later use them.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# Lower-case file endings PIL reads; the same set as torchvision's ImageFolder.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
+# Entries that tools create inside folders and that are never classes or images.
+IGNORED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
+
+DATA_ENV = "COURSE_DATA"  # point it at your own ImageFolder-style photo folder
+EMBEDDED_CLASSES = ("circle", "square", "star", "triangle")
+EMBEDDED_VERSION = 1  # bump when the generator changes, so old copies are regenerated
+_MANIFEST = ".manifest.json"  # hidden, so the dataset scan skips it
+
+
+class DataError(ValueError):
+    """The data folder or an image in it is not what the course expects."""
+
+
+# --------------------------------------------------------------------------- the embedded dataset
+
+
+def default_data_home() -> Path:
+    """Where generated data lives: the repository's data/ folder (or COURSE_DATA_HOME)."""
+    if os.environ.get("COURSE_DATA_HOME"):
+        return Path(os.environ["COURSE_DATA_HOME"])
+    repo = Path(__file__).resolve().parent.parent
+    if (repo / "pyproject.toml").exists():
+        return repo / "data"
+    return Path.home() / ".cache" / "resnet-from-scratch"
+
+
+def make_embedded_dataset(
+    root: str | os.PathLike | None = None,
+    *,
+    per_class: int = 150,
+    seed: int = 0,
+    force: bool = False,
+) -> Path:
+    """Generate the course's shapes dataset once (deterministic from `seed`); return its folder.
+
+    The folder is built in a temporary sibling and renamed into place at the end, so an
+    interrupted run never leaves half a dataset; a folder whose manifest does not match
+    (incomplete, older generator, other seed or size) is regenerated.
+    """
+    root = Path(root) if root is not None else default_data_home() / "shapes"
+    wanted = {"version": EMBEDDED_VERSION, "seed": seed, "per_class": per_class,
+              "classes": list(EMBEDDED_CLASSES)}
+    if not force and _manifest_matches(root, wanted):
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}-partial-", dir=root.parent))
+    try:
+        start = time.perf_counter()
+        rng = np.random.default_rng(seed)
+        for name in EMBEDDED_CLASSES:
+            (tmp / name).mkdir()
+        # Interleave classes so every class sees the same stream of random sizes and colours.
+        for i in range(per_class):
+            for label, name in enumerate(EMBEDDED_CLASSES):
+                image = _draw_sample(label, rng)
+                image.save(tmp / name / f"{name}_{i:04d}.jpg", quality=90)
+        files = sorted(str(p.relative_to(tmp).as_posix()) for p in tmp.rglob("*.jpg"))
+        manifest = dict(wanted, files=len(files),
+                        seconds=round(time.perf_counter() - start, 2))
+        (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        if root.exists():
+            shutil.rmtree(root)
+        try:
+            os.replace(tmp, root)
+        except OSError:
+            # Another process finished first; keep its copy if it is complete.
+            if not _manifest_matches(root, wanted):
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
+def _manifest_matches(root: Path, wanted: dict) -> bool:
+    try:
+        manifest = json.loads((root / _MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if any(manifest.get(k) != v for k, v in wanted.items()):
+        return False
+    count = sum(1 for _ in root.glob("*/*.jpg"))
+    return count == manifest.get("files") == wanted["per_class"] * len(wanted["classes"])
+
+
+def _shape_points(label: int, cx: float, cy: float, r: float, angle: float) -> list[tuple]:
+    """Polygon of a class's shape (circle: many points) centred at (cx, cy), radius r."""
+    if label == 0:  # circle
+        k, radii = 48, [r]
+    elif label == 1:  # square
+        k, radii = 4, [r]
+    elif label == 2:  # five-pointed star
+        k, radii = 10, [r, 0.45 * r]
+    else:  # triangle
+        k, radii = 3, [r]
+    points = []
+    for i in range(k):
+        a = angle + 2 * math.pi * i / k
+        rr = radii[i % len(radii)]
+        points.append((cx + rr * math.cos(a), cy + rr * math.sin(a)))
+    return points
+
+
+def _draw_sample(label: int, rng: np.random.Generator) -> Image.Image:
+    """One image: a shape of random colour, size, place and angle on a cluttered background."""
+    w, h = (int(v) for v in rng.integers(160, 321, size=2))
+    # Background: a random two-colour gradient, so no class owns a colour or a brightness.
+    c0, c1 = rng.integers(0, 256, size=(2, 3))
+    t = np.linspace(0, 1, w)[None, :, None] if rng.random() < 0.5 else np.linspace(0, 1, h)[:, None, None]
+    background = (c0 * (1 - t) + c1 * t) * np.ones((h, w, 1))
+    image = Image.fromarray(background.astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(image)
+    # Distractors: lines and small blobs in random colours (none of them is a class shape).
+    for _ in range(int(rng.integers(3, 9))):
+        x0, x1 = rng.integers(0, w, size=2)
+        y0, y1 = rng.integers(0, h, size=2)
+        draw.line([(int(x0), int(y0)), (int(x1), int(y1))],
+                  fill=tuple(int(v) for v in rng.integers(0, 256, 3)), width=int(rng.integers(1, 5)))
+    for _ in range(int(rng.integers(0, 4))):
+        x, y = rng.integers(0, w), rng.integers(0, h)
+        s = int(rng.integers(2, 7))
+        draw.ellipse([int(x) - s, int(y) - s, int(x) + s, int(y) + s // 2],
+                     fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
+    # The shape: inside the central square, so a centre crop of the shorter side keeps it.
+    side = min(w, h)
+    r = float(rng.uniform(0.18, 0.38)) * side
+    cx = w / 2 + float(rng.uniform(-1, 1)) * (side / 2 - r)
+    cy = h / 2 + float(rng.uniform(-1, 1)) * (side / 2 - r)
+    colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+    if np.abs(np.array(colour) - background[int(cy), int(cx)]).sum() < 120:
+        colour = tuple(255 - v for v in colour)  # keep the shape visible against its background
+    draw.polygon(_shape_points(label, cx, cy, r, float(rng.uniform(0, 2 * math.pi))), fill=colour)
+    # Sensor-like noise and a little blur, different in every image.
+    pixels = np.asarray(image, dtype=np.float32)
+    pixels += rng.normal(0, float(rng.uniform(4, 16)), size=pixels.shape)
+    image = Image.fromarray(pixels.clip(0, 255).astype(np.uint8), "RGB")
+    return image.filter(ImageFilter.GaussianBlur(float(rng.uniform(0, 1.2))))
+
+
+def resolve_data_dir(path: str | os.PathLike | None = None) -> Path:
+    """The folder to use: `path`, else $COURSE_DATA, else the embedded dataset (made if needed)."""
+    chosen = path if path is not None else os.environ.get(DATA_ENV) or None
+    if chosen is None:
+        return make_embedded_dataset()
+    folder = Path(chosen).expanduser()
+    if not folder.is_dir():
+        source = "the argument" if path is not None else f"${DATA_ENV}"
+        what = "a file, not a folder" if folder.exists() else "no such folder"
+        raise DataError(f"data folder {str(folder)!r} (from {source}) is {what}; expected a folder "
+                        f"with one sub-folder per class, e.g. {folder / 'class_a' / 'img1.jpg'}")
+    return folder
+
+
+# --------------------------------------------------------------------------- reading a folder
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".") or name.startswith("__") or name in IGNORED_NAMES
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any PIL image (grayscale, 16-bit, float, palette, RGBA, CMYK) as 8-bit RGB."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16-bit/32-bit pixels: convert("RGB") would clip everything above 255 to white.
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        image = Image.fromarray((array / top * 255).clip(0, 255).astype(np.uint8), "L")
+        return image.convert("RGB")
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        # Transparent pixels have arbitrary colours underneath; show them on white.
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, (255, 255, 255))
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    return image.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
+
+
+def load_rgb(path: str | os.PathLike) -> Image.Image:
+    """Open an image file as RGB, or raise DataError naming the file."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return to_rgb(image)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as error:
+        raise DataError(f"cannot read image {str(path)!r}: {error}. "
+                        "Delete or replace the file, then run the cell again.") from error
+
+
+class ImageFolderDataset(Dataset):
+    """Like torchvision's ImageFolder, but it skips hidden and non-image entries, always gives
+    RGB, checks every image once up front and explains what is wrong with the folder."""
+
+    def __init__(self, root: str | os.PathLike, transform: Callable | None = None,
+                 verify: bool = True) -> None:
+        self.root = Path(root)
+        self.transform = transform
+        self.classes, self.samples, self.ignored = _scan(self.root)
+        self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
+        self.targets = [label for _, label in self.samples]
+        if verify:
+            self.verify()
+
+    def verify(self) -> None:
+        """Decode every image once (cheaply) and raise one error listing all unreadable files."""
+        bad = []
+        for path, _ in self.samples:
+            try:
+                with Image.open(path) as image:
+                    image.draft("RGB", (64, 64))  # JPEGs decode at 1/8 size: fast, still complete
+                    image.load()
+            except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as error:
+                bad.append(f"  {path}: {error}")
+        if bad:
+            raise DataError(f"{len(bad)} image(s) in {str(self.root)!r} cannot be read:\n"
+                            + "\n".join(bad[:20]) + ("\n  ..." if len(bad) > 20 else "")
+                            + "\nDelete or replace them, then run the cell again.")
+
+    def with_transform(self, transform: Callable | None) -> ImageFolderDataset:
+        """The same files and labels with another transform (no rescan)."""
+        other = copy.copy(self)
+        other.transform = transform
+        return other
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int):
+        path, label = self.samples[index]
+        image = load_rgb(path)
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, label
+
+    def __repr__(self) -> str:
+        lines = [f"ImageFolderDataset: {len(self)} images in {len(self.classes)} classes",
+                 f"    root: {self.root}", f"    classes: {self.classes}"]
+        if self.ignored:
+            lines.append(f"    ignored {len(self.ignored)} non-image or hidden entries "
+                         f"(e.g. {self.ignored[0].name})")
+        if self.transform is not None:
+            lines.append("    transform: " + repr(self.transform).replace("\n", "\n    "))
+        return "\n".join(lines)
+
+
+def _scan(root: Path) -> tuple[list[str], list[tuple[str, int]], list[Path]]:
+    if not root.is_dir():
+        raise DataError(f"data folder {str(root)!r} does not exist; expected a folder with one "
+                        "sub-folder per class")
+    ignored: list[Path] = []
+    class_dirs = []
+    for entry in sorted(root.iterdir(), key=lambda p: p.name):
+        if _hidden(entry.name):
+            continue
+        (class_dirs if entry.is_dir() else ignored).append(entry)
+    if not class_dirs:
+        loose = [p.name for p in ignored if p.suffix.lower() in IMAGE_EXTENSIONS]
+        hint = (f" It holds {len(loose)} image(s) directly (e.g. {loose[0]!r}): move them into "
+                "one sub-folder per class.") if loose else ""
+        raise DataError(f"data folder {str(root)!r} has no class sub-folders; expected "
+                        f"{root / '<class name>' / '<image>.jpg'}.{hint}")
+    classes = [d.name for d in class_dirs]
+    samples, empty = [], []
+    for label, folder in enumerate(class_dirs):
+        found = 0
+        for path in sorted(folder.rglob("*"), key=lambda p: p.as_posix()):
+            parts = path.relative_to(folder).parts
+            if any(_hidden(part) for part in parts) or path.is_dir():
+                continue
+            if path.suffix.lower() not in IMAGE_EXTENSIONS:
+                ignored.append(path)
+                continue
+            samples.append((str(path), label))
+            found += 1
+        if not found:
+            empty.append(folder.name)
+    if empty:
+        raise DataError(f"class folder(s) {empty} in {str(root)!r} contain no images "
+                        f"(looked for {', '.join(IMAGE_EXTENSIONS)}); add images or remove the folder")
+    return classes, samples, ignored
+
+
+# --------------------------------------------------------------------------- transforms
+
+
+def train_transforms(image_size: int = 224, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> T.Compose:
+    """Training: a random crop of 50-100% of the image resized to `image_size`, random flip."""
+    return T.Compose([
+        T.RandomResizedCrop(image_size, scale=(0.5, 1.0), antialias=True),
+        T.RandomHorizontalFlip(),
+        T.ToTensor(),
+        T.Normalize(mean, std),
+    ])
+
+
+def eval_transforms(image_size: int = 224, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> T.Compose:
+    """Evaluation: no randomness; shorter side to `image_size`, then the central square."""
+    return T.Compose([
+        T.Resize(image_size, antialias=True),
+        T.CenterCrop(image_size),
+        T.ToTensor(),
+        T.Normalize(mean, std),
+    ])
+
+
+def denormalize(images: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
+    """Undo Normalize for display: values back in [0, 1], same shape (C,H,W or N,C,H,W)."""
+    mean_t = torch.as_tensor(mean, dtype=images.dtype, device=images.device).view(-1, 1, 1)
+    std_t = torch.as_tensor(std, dtype=images.dtype, device=images.device).view(-1, 1, 1)
+    return (images * std_t + mean_t).clamp(0, 1)
+
+
+# --------------------------------------------------------------------------- splits and loaders
+
+
+def stratified_split(
+    targets: Sequence[int],
+    fractions: Sequence[float] = (0.7, 0.15, 0.15),
+    seed: int = 0,
+    max_per_class: int | None = None,
+) -> list[list[int]]:
+    """Split indices so each part keeps every class's share; identical on every machine.
+
+    Each class's indices are shuffled with a seeded numpy PCG64 generator (the same stream on
+    every platform), optionally cut to `max_per_class`, then cut by `fractions`.
+    """
+    if not fractions or any(f <= 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
+        raise ValueError(f"fractions {tuple(fractions)} must be positive and sum to 1")
+    by_class: dict[int, list[int]] = {}
+    for index, label in enumerate(targets):
+        by_class.setdefault(int(label), []).append(index)
+    parts: list[list[int]] = [[] for _ in fractions]
+    rng = np.random.default_rng(seed)
+    for label in sorted(by_class):
+        indices = np.array(by_class[label])[rng.permutation(len(by_class[label]))]
+        if max_per_class is not None:
+            indices = indices[:max_per_class]
+        n = len(indices)
+        # Later parts (val, test) get round(n * f), at least one image when the class allows.
+        sizes = [max(1 if n >= len(fractions) else 0, round(n * f)) for f in fractions[1:]]
+        sizes.insert(0, n - sum(sizes))
+        start = 0
+        for part, size in zip(parts, sizes, strict=True):
+            part.extend(int(i) for i in indices[start:start + size])
+            start += size
+    return [sorted(part) for part in parts]
+
+
+def default_num_workers() -> int:
+    """Loader worker processes: one core stays free for the model, at most 4 workers."""
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    train: bool,
+    seed: int = 0,
+    num_workers: int | None = None,
+    device: torch.device | str | None = None,
+) -> DataLoader:
+    """A DataLoader that shuffles (seeded) only for training and works under spawn."""
+    workers = default_num_workers() if num_workers is None else num_workers
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=train,  # evaluation order never matters, so never pay for shuffling it
+        generator=torch.Generator().manual_seed(seed) if train else None,
+        num_workers=workers,
+        worker_init_fn=seed_worker if workers else None,
+        persistent_workers=workers > 0,  # start workers once, not every epoch (spawn is slow)
+        pin_memory=device is not None and torch.device(device).type == "cuda",
+        drop_last=False,
+    )
+
+
+def class_counts(dataset: Dataset, class_names: Sequence[str] | None = None) -> dict[str, int]:
+    """Images per class, in class order; works for our dataset and Subsets of it."""
+    if isinstance(dataset, Subset):
+        base = dataset.dataset
+        targets = [base.targets[i] for i in dataset.indices]
+    else:
+        base, targets = dataset, list(dataset.targets)
+    names = list(class_names or base.classes)
+    counts = Counter(targets)
+    return {name: counts.get(i, 0) for i, name in enumerate(names)}
+
+
+@dataclass
+class CourseData:
+    """Everything a chapter needs: the class names, the three splits and their loaders."""
+
+    root: Path
+    classes: list[str]
+    image_size: int
+    train_set: Subset
+    val_set: Subset
+    test_set: Subset
+    train_loader: DataLoader
+    val_loader: DataLoader
+    test_loader: DataLoader
+    mean: tuple = IMAGENET_MEAN
+    std: tuple = IMAGENET_STD
+
+    def __repr__(self) -> str:
+        return (f"CourseData({len(self.classes)} classes {self.classes}, image size "
+                f"{self.image_size}, train/val/test = {len(self.train_set)}/{len(self.val_set)}/"
+                f"{len(self.test_set)} images, from {self.root.name!r})")
+
+
+def course_data(
+    data_dir: str | os.PathLike | None = None,
+    *,
+    image_size: int = 224,
+    batch_size: int = 32,
+    seed: int = 0,
+    fractions: Sequence[float] = (0.7, 0.15, 0.15),
+    max_per_class: int | None = None,
+    num_workers: int | None = None,
+    device: torch.device | str | None = None,
+) -> CourseData:
+    """Chapter 1 in one call: choose the folder, check it, split it and build the loaders."""
+    root = resolve_data_dir(data_dir)
+    full = ImageFolderDataset(root)
+    train_idx, val_idx, test_idx = stratified_split(full.targets, fractions, seed, max_per_class)
+    train_set = Subset(full.with_transform(train_transforms(image_size)), train_idx)
+    evaluation = full.with_transform(eval_transforms(image_size))
+    val_set, test_set = Subset(evaluation, val_idx), Subset(evaluation, test_idx)
+    return CourseData(
+        root=root, classes=full.classes, image_size=image_size,
+        train_set=train_set, val_set=val_set, test_set=test_set,
+        train_loader=make_loader(train_set, batch_size, train=True, seed=seed,
+                                 num_workers=num_workers, device=device),
+        val_loader=make_loader(val_set, batch_size, train=False, num_workers=num_workers,
+                               device=device),
+        test_loader=make_loader(test_set, batch_size, train=False, num_workers=num_workers,
+                                device=device),
+    )
