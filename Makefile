@@ -32,7 +32,7 @@ notebooks: $(STAMP)  ## nbval over the notebooks in fast mode
 	COURSE_FAST=1 $(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider notebooks
 
 execute: $(STAMP)  ## re-run every notebook in the real configuration and store its outputs
-	$(BIN)/python -m course_utils.execute notebooks/[0-9]*.ipynb
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=3600 notebooks/[0-9]*.ipynb
 
 student: $(STAMP)  ## write the student edition (solutions stripped) to build/student/
 	$(BIN)/python -m course_utils.student notebooks build/student
