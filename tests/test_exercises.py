@@ -22,7 +22,7 @@ ALL = [(f"ch{c}.{q}", ex) for c, chapter in E.CHAPTERS.items() for q, ex in vars
 
 def solution_namespace(ex: E.Exercise) -> dict:
     """Run an exercise's reference solution as a notebook cell would and return its names."""
-    from torchvision.models.resnet import BasicBlock, ResNet  # TEMP
+    from course_utils.models import BasicBlock, ResNet
 
     namespace = {"math": math, "torch": torch, "nn": nn, "T": T, "DataLoader": DataLoader,
                  "IMAGENET_MEAN": IMAGENET_MEAN, "IMAGENET_STD": IMAGENET_STD,
