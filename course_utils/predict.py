@@ -1,0 +1,74 @@
+"""Prediction: one image file (or PIL image) in, the top-k classes with probabilities out.
+
+The transforms come from the checkpoint's own metadata (image size, mean, std) and are the
+very ones used for evaluation (`data.eval_transforms`), so a photo is prepared exactly as the
+test images were. Any image mode (grayscale, RGBA, palette, CMYK, 16-bit) becomes RGB first.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import nn
+
+from .data import eval_transforms, load_rgb, to_rgb
+
+
+def _meta(meta) -> tuple[list[str], int, list[float], list[float]]:
+    """(class_names, image_size, mean, std) from a checkpoint dict or such a 4-tuple."""
+    if isinstance(meta, Mapping):
+        missing = [k for k in ("class_names", "image_size", "mean", "std") if k not in meta]
+        if missing:
+            raise ValueError(f"the metadata lacks {missing}; pass the dict from load_checkpoint() "
+                             "or a tuple (class_names, image_size, mean, std)")
+        return list(meta["class_names"]), int(meta["image_size"]), list(meta["mean"]), list(meta["std"])
+    if isinstance(meta, Sequence) and len(meta) == 4:
+        names, size, mean, std = meta
+        return list(names), int(size), list(mean), list(std)
+    raise TypeError(f"meta is a {type(meta).__name__}; expected the dict from load_checkpoint() "
+                    "or a tuple (class_names, image_size, mean, std)")
+
+
+def prepare_image(image: str | os.PathLike | Image.Image, meta) -> torch.Tensor:
+    """An image file or PIL image as the normalised (3, H, W) tensor the model expects."""
+    _, size, mean, std = _meta(meta)
+    if isinstance(image, Image.Image):
+        picture = to_rgb(image)
+    else:
+        path = Path(image)
+        if not path.is_file():
+            raise FileNotFoundError(f"no image file at {str(path)!r} (absolute: {str(path.absolute())!r})")
+        picture = load_rgb(path)
+    return eval_transforms(size, mean, std)(picture)
+
+
+def predict(
+    model: nn.Module,
+    image: str | os.PathLike | Image.Image,
+    meta,
+    *,
+    topk: int = 3,
+    device: torch.device | str | None = None,
+) -> list[tuple[str, float]]:
+    """The `topk` most likely classes for one image as [(class name, probability), ...]."""
+    names = _meta(meta)[0]
+    if device is None:
+        device = next(model.parameters()).device
+    batch = prepare_image(image, meta).unsqueeze(0).to(device)
+    was_training = model.training
+    model.eval()  # one image: BatchNorm must use its running statistics, not this batch's
+    try:
+        with torch.inference_mode():
+            logits = model(batch)
+    finally:
+        model.train(was_training)
+    if logits.shape[-1] != len(names):
+        raise ValueError(f"the model has {logits.shape[-1]} outputs but the metadata names "
+                         f"{len(names)} classes ({names}); use the model that checkpoint belongs to")
+    probs = logits.float().softmax(-1)[0].cpu()
+    values, indices = probs.topk(min(topk, len(names)))
+    return [(names[i], p) for p, i in zip(values.tolist(), indices.tolist(), strict=True)]

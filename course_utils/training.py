@@ -1,0 +1,423 @@
+"""Training: the lesson's `train`/`test` loops made correct, and `fit`, which runs them for you.
+
+What the lesson's loops got wrong, and what changes here:
+- the model never moved to a device, and `test()` relied on the caller for `model.eval()`:
+  here both loops set the mode themselves and move every batch to `device`;
+- `torch.no_grad()` becomes `torch.inference_mode()`, which also skips autograd's bookkeeping;
+- the mean loss was a sum of batch means divided by the number of batches, which over-weights
+  a short last batch (e.g. 3 images counting as much as 32); here every image counts once;
+- the best model was kept with `copy.deepcopy(model)` and saved at the very end, so a crash
+  or Ctrl-C lost everything: `fit` writes the best checkpoint to disk as soon as it improves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import runtime
+from .checkpoints import _RESERVED, _plain, atomic_write, check_head, save_checkpoint
+
+# The lesson's per-epoch line, with the split it really measures named ("Test" was the
+# validation split: it chose the best epoch, so it is no longer an unbiased test).
+EPOCH_TEMPLATE = ("Epoch:{epoch:2d}, Train_acc:{train_acc:.1%}, Train_loss:{train_loss:.3f}, "
+                  "Test_acc (val):{val_acc:.1%}, Test_loss:{val_loss:.3f}, Lr:{lr:.2E}")
+_META_KEYS = ("arch", "class_names", "image_size", "mean", "std")
+
+
+def autocast(device: torch.device | str, amp_dtype: torch.dtype | None):
+    """torch.autocast for `device` in `amp_dtype`, or a do-nothing context when it is None."""
+    if amp_dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=amp_dtype)
+
+
+def _to_device(images: torch.Tensor, targets: torch.Tensor, device, channels_last: bool):
+    # non_blocking lets the copy overlap with compute when the loader pins memory (CUDA).
+    images = images.to(device, non_blocking=True)
+    if channels_last and images.dim() == 4:
+        images = images.contiguous(memory_format=torch.channels_last)
+    return images, targets.to(device, non_blocking=True)
+
+
+def _prepare_model(model: nn.Module, device: torch.device, channels_last: bool) -> None:
+    """Check the model sits on `device` (a clear error instead of a cryptic one mid-batch)."""
+    param = next(model.parameters(), None)
+    if param is not None and (param.device.type != device.type or
+                              (device.index is not None and param.device.index != device.index)):
+        raise ValueError(f"the model is on {param.device} but device is {device}: call "
+                         "model.to(device) before creating the optimizer")
+    if channels_last:  # a no-op when the weights already are channels-last
+        model.to(memory_format=torch.channels_last)
+
+
+def _sum_dtype(device: torch.device) -> torch.dtype:
+    # float64 keeps a long epoch's running sum exact enough; Apple's MPS has no float64.
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
+def _size(loader) -> int | str:
+    dataset = getattr(loader, "dataset", None)
+    return len(dataset) if dataset is not None and hasattr(dataset, "__len__") else "?"
+
+
+def _bar(loader, desc: str, progress: bool):
+    # A bar we advance by hand: tqdm.auto's bar calls iter() on an iterable it wraps as well
+    # as the loop does, which would start a DataLoader's worker processes twice per epoch.
+    total = len(loader) if hasattr(loader, "__len__") else None
+    return tqdm(total=total, desc=desc, leave=False, disable=not progress, unit="batch")
+
+
+def _train_epoch(model, loader, optimizer, loss_fn, device, *, amp_dtype, channels_last,
+                 scheduler, scaler, progress, desc) -> tuple[float, float, int]:
+    device = torch.device(device)
+    _prepare_model(model, device, channels_last)
+    model.train()
+    # Running sums stay on the device: calling .item() every step would make the CPU wait
+    # for the GPU after every batch.
+    loss_sum = torch.zeros((), dtype=_sum_dtype(device), device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    seen = 0
+    bar = _bar(loader, desc, progress)
+    try:
+        for step, (images, targets) in enumerate(loader):
+            images, targets = _to_device(images, targets, device, channels_last)
+            with autocast(device, amp_dtype):
+                logits = model(images)
+                loss = loss_fn(logits, targets)  # the batch *mean* (CrossEntropyLoss's default)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:  # float16 gradients underflow without loss scaling
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            n = targets.size(0)
+            loss_sum += loss.detach().to(loss_sum.dtype) * n  # sample-weighted: batch mean x batch size
+            correct += (logits.argmax(1) == targets).sum()
+            seen += n
+            bar.update(1)
+            if progress and step % 10 == 0:
+                bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}", acc=f"{correct.item() / seen:.1%}")
+    finally:
+        bar.close()  # also on Ctrl-C, so no stale bar is left on screen
+    if seen == 0:
+        raise ValueError("the training loader gave no batches: is the dataset empty, or is "
+                         "drop_last=True with fewer images than one batch?")
+    return correct.item() / seen, loss_sum.item() / seen, seen
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable,
+    device: torch.device | str,
+    *,
+    amp_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+    scheduler=None,
+    scaler: torch.amp.GradScaler | None = None,
+    progress: bool = True,
+) -> tuple[float, float]:
+    """One pass over `loader` in train mode; returns (accuracy, mean loss per image).
+
+    `scheduler`, if given, is stepped after every batch (e.g. OneCycleLR). With
+    amp_dtype=torch.float16 a GradScaler is created unless you pass one. channels_last=True
+    puts the model's weights and every batch in channels-last memory format.
+    """
+    if scaler is None and amp_dtype == torch.float16:
+        scaler = torch.amp.GradScaler(torch.device(device).type)
+    acc, loss, _ = _train_epoch(model, loader, optimizer, loss_fn, device, amp_dtype=amp_dtype,
+                                channels_last=channels_last, scheduler=scheduler, scaler=scaler,
+                                progress=progress, desc="train")
+    return acc, loss
+
+
+def evaluate(
+    model: nn.Module,
+    loader,
+    loss_fn: Callable,
+    device: torch.device | str,
+    *,
+    amp_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+    progress: bool = False,
+) -> tuple[float, float]:
+    """Accuracy and mean loss per image over `loader`, in eval mode; changes nothing in the model."""
+    device = torch.device(device)
+    _prepare_model(model, device, channels_last)
+    was_training = model.training
+    # eval(): BatchNorm uses its running statistics instead of updating them, Dropout is off.
+    model.eval()
+    loss_sum = torch.zeros((), dtype=_sum_dtype(device), device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    seen = 0
+    bar = _bar(loader, "eval", progress)
+    try:
+        with torch.inference_mode():
+            for images, targets in loader:
+                bar.update(1)
+                images, targets = _to_device(images, targets, device, channels_last)
+                with autocast(device, amp_dtype):
+                    logits = model(images)
+                    loss = loss_fn(logits, targets)
+                n = targets.size(0)
+                loss_sum += loss.to(loss_sum.dtype) * n  # per image, not per batch (see the module doc)
+                correct += (logits.argmax(1) == targets).sum()
+                seen += n
+    finally:
+        bar.close()
+        model.train(was_training)
+    if seen == 0:
+        raise ValueError("the evaluation loader gave no batches: is the dataset empty?")
+    return correct.item() / seen, loss_sum.item() / seen
+
+
+def predict_loader(
+    model: nn.Module,
+    loader,
+    device: torch.device | str,
+    *,
+    amp_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(true labels, predicted labels, probabilities) for every image of `loader`, on the CPU.
+
+    With an unshuffled loader, position i is `loader.dataset[i]`: use it to fetch the
+    misclassified images.
+    """
+    device = torch.device(device)
+    _prepare_model(model, device, channels_last)
+    was_training = model.training
+    model.eval()
+    trues, probs = [], []
+    try:
+        with torch.inference_mode():
+            for images, targets in loader:
+                images, _ = _to_device(images, targets, device, channels_last)
+                with autocast(device, amp_dtype):
+                    logits = model(images)
+                probs.append(logits.float().softmax(1).cpu())
+                trues.append(torch.as_tensor(targets).cpu())
+    finally:
+        model.train(was_training)
+    prob = torch.cat(probs)
+    return torch.cat(trues).long(), prob.argmax(1), prob
+
+
+# --------------------------------------------------------------------------- history
+
+
+class History(list):
+    """One dict per finished epoch (epoch, train_loss, train_acc, val_loss, val_acc, lr,
+    seconds, images_per_s); a list, so `history[-1]["val_acc"]` and `len(history)` work."""
+
+    interrupted: bool = False
+
+    def to_dict(self) -> dict[str, list]:
+        """Columns: {"epoch": [1, 2, ...], "val_acc": [...], ...}, ready for plotting."""
+        keys = list(self[0]) if self else []
+        return {k: [record.get(k) for record in self] for k in keys}
+
+    columns = property(to_dict)
+
+    @property
+    def best(self) -> dict | None:
+        """The record with the highest validation accuracy (the earliest on a tie), or None."""
+        return max(self, key=lambda r: r["val_acc"], default=None)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the history as JSON, atomically (a crash never leaves half a file)."""
+        text = json.dumps({"interrupted": self.interrupted, "epochs": list(self)}, indent=1)
+        return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> History:
+        """Read a history written by `save` (or by `fit` next to its checkpoint)."""
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        history = cls(data["epochs"])
+        history.interrupted = bool(data.get("interrupted", False))
+        return history
+
+
+def history_path(checkpoint_path: str | os.PathLike) -> Path:
+    """Where `fit` writes the history: next to the checkpoint, e.g. runs/best.history.json."""
+    path = Path(checkpoint_path)
+    return path.with_name(path.stem + ".history.json")
+
+
+# --------------------------------------------------------------------------- fit
+
+
+def resolve_fast_path(device: torch.device | str, amp: bool | str | torch.dtype = "auto",
+                      channels_last: bool | str = "auto") -> runtime.FastPath:
+    """Turn fit's amp/channels_last arguments into a FastPath ("auto" asks the hardware)."""
+    for name, value in (("amp", amp), ("channels_last", channels_last)):
+        if isinstance(value, str) and value != "auto":
+            raise ValueError(f"{name}={value!r}; expected 'auto', True or False")
+    device = torch.device(device)
+    auto = runtime.fast_path(device)
+    if isinstance(amp, torch.dtype):
+        dtype = amp
+    elif amp == "auto":
+        dtype = auto.amp_dtype
+    elif amp:
+        # Asked for explicitly: honoured even on a CPU that emulates bf16 (slow, but correct).
+        dtype = auto.amp_dtype or (torch.float16 if device.type == "mps" else torch.bfloat16)
+    else:
+        dtype = None
+    memory = auto.channels_last if channels_last == "auto" else bool(channels_last)
+    return runtime.FastPath(dtype, memory)
+
+
+def _make_scheduler(scheduler, optimizer, epochs: int, steps_per_epoch: int):
+    """(per-epoch scheduler, per-step scheduler) from fit's `scheduler` argument."""
+    if scheduler is None:
+        return None, None
+    if scheduler == "cosine":  # smooth decay to ~0 over the run, stepped once per epoch
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs), None
+    if scheduler == "onecycle":  # warm up then anneal, stepped every batch; peak = current lr
+        peak = [group["lr"] for group in optimizer.param_groups]
+        return None, torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=peak, epochs=epochs, steps_per_epoch=steps_per_epoch)
+    if isinstance(scheduler, str):
+        raise ValueError(f"scheduler={scheduler!r}; expected 'cosine', 'onecycle', None or a "
+                         "torch.optim.lr_scheduler object (stepped once per epoch)")
+    return scheduler, None
+
+
+def fit(
+    model: nn.Module,
+    train_loader,
+    val_loader,
+    optimizer: torch.optim.Optimizer,
+    *,
+    epochs: int,
+    device: torch.device | str,
+    loss_fn: Callable | None = None,
+    scheduler=None,
+    checkpoint_path: str | os.PathLike | None = None,
+    meta: Mapping | None = None,
+    amp: bool | str | torch.dtype = "auto",
+    channels_last: bool | str = "auto",
+    progress: bool = True,
+    log: Callable[[str], None] | None = print,
+    on_epoch_end: Callable[[dict], None] | None = None,
+) -> History:
+    """Train for `epochs`, validate after each, save the best checkpoint; returns the History.
+
+    - scheduler: None, "cosine" (per epoch), "onecycle" (per batch) or any LR scheduler
+      object, stepped once per epoch (ReduceLROnPlateau gets the validation loss).
+    - checkpoint_path + meta (arch, class_names, image_size, mean, std, any plain extras):
+      the best epoch by validation accuracy is written there atomically, and the history
+      next to it as JSON after every epoch.
+    - amp / channels_last: "auto" takes the fast path that is faster on this hardware
+      (runtime.fast_path); True/False (or a dtype for amp) overrides it.
+    - Ctrl-C (KeyboardInterrupt) stops cleanly: the history so far is returned with
+      `history.interrupted = True`, and the best checkpoint on disk is complete.
+    - log: where the per-epoch lines go (None: nowhere); on_epoch_end(record): called after
+      each epoch, e.g. to stop early by raising KeyboardInterrupt.
+    The model ends in eval mode with the weights of the last epoch; the best ones are in the
+    checkpoint (`checkpoints.load_into(model, checkpoint_path)`).
+    """
+    device = torch.device(device)
+    loss_fn = loss_fn if loss_fn is not None else nn.CrossEntropyLoss()
+    emit = log or (lambda line: None)
+    if log is print:
+        emit = tqdm.write  # prints above a live terminal progress bar instead of through it
+    if epochs < 1:
+        raise ValueError(f"epochs={epochs}; expected at least 1")
+
+    meta = dict(meta or {})
+    if checkpoint_path is not None:
+        missing = [k for k in _META_KEYS if k not in meta]
+        if missing:
+            raise ValueError(f"fit(checkpoint_path={str(checkpoint_path)!r}) needs meta with "
+                             f"{list(_META_KEYS)}; missing {missing}")
+        clash = sorted(set(meta) & (set(_RESERVED) - set(_META_KEYS)))
+        if clash:
+            raise ValueError(f"meta may not set {clash}: fit records those itself")
+        _plain(meta, "meta")  # fail now, not after the first epoch, on a non-plain value
+        check_head(model, list(meta["class_names"]))
+
+    fast = resolve_fast_path(device, amp, channels_last)
+    model.to(device)  # keeps the same Parameter objects, so the optimizer still holds them
+    if fast.channels_last:
+        model.to(memory_format=torch.channels_last)
+    scaler = torch.amp.GradScaler(device.type) if fast.amp_dtype == torch.float16 else None
+    per_epoch, per_step = _make_scheduler(scheduler, optimizer, epochs, len(train_loader))
+    emit(f"fit: {epochs} epochs on {device} | {fast.describe()} | "
+         f"{_size(train_loader)} train / {_size(val_loader)} val images")
+
+    history = History()
+    best = None  # the best record so far; the lesson's best_acc = 0 never saved an all-0% run
+    epoch_bar = tqdm(range(1, epochs + 1), desc="epochs", disable=not progress, unit="epoch")
+    epoch = 0
+    try:
+        for epoch in epoch_bar:
+            lr = optimizer.param_groups[0]["lr"]  # the rate this epoch starts with
+            start = time.perf_counter()
+            train_acc, train_loss, seen = _train_epoch(
+                model, train_loader, optimizer, loss_fn, device, amp_dtype=fast.amp_dtype,
+                channels_last=fast.channels_last, scheduler=per_step, scaler=scaler,
+                progress=progress, desc=f"epoch {epoch} train")
+            train_seconds = time.perf_counter() - start
+            val_acc, val_loss = evaluate(model, val_loader, loss_fn, device,
+                                         amp_dtype=fast.amp_dtype,
+                                         channels_last=fast.channels_last, progress=progress)
+            record = {
+                "epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
+                "val_loss": val_loss, "val_acc": val_acc, "lr": lr,
+                "seconds": time.perf_counter() - start,
+                "images_per_s": seen / train_seconds if train_seconds > 0 else float("nan"),
+            }
+            if not math.isfinite(train_loss):
+                raise FloatingPointError(
+                    f"the training loss became {train_loss} in epoch {epoch}; lower the learning "
+                    f"rate (now {lr:.2E}) or switch mixed precision off (amp=False)")
+            improved = best is None or val_acc > best["val_acc"]
+            if improved:
+                if checkpoint_path is not None:
+                    save_checkpoint(checkpoint_path, model, epoch=epoch,
+                                    metrics={k: record[k] for k in
+                                             ("train_acc", "train_loss", "val_acc", "val_loss")},
+                                    **meta)
+                best = record  # only once it is safely on disk
+            history.append(record)
+            if checkpoint_path is not None:
+                history.save(history_path(checkpoint_path))
+            line = EPOCH_TEMPLATE.format(**record)
+            line += f", {record['seconds']:.1f} s, {record['images_per_s']:.0f} img/s"
+            emit(line + (" (best: saved)" if improved and checkpoint_path is not None else ""))
+            if per_epoch is not None:
+                if isinstance(per_epoch, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                    per_epoch.step(val_loss)
+                else:
+                    per_epoch.step()
+            if on_epoch_end is not None:
+                on_epoch_end(record)
+    except KeyboardInterrupt:
+        history.interrupted = True
+        if checkpoint_path is not None:
+            history.save(history_path(checkpoint_path))
+        kept = (f"the best checkpoint (epoch {best['epoch']}, val acc {best['val_acc']:.1%}) is "
+                f"intact at {checkpoint_path}" if best and checkpoint_path else "no checkpoint was saved")
+        emit(f"Interrupted during epoch {epoch}: returning the history of the {len(history)} "
+             f"finished epoch(s); {kept}.")
+    finally:
+        epoch_bar.close()
+        model.eval()  # whatever happened, leave the model ready for evaluation
+    return history

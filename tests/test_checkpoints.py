@@ -1,0 +1,190 @@
+"""Checkpoints: round trip, plain metadata, weights_only, atomic writes, clear refusals."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import pytest
+import torch
+from torch import nn
+
+from course_utils import checkpoints
+from course_utils.checkpoints import (
+    CheckpointError,
+    checkpoint_meta,
+    load_checkpoint,
+    load_into,
+    model_from_checkpoint,
+    save_checkpoint,
+)
+
+CLASSES = ["crow", "eagle", "owl", "swan"]
+META = {"arch": "tiny", "class_names": CLASSES, "image_size": 16,
+        "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
+
+
+def tiny_net(num_classes: int = 4, width: int = 8) -> nn.Module:
+    """Two convolutions with BatchNorm and a linear head called `fc`, like a ResNet's."""
+    return nn.Sequential(OrderedDict(
+        conv1=nn.Conv2d(3, width, 3, padding=1, bias=False), bn1=nn.BatchNorm2d(width),
+        relu1=nn.ReLU(), conv2=nn.Conv2d(width, 16, 3, stride=2, padding=1, bias=False),
+        bn2=nn.BatchNorm2d(16), relu2=nn.ReLU(), pool=nn.AdaptiveAvgPool2d(1),
+        flat=nn.Flatten(), fc=nn.Linear(16, num_classes),
+    ))
+
+
+def trained_net() -> nn.Module:
+    """A tiny net whose BN running statistics are no longer the defaults."""
+    torch.manual_seed(0)
+    model = tiny_net()
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(8, 3, 16, 16) * 2 + 1)
+    return model.eval()
+
+
+def test_round_trip_gives_identical_outputs(tmp_path):
+    model = trained_net()
+    path = save_checkpoint(tmp_path / "best.pth", model, epoch=3, metrics={"val_acc": 0.75}, **META)
+    torch.manual_seed(1)
+    fresh = tiny_net().eval()
+    x = torch.randn(5, 3, 16, 16)
+    assert not torch.equal(fresh(x), model(x))
+    load_into(fresh, load_checkpoint(path))
+    with torch.inference_mode():
+        assert torch.equal(fresh(x), model(x))
+
+
+def test_metadata_is_plain_and_complete(tmp_path):
+    path = save_checkpoint(tmp_path / "best.pth", trained_net(), epoch=2,
+                           metrics={"val_acc": torch.tensor(0.5), "val_loss": 1.25},
+                           history=[{"epoch": 1, "val_acc": 0.25}], seed=0, **META)
+    checkpoint = load_checkpoint(path)
+    assert checkpoint["class_names"] == CLASSES and checkpoint["num_classes"] == 4
+    assert checkpoint["image_size"] == 16
+    assert checkpoint["mean"] == [0.485, 0.456, 0.406]
+    assert checkpoint["epoch"] == 2 and checkpoint["metrics"] == {"val_acc": 0.5, "val_loss": 1.25}
+    assert checkpoint["history"] == [{"epoch": 1, "val_acc": 0.25}] and checkpoint["seed"] == 0
+    assert checkpoint["path"] == str(path)
+    assert "state_dict" not in checkpoint_meta(checkpoint)
+
+
+def test_file_loads_with_plain_weights_only_torch_load(tmp_path):
+    path = save_checkpoint(tmp_path / "best.pth", trained_net(), **META)
+    data = torch.load(path, weights_only=True)
+    assert data["format"] == checkpoints.FORMAT
+    assert all(isinstance(v, torch.Tensor) for v in data["state_dict"].values())
+
+
+def test_non_plain_metadata_is_refused_with_its_name(tmp_path):
+    with pytest.raises(TypeError, match=r"extra\.device is a device"):
+        save_checkpoint(tmp_path / "x.pth", trained_net(), device=torch.device("cpu"), **META)
+    with pytest.raises(TypeError, match="reserved"):
+        save_checkpoint(tmp_path / "x.pth", trained_net(), num_classes=4, **META)
+    assert not list(tmp_path.iterdir())
+
+
+def test_save_refuses_class_names_that_do_not_match_the_head(tmp_path):
+    with pytest.raises(CheckpointError, match=r"4 outputs .* 5 class names"):
+        save_checkpoint(tmp_path / "x.pth", trained_net(), **{**META, "class_names": list("abcde")})
+
+
+def test_four_class_checkpoint_refuses_five_class_model(tmp_path):
+    path = save_checkpoint(tmp_path / "runs" / "x.pth", trained_net(), **META)
+    with pytest.raises(CheckpointError) as caught:
+        load_into(tiny_net(num_classes=5), load_checkpoint(path))
+    message = str(caught.value)
+    assert str(path) in message
+    assert "trained for 4 classes" in message and str(CLASSES) in message
+    assert "the model has 5 outputs" in message and "num_classes=4" in message
+
+
+def test_other_architecture_is_refused(tmp_path):
+    path = save_checkpoint(tmp_path / "x.pth", trained_net(), **META)
+    with pytest.raises(CheckpointError, match="holds a 'tiny' but the model is a 'resnet50'"):
+        load_into(tiny_net(), path, arch="resnet50")
+    with pytest.raises(CheckpointError, match=r"holds a 'tiny' whose layers do not match.*shapes differ"):
+        load_into(tiny_net(width=4), path)
+    deeper = nn.Sequential(OrderedDict(list(tiny_net().named_children()) + [("extra", nn.Linear(4, 4))]))
+    with pytest.raises(CheckpointError, match="not in the checkpoint"):
+        load_into(deeper, path)
+
+
+def test_missing_and_foreign_files_get_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint file at .*nope.pth"):
+        load_checkpoint(tmp_path / "nope.pth")
+    bare = tmp_path / "lesson.pth"
+    torch.save(trained_net().state_dict(), bare)  # what the lesson saved
+    with pytest.raises(CheckpointError, match="bare state dict"):
+        load_checkpoint(bare)
+    pickled = tmp_path / "whole_model.pth"
+    torch.save(trained_net(), pickled)  # a whole pickled module: refused by weights_only
+    with pytest.raises(CheckpointError, match="weights_only=True"):
+        load_checkpoint(pickled)
+    garbage = tmp_path / "notes.pth"
+    garbage.write_text("not a checkpoint")
+    with pytest.raises(CheckpointError, match="notes.pth"):
+        load_checkpoint(garbage)
+
+
+def test_failed_save_leaves_the_old_file_and_no_temporary_file(tmp_path, monkeypatch):
+    path = save_checkpoint(tmp_path / "best.pth", trained_net(), epoch=1, **META)
+    before = path.read_bytes()
+
+    def broken_save(obj, f, *args, **kwargs):
+        f.write(b"half a checkpoint")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(checkpoints.torch, "save", broken_save)
+    with pytest.raises(OSError, match="No space left"):
+        save_checkpoint(path, trained_net(), epoch=2, **META)
+
+    def interrupted_save(obj, f, *args, **kwargs):
+        f.write(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoints.torch, "save", interrupted_save)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, trained_net(), epoch=3, **META)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert load_checkpoint(path)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["best.pth"]
+
+
+def test_parent_folders_are_created_even_with_spaces_and_non_ascii(tmp_path):
+    path = save_checkpoint(tmp_path / "runs" / "实验 1" / "best model.pth", trained_net(), **META)
+    assert load_checkpoint(path)["arch"] == "tiny"
+
+
+def test_channels_last_model_saves_portably(tmp_path):
+    model = trained_net().to(memory_format=torch.channels_last)
+    path = save_checkpoint(tmp_path / "best.pth", model, **META)
+    fresh = load_into(tiny_net().eval(), path)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.inference_mode():
+        torch.testing.assert_close(fresh(x), model(x), rtol=1e-5, atol=1e-6)
+
+
+def test_model_from_checkpoint_builds_a_ready_model(tmp_path):
+    model = trained_net()
+    path = save_checkpoint(tmp_path / "best.pth", model, **META)
+    rebuilt = model_from_checkpoint(path, tiny_net)
+    assert not rebuilt.training
+    x = torch.randn(3, 3, 16, 16)
+    with torch.inference_mode():
+        assert torch.equal(rebuilt(x), model(x))
+
+
+def test_resnet_checkpoint_round_trip(tmp_path):
+    from course_utils.models import resnet18
+
+    torch.manual_seed(0)
+    model = resnet18(num_classes=4).eval()
+    path = save_checkpoint(tmp_path / "r18.pth", model, **{**META, "arch": "resnet18"})
+    rebuilt = model_from_checkpoint(path, resnet18)
+    x = torch.randn(1, 3, 32, 32)
+    with torch.inference_mode():
+        assert torch.equal(rebuilt(x), model(x))
+    with pytest.raises(CheckpointError, match=r"trained for 4 classes .* 5 outputs \(fc.weight is \[5, 512\]\)"):
+        load_into(resnet18(num_classes=5), path)

@@ -1,0 +1,164 @@
+"""Figures: they are built without error, return a Figure, and Grad-CAM is a sound heat map."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import matplotlib
+import matplotlib.pyplot as plt
+import pytest
+import torch
+from matplotlib import font_manager
+from matplotlib.figure import Figure
+from PIL import Image
+from torch import nn
+
+from course_utils import plots
+from course_utils.training import History
+
+CLASSES = ["crow", "eagle", "owl", "swan"]
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def _history() -> History:
+    return History([
+        {"epoch": e, "train_loss": 1.0 / e, "train_acc": 0.2 * e, "val_loss": 1.1 / e,
+         "val_acc": 0.18 * e, "lr": 1e-4, "seconds": 1.0, "images_per_s": 10.0}
+        for e in (1, 2, 3)
+    ])
+
+
+def test_plot_history_takes_history_records_or_columns():
+    history = _history()
+    for form in (history, list(history), history.to_dict()):
+        fig = plots.plot_history(form)
+        assert isinstance(fig, Figure) and len(fig.axes) == 2
+        assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+            "Training Accuracy", "Validation Accuracy"]
+        assert list(fig.axes[1].lines[0].get_xdata()) == [1, 2, 3]
+    with pytest.raises(ValueError, match="empty"):
+        plots.plot_history(History())
+
+
+def test_plot_history_timestamp_label():
+    from datetime import datetime
+
+    fig = plots.plot_history(_history(), timestamp=True)
+    assert str(datetime.now().year) in fig.axes[0].get_xlabel()
+    fig = plots.plot_history(_history(), timestamp="2026-11-29 student 42")
+    assert fig.axes[0].get_xlabel() == "2026-11-29 student 42"
+
+
+def test_plot_confusion_matrix_writes_counts():
+    cm = torch.tensor([[3, 1, 0, 0], [0, 4, 0, 0], [1, 0, 2, 1], [0, 0, 0, 5]])
+    fig = plots.plot_confusion_matrix(cm, CLASSES)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert len(texts) == 16 and texts[0] == "3" and texts[-1] == "5"
+    fig = plots.plot_confusion_matrix(cm, CLASSES, normalize=True)
+    assert fig.axes[0].texts[0].get_text() == "0.75"
+    with pytest.raises(ValueError, match="for 3 class names"):
+        plots.plot_confusion_matrix(cm, CLASSES[:3])
+
+
+def test_show_misclassified_grid_and_empty_case():
+    images = torch.randn(5, 3, 16, 16)
+    fig = plots.show_misclassified(images, [0, 1, 2, 3, 0], [1, 2, 3, 0, 2], CLASSES, ncols=3)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert len(titles) == 5 and titles[0] == "true: crow\npred: eagle"
+    fig = plots.show_misclassified(torch.empty(0, 3, 16, 16), [], [], CLASSES)
+    assert "no misclassified" in fig.axes[0].texts[0].get_text()
+
+
+def test_grad_cam_on_a_resnet_layer4():
+    from course_utils.models import resnet18
+
+    torch.manual_seed(0)
+    model = resnet18(num_classes=4).train()
+    image = torch.randn(3, 32, 32)
+    with torch.inference_mode():  # as a notebook might call it; grad_cam must still work
+        heat = plots.grad_cam(model, image, model.layer4)
+    assert heat.shape == (32, 32)
+    assert heat.min() >= 0 and heat.max() <= 1 and torch.isfinite(heat).all()
+    assert model.training, "grad_cam must give the model back in the mode it found it"
+    assert all(p.grad is None for p in model.parameters()), "grad_cam must not touch .grad"
+    other = plots.grad_cam(model, image.unsqueeze(0), model.layer4, class_idx=2)
+    assert other.shape == (32, 32)
+    with pytest.raises(ValueError, match="class_idx=7"):
+        plots.grad_cam(model, image, model.layer4, class_idx=7)
+    with pytest.raises(ValueError, match="expected \\(3, H, W\\)"):
+        plots.grad_cam(model, torch.randn(2, 3, 32, 32), model.layer4)
+
+
+def test_grad_cam_finds_the_evidence():
+    # A net that only looks at the left half: the heat map must be there, not on the right.
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 4, 3, padding=1)
+    model = nn.Sequential(OrderedDict(conv=conv, relu=nn.ReLU(), pool=nn.AdaptiveAvgPool2d(1),
+                                      flat=nn.Flatten(), fc=nn.Linear(4, 2)))
+    image = torch.zeros(3, 16, 16)
+    image[:, :, :8] = 1.0
+    with torch.no_grad():
+        conv.weight.fill_(0.1)
+        conv.bias.zero_()
+        model.fc.weight.fill_(1.0)
+    heat = plots.grad_cam(model, image, model.conv, class_idx=0)
+    assert heat[:, :6].mean() > 0.5 > heat[:, 10:].mean()
+
+
+def test_show_cam_overlay():
+    heat = torch.rand(8, 8)
+    fig = plots.show_cam(torch.randn(3, 32, 32), heat, title="owl")
+    assert isinstance(fig, Figure) and len(fig.axes) == 3
+    fig = plots.show_cam(Image.new("RGB", (20, 10), "white"), heat)
+    assert fig.axes[2].images[1].get_array().shape == (10, 20)
+
+
+def test_use_cjk_font_without_a_chinese_font_says_so_once(monkeypatch, capsys):
+    monkeypatch.setattr(plots, "_said_no_cjk", [])
+    monkeypatch.setattr(font_manager.fontManager, "ttflist",
+                        [f for f in font_manager.fontManager.ttflist if f.name not in plots.CJK_FONTS])
+    with matplotlib.rc_context():
+        before = list(matplotlib.rcParams["font.sans-serif"])
+        assert plots.use_cjk_font() is None
+        assert plots.use_cjk_font() is None
+        assert matplotlib.rcParams["font.sans-serif"] == before
+    out = capsys.readouterr()
+    assert len(out.out.strip().splitlines()) == 1 and "Chinese font" in out.out
+    assert out.err == ""
+
+
+def test_use_cjk_font_picks_an_installed_one(monkeypatch, capsys):
+    fake = font_manager.FontEntry(fname="/nonexistent/NotoSansCJK.ttc", name="Noto Sans CJK JP")
+    monkeypatch.setattr(font_manager.fontManager, "ttflist",
+                        [*font_manager.fontManager.ttflist, fake])
+    with matplotlib.rc_context():
+        assert plots.use_cjk_font() in plots.CJK_FONTS  # ours, or a real one listed earlier
+        assert matplotlib.rcParams["font.sans-serif"][-1] == "DejaVu Sans"
+        assert matplotlib.rcParams["axes.unicode_minus"] is False
+    assert capsys.readouterr().out == ""
+
+
+def test_show_images_draws_one_titled_panel_per_image() -> None:
+    from course_utils.plots import show_images
+
+    images = torch.randn(5, 3, 8, 8)
+    fig = show_images(images, [0, 1, 2, 0, 1], ["a", "b", "c"], ncols=3, title="grid")
+    titles = [ax.get_title() for ax in fig.axes if ax.images]
+    assert titles == ["a", "b", "c", "a", "b"] and len(fig.axes) == 6
+    shown = fig.axes[0].images[0].get_array()
+    assert shown.min() >= 0 and shown.max() <= 1, "images are de-normalised into [0, 1]"
+
+
+def test_plot_class_counts_single_and_per_split() -> None:
+    from course_utils.plots import plot_class_counts
+
+    fig = plot_class_counts({"a": 3, "b": 5})
+    assert [round(p.get_height()) for p in fig.axes[0].patches] == [3, 5]
+    fig = plot_class_counts({"train": {"a": 3, "b": 5}, "test": {"a": 1, "b": 2}})
+    assert sorted(round(p.get_height()) for p in fig.axes[0].patches) == [1, 2, 3, 5]
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["train", "test"]

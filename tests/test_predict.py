@@ -1,0 +1,105 @@
+"""predict: any image mode, the checkpoint's own transforms, clear errors."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from course_utils.checkpoints import load_checkpoint, model_from_checkpoint, save_checkpoint
+from course_utils.data import eval_transforms
+from course_utils.predict import predict, prepare_image
+
+CLASSES = ["crow", "eagle", "owl", "swan"]
+META = {"arch": "tiny", "class_names": CLASSES, "image_size": 16,
+        "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+
+
+def tiny_net(num_classes: int = 4) -> nn.Module:
+    """Two convolutions with BatchNorm and a linear head called `fc`, like a ResNet's."""
+    torch.manual_seed(0)
+    return nn.Sequential(OrderedDict(
+        conv1=nn.Conv2d(3, 8, 3, padding=1, bias=False), bn1=nn.BatchNorm2d(8), relu1=nn.ReLU(),
+        conv2=nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False), bn2=nn.BatchNorm2d(16),
+        relu2=nn.ReLU(), pool=nn.AdaptiveAvgPool2d(1), flat=nn.Flatten(), fc=nn.Linear(16, num_classes),
+    ))
+
+
+def _rgb(width=30, height=20) -> Image.Image:
+    rng = np.random.default_rng(0)
+    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8), "RGB")
+
+
+def _check(result, topk=3):
+    assert len(result) == topk
+    names = [name for name, _ in result]
+    probs = [p for _, p in result]
+    assert set(names) <= set(CLASSES) and len(set(names)) == topk
+    assert all(isinstance(p, float) and 0 <= p <= 1 for p in probs)
+    assert probs == sorted(probs, reverse=True) and sum(probs) <= 1 + 1e-6
+
+
+def test_grayscale_png(tmp_path):
+    path = tmp_path / "gray.png"
+    _rgb().convert("L").save(path)
+    _check(predict(tiny_net(), path, META))
+
+
+def test_rgba_image_file_and_pil(tmp_path):
+    rgba = _rgb().convert("RGBA")
+    rgba.putalpha(128)
+    path = tmp_path / "with alpha 透明.png"
+    rgba.save(path)
+    _check(predict(tiny_net(), path, META))
+    _check(predict(tiny_net(), rgba, META, topk=2), topk=2)
+
+
+@pytest.mark.parametrize("mode", ["P", "CMYK", "I;16", "LA", "1"])
+def test_other_modes(mode):
+    image = _rgb()
+    if mode == "I;16":
+        image = Image.fromarray(np.asarray(image.convert("L"), dtype="<u2") * 257)  # 16-bit gray
+        assert image.mode == "I;16"
+    else:
+        image = image.convert(mode)
+    tensor = prepare_image(image, META)
+    assert tensor.shape == (3, 16, 16) and torch.isfinite(tensor).all()
+    _check(predict(tiny_net(), image, META))
+
+
+def test_uses_the_evaluation_transforms_of_the_metadata():
+    image = _rgb(40, 24)
+    expected = eval_transforms(16, META["mean"], META["std"])(image)
+    assert torch.equal(prepare_image(image, META), expected)
+    tuple_meta = (CLASSES, 16, META["mean"], META["std"])
+    assert torch.equal(prepare_image(image, tuple_meta), expected)
+
+
+def test_topk_is_capped_and_model_mode_is_kept():
+    model = tiny_net().train()
+    result = predict(model, _rgb(), META, topk=10)
+    assert len(result) == 4
+    assert sum(p for _, p in result) == pytest.approx(1.0, abs=1e-5)
+    assert model.training
+
+
+def test_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no image file at .*missing.jpg"):
+        predict(tiny_net(), tmp_path / "missing.jpg", META)
+    with pytest.raises(ValueError, match="5 outputs but the metadata names 4 classes"):
+        predict(tiny_net(num_classes=5), _rgb(), META)
+    with pytest.raises(ValueError, match=r"lacks \['image_size'\]"):
+        predict(tiny_net(), _rgb(), {k: v for k, v in META.items() if k != "image_size"})
+
+
+def test_end_to_end_from_a_checkpoint(tmp_path):
+    model = tiny_net().eval()
+    path = save_checkpoint(tmp_path / "best.pth", model, **META)
+    checkpoint = load_checkpoint(path)
+    rebuilt = model_from_checkpoint(checkpoint, tiny_net)
+    image = _rgb()
+    assert predict(rebuilt, image, checkpoint) == predict(model, image, META)

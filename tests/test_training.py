@@ -1,0 +1,387 @@
+"""train_one_epoch / evaluate / fit: correctness, safety on Ctrl-C, determinism, fast path."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import OrderedDict
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from course_utils import runtime
+from course_utils.checkpoints import load_checkpoint
+from course_utils.training import (
+    History,
+    evaluate,
+    fit,
+    history_path,
+    predict_loader,
+    resolve_fast_path,
+    train_one_epoch,
+)
+
+CLASSES = ["a", "b", "c", "d"]
+META = {"arch": "tiny", "class_names": CLASSES, "image_size": 16,
+        "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
+
+
+def tiny_net(num_classes: int = 4) -> nn.Module:
+    """Two convolutions with BatchNorm and a linear head called `fc`, like a ResNet's."""
+    return nn.Sequential(OrderedDict(
+        conv1=nn.Conv2d(3, 8, 3, padding=1, bias=False), bn1=nn.BatchNorm2d(8), relu1=nn.ReLU(),
+        conv2=nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False), bn2=nn.BatchNorm2d(16),
+        relu2=nn.ReLU(), pool=nn.AdaptiveAvgPool2d(1), flat=nn.Flatten(), fc=nn.Linear(16, num_classes),
+    ))
+
+
+def tiny_data(n: int = 36, seed: int = 0) -> TensorDataset:
+    """16x16 noise images whose per-channel offsets depend on the class: easy to learn."""
+    g = torch.Generator().manual_seed(seed)
+    offsets = torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [-1, -1, -1]]).view(4, 3, 1, 1)
+    y = torch.arange(n) % 4
+    x = 0.5 * torch.randn(n, 3, 16, 16, generator=g) + offsets[y]
+    return TensorDataset(x, y)
+
+
+def loaders(batch_size: int = 8, seed: int = 0):
+    train = DataLoader(tiny_data(36, 0), batch_size=batch_size, shuffle=True,
+                       generator=torch.Generator().manual_seed(seed))
+    val = DataLoader(tiny_data(20, 1), batch_size=batch_size)
+    return train, val
+
+
+def quiet_fit(model, train, val, **kwargs) -> History:
+    kwargs.setdefault("epochs", 3)
+    kwargs.setdefault("device", "cpu")
+    kwargs.setdefault("progress", False)
+    kwargs.setdefault("log", None)
+    optimizer = kwargs.pop("optimizer", None) or torch.optim.AdamW(model.parameters(), lr=1e-2)
+    return fit(model, train, val, optimizer, **kwargs)
+
+
+def test_loss_falls_on_a_tiny_set():
+    torch.manual_seed(0)
+    model = tiny_net()
+    train, val = loaders()
+    history = quiet_fit(model, train, val, epochs=5, amp=False, channels_last=False)
+    assert len(history) == 5
+    assert history[-1]["train_loss"] < 0.7 * history[0]["train_loss"]
+    assert history[-1]["val_acc"] >= 0.9
+
+
+def test_small_model_overfits_one_batch():
+    torch.manual_seed(0)
+    model = tiny_net()
+    x = torch.randn(8, 3, 16, 16)
+    y = torch.tensor([0, 1, 2, 3, 3, 2, 1, 0])  # labels unrelated to the pixels: pure memory
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(3):
+        train_one_epoch(model, [(x, y)] * 20, optimizer, nn.CrossEntropyLoss(), "cpu", progress=False)
+    acc, loss = evaluate(model, [(x, y)], nn.CrossEntropyLoss(), "cpu")
+    assert acc == 1.0
+    assert loss < 0.1
+
+
+def test_mean_loss_weights_every_image_once():
+    # 7 images in batches of 3, 3, 1: the lesson's mean of batch means over-weights the last one.
+    torch.manual_seed(0)
+    model = tiny_net().eval()
+    data = tiny_data(7)
+    loss_fn = nn.CrossEntropyLoss()
+    with torch.no_grad():
+        logits = model(data.tensors[0])
+        exact = loss_fn(logits, data.tensors[1]).item()
+        exact_acc = (logits.argmax(1) == data.tensors[1]).float().mean().item()
+        batch_means = [loss_fn(model(x), y).item() for x, y in DataLoader(data, batch_size=3)]
+    acc, loss = evaluate(model, DataLoader(data, batch_size=3), loss_fn, "cpu")
+    assert loss == pytest.approx(exact, rel=1e-6)
+    assert acc == pytest.approx(exact_acc)
+    lesson = sum(batch_means) / len(batch_means)
+    assert abs(lesson - exact) > 1e-4  # the lesson's formula gives a different number
+
+
+def test_evaluate_changes_neither_bn_statistics_nor_gradients():
+    torch.manual_seed(0)
+    model = tiny_net().train()
+    x, y = tiny_data(8).tensors
+    nn.CrossEntropyLoss()(model(x), y).backward()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    evaluate(model, DataLoader(tiny_data(20, 1), batch_size=8), nn.CrossEntropyLoss(), "cpu")
+    assert model.training, "evaluate must give the model back in the mode it found it"
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state[k]), f"{k} changed during evaluate"
+    for n, p in model.named_parameters():
+        assert torch.equal(p.grad, grads[n]), f"gradient of {n} changed during evaluate"
+
+
+def test_train_one_epoch_steps_a_per_batch_scheduler():
+    torch.manual_seed(0)
+    model = tiny_net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    train, _ = loaders()
+    acc, loss = train_one_epoch(model, train, optimizer, nn.CrossEntropyLoss(), "cpu",
+                                scheduler=scheduler, progress=False)
+    assert 0.0 <= acc <= 1.0 and loss > 0
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5 ** len(train))
+
+
+def test_empty_loader_is_explained():
+    model = tiny_net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="no batches"):
+        train_one_epoch(model, [], optimizer, nn.CrossEntropyLoss(), "cpu", progress=False)
+    with pytest.raises(ValueError, match="no batches"):
+        evaluate(model, [], nn.CrossEntropyLoss(), "cpu")
+
+
+def _comparable(history):
+    return [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in history]
+
+
+def test_same_seed_gives_the_same_history():
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = tiny_net()
+        train, val = loaders(seed=0)
+        runs.append(_comparable(quiet_fit(model, train, val, epochs=2)))
+    assert runs[0] == runs[1]
+
+
+def test_fit_saves_the_best_epoch_and_the_history(tmp_path, capsys):
+    torch.manual_seed(0)
+    model = tiny_net()
+    train, val = loaders()
+    path = tmp_path / "runs" / "best.pth"
+    history = quiet_fit(model, train, val, epochs=3, checkpoint_path=path, meta=META, log=print)
+    checkpoint = load_checkpoint(path)
+    assert checkpoint["epoch"] == history.best["epoch"]
+    assert checkpoint["metrics"]["val_acc"] == history.best["val_acc"]
+    assert checkpoint["class_names"] == CLASSES
+    saved = History.load(history_path(path))
+    assert saved == history and not saved.interrupted
+    assert set(history[0]) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr",
+                               "seconds", "images_per_s"}
+    assert history.to_dict()["epoch"] == [1, 2, 3]
+    out = capsys.readouterr().out
+    assert re.search(r"Epoch: 1, Train_acc:\d+\.\d%, Train_loss:\d\.\d{3}, Test_acc \(val\):"
+                     r"\d+\.\d%, Test_loss:\d\.\d{3}, Lr:1\.00E-02", out), out
+    assert not list(path.parent.glob("*.tmp"))
+
+
+class InterruptOnEpoch:
+    """A loader that raises KeyboardInterrupt (as Ctrl-C would) when epoch `epoch` begins."""
+
+    def __init__(self, loader, epoch: int):
+        self.loader, self.epoch, self.started = loader, epoch, 0
+        self.dataset = loader.dataset
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        self.started += 1
+        if self.started == self.epoch:
+            raise KeyboardInterrupt
+        return iter(self.loader)
+
+
+def test_interrupted_fit_keeps_best_checkpoint_and_history(tmp_path, capsys):
+    torch.manual_seed(0)
+    model = tiny_net()
+    train, val = loaders()
+    path = tmp_path / "best.pth"
+    history = quiet_fit(model, InterruptOnEpoch(train, 3), val, epochs=5,
+                        checkpoint_path=path, meta=META, log=print)
+    assert history.interrupted
+    assert [r["epoch"] for r in history] == [1, 2]
+    checkpoint = load_checkpoint(path)  # complete and loadable
+    assert checkpoint["epoch"] == history.best["epoch"]
+    saved = json.loads(history_path(path).read_text())
+    assert saved["interrupted"] and len(saved["epochs"]) == 2
+    assert not list(tmp_path.glob("*.tmp"))
+    assert "Interrupted during epoch 3" in capsys.readouterr().out
+
+
+def test_ctrl_c_while_saving_keeps_the_previous_best(tmp_path, monkeypatch, capsys):
+    from course_utils import checkpoints
+
+    real_save, calls = torch.save, []
+
+    def save_then_interrupt_the_second_time(obj, f, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            f.write(b"half a file")
+            raise KeyboardInterrupt
+        return real_save(obj, f, *args, **kwargs)
+
+    # Validation accuracy that improves every epoch, so every epoch saves.
+    scores = iter([(0.25, 1.0), (0.5, 0.9), (0.75, 0.8)])
+    monkeypatch.setattr("course_utils.training.evaluate", lambda *a, **k: next(scores))
+    monkeypatch.setattr(checkpoints.torch, "save", save_then_interrupt_the_second_time)
+    torch.manual_seed(0)
+    model = tiny_net()
+    train, val = loaders()
+    path = tmp_path / "best.pth"
+    history = quiet_fit(model, train, val, epochs=3, checkpoint_path=path, meta=META, log=print)
+    monkeypatch.undo()
+    assert history.interrupted and len(history) == 1
+    assert load_checkpoint(path)["epoch"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.history.json", "best.pth"]
+    assert "best checkpoint (epoch 1, val acc 25.0%) is intact" in capsys.readouterr().out
+
+
+def test_interrupt_from_a_callback_returns_history():
+    torch.manual_seed(0)
+    model = tiny_net()
+    train, val = loaders()
+
+    def stop(record):
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    history = quiet_fit(model, train, val, epochs=4, on_epoch_end=stop)
+    assert history.interrupted and len(history) == 2
+
+
+def test_fit_checks_meta_before_training(tmp_path):
+    model = tiny_net()
+    train, val = loaders()
+    with pytest.raises(ValueError, match="missing \\['image_size'"):
+        quiet_fit(model, train, val, checkpoint_path=tmp_path / "x.pth",
+                  meta={k: v for k, v in META.items() if k not in ("image_size", "std")})
+    with pytest.raises(ValueError, match="5 class names"):
+        quiet_fit(model, train, val, checkpoint_path=tmp_path / "x.pth",
+                  meta={**META, "class_names": list("abcde")})
+    assert not (tmp_path / "x.pth").exists()
+
+
+@pytest.mark.parametrize("scheduler", ["cosine", "onecycle", "plateau", "step"])
+def test_fit_schedulers(scheduler):
+    torch.manual_seed(0)
+    model = tiny_net()
+    train, val = loaders()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    if scheduler == "plateau":
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer)
+    elif scheduler == "step":
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    history = quiet_fit(model, train, val, epochs=3, optimizer=optimizer, scheduler=scheduler)
+    lrs = history.to_dict()["lr"]
+    assert len(lrs) == 3
+    if scheduler in ("cosine",) or isinstance(scheduler, torch.optim.lr_scheduler.StepLR):
+        assert lrs[0] > lrs[1] > lrs[2]
+    if scheduler == "onecycle":
+        assert lrs[0] < 0.05  # starts warm-up below the peak
+
+
+def test_fit_with_progress_bars_runs(capsys):
+    torch.manual_seed(0)
+    model = tiny_net()
+    train, val = loaders()
+    history = fit(model, train, val, torch.optim.AdamW(model.parameters(), lr=1e-2), epochs=1,
+                  device="cpu", progress=True)
+    assert len(history) == 1
+    assert "Epoch: 1" in capsys.readouterr().out
+
+
+def test_predict_loader_matches_evaluate():
+    torch.manual_seed(0)
+    model = tiny_net().eval()
+    _, val = loaders()
+    true, pred, prob = predict_loader(model, val, "cpu")
+    acc, _ = evaluate(model, val, nn.CrossEntropyLoss(), "cpu")
+    assert true.shape == pred.shape == (20,) and prob.shape == (20, 4)
+    assert (true == pred).float().mean().item() == pytest.approx(acc)
+    assert torch.allclose(prob.sum(1), torch.ones(20))
+
+
+# ----------------------------------------------------------------- fast path: numerical soundness
+
+
+def test_resolve_fast_path_choices():
+    assert resolve_fast_path("cpu") == runtime.fast_path(torch.device("cpu"))
+    assert resolve_fast_path("cpu", amp=False, channels_last=False) == runtime.FastPath(None, False)
+    assert resolve_fast_path("cpu", amp=True).amp_dtype == torch.bfloat16
+    assert resolve_fast_path("cpu", amp=torch.float16).amp_dtype == torch.float16
+    with pytest.raises(ValueError, match="amp='yes'"):
+        resolve_fast_path("cpu", amp="yes")
+
+
+# bf16 keeps 8 significant bits (about 2-3 decimal digits), so logits agree with fp32 to a
+# few percent of their scale; we allow 5 % of the largest logit.
+BF16_TOLERANCE = 0.05
+
+
+def test_bf16_autocast_is_close_to_fp32():
+    torch.manual_seed(0)
+    model = tiny_net().eval()
+    x = tiny_data(16).tensors[0]
+    with torch.inference_mode():
+        reference = model(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = model(x)
+    assert low.dtype == torch.bfloat16
+    error = (low.float() - reference).abs().max().item()
+    assert error <= BF16_TOLERANCE * reference.abs().max().item(), error
+    assert (low.float().argmax(1) == reference.argmax(1)).float().mean() >= 0.9
+
+
+def test_bf16_evaluate_matches_fp32_evaluate():
+    torch.manual_seed(0)
+    model = tiny_net()
+    train, val = loaders()
+    quiet_fit(model, train, val, epochs=2, amp=False)
+    acc32, loss32 = evaluate(model, val, nn.CrossEntropyLoss(), "cpu")
+    acc16, loss16 = evaluate(model, val, nn.CrossEntropyLoss(), "cpu", amp_dtype=torch.bfloat16)
+    assert abs(acc16 - acc32) <= 0.1
+    assert loss16 == pytest.approx(loss32, rel=BF16_TOLERANCE, abs=0.02)
+
+
+def test_channels_last_gives_the_same_result():
+    torch.manual_seed(0)
+    model = tiny_net().eval()
+    x = tiny_data(16).tensors[0]
+    with torch.inference_mode():
+        reference = model(x)
+        model.to(memory_format=torch.channels_last)
+        fast = model(x.contiguous(memory_format=torch.channels_last))
+    assert model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(fast, reference, rtol=1e-4, atol=1e-5)
+
+
+def test_training_with_channels_last_and_bf16_follows_fp32():
+    # Two epochs with each setting from the same start: the curves must agree closely.
+    histories = {}
+    for name, amp, memory in (("fp32", False, False), ("cl", False, True), ("bf16", True, False)):
+        torch.manual_seed(0)
+        model = tiny_net()
+        train, val = loaders(seed=0)
+        histories[name] = quiet_fit(model, train, val, epochs=2, amp=amp, channels_last=memory)
+    for record_32, record_cl in zip(histories["fp32"], histories["cl"], strict=True):
+        assert record_cl["train_loss"] == pytest.approx(record_32["train_loss"], rel=1e-3)
+    for record_32, record_bf in zip(histories["fp32"], histories["bf16"], strict=True):
+        assert record_bf["train_loss"] == pytest.approx(record_32["train_loss"], rel=0.1)
+
+
+def test_model_on_another_device_is_explained():
+    model = tiny_net().to("meta")  # stands in for "the model is still on the CPU, device is cuda"
+    with pytest.raises(ValueError, match="the model is on meta but device is cpu"):
+        evaluate(model, [], nn.CrossEntropyLoss(), "cpu")
+
+
+def test_evaluating_in_channels_last_leaves_a_trainable_model():
+    # The format change must happen outside inference_mode, or the weights could no longer train.
+    torch.manual_seed(0)
+    model = tiny_net()
+    train, val = loaders()
+    predict_loader(model, val, "cpu", channels_last=True)
+    evaluate(model, val, nn.CrossEntropyLoss(), "cpu", channels_last=True)
+    assert model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    train_one_epoch(model, train, optimizer, nn.CrossEntropyLoss(), "cpu", progress=False)
