@@ -383,9 +383,18 @@ def stratified_split(
     return [sorted(part) for part in parts]
 
 
-def default_num_workers() -> int:
-    """Loader worker processes: one core stays free for the model, at most 4 workers."""
-    return max(0, min(4, (os.cpu_count() or 1) - 1))
+def default_num_workers(device: torch.device | str | None = None) -> int:
+    """Loader worker processes: up to 4 beside a GPU; on the CPU, none unless cores are plenty.
+
+    Training on the CPU already keeps every core busy with the model's own threads; a worker
+    process competes with them, and PyTorch's threads then wait on each other (measured on
+    2 cores: 12 img/s without a worker, 2-4 img/s with one). Decoding in the main process
+    costs a few percent of a training step there (`make bench` measures both).
+    """
+    cores = os.cpu_count() or 1
+    if device is not None and torch.device(device).type in ("cuda", "mps"):
+        return max(0, min(4, cores - 1))
+    return 0 if cores <= 4 else min(4, cores // 4)
 
 
 def make_loader(
@@ -398,7 +407,7 @@ def make_loader(
     device: torch.device | str | None = None,
 ) -> DataLoader:
     """A DataLoader that shuffles (seeded) only for training and works under spawn."""
-    workers = default_num_workers() if num_workers is None else num_workers
+    workers = default_num_workers(device) if num_workers is None else num_workers
     return DataLoader(
         dataset,
         batch_size=batch_size,

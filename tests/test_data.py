@@ -293,3 +293,11 @@ def test_course_data_end_to_end(folder: Path) -> None:
     assert x.shape == (5, 3, 24, 24) and y.dtype == torch.int64
     assert not set(cd.train_set.indices) & set(cd.test_set.indices)
     assert json.dumps(class_counts(cd.test_set))
+
+
+def test_default_workers_leave_the_cpu_to_the_model(monkeypatch) -> None:
+    monkeypatch.setattr(data.os, "cpu_count", lambda: 2)
+    assert data.default_num_workers() == 0 and data.default_num_workers("cpu") == 0
+    assert data.default_num_workers("cuda") == 1
+    monkeypatch.setattr(data.os, "cpu_count", lambda: 16)
+    assert data.default_num_workers("cpu") == 4 and data.default_num_workers("cuda") == 4

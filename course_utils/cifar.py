@@ -1,0 +1,250 @@
+"""The paper's CIFAR networks (He et al. 2016, sec. 4.2): plain and residual, 6n+2 layers.
+
+A 3x3 conv with 16 filters, then three stages of n blocks at 16, 32 and 64 channels
+(feature maps 32, 16 and 8 pixels wide for a 32x32 input), global average pooling and a
+fully connected layer. Each block is two 3x3 convs, so the depth is 6n + 2: n = 3, 5, 9
+give the paper's 20, 32 and 56 layers. `cifar_net(depth, residual=False)` is the plain
+net, `residual=True` the ResNet; both have exactly the same layers and parameters.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset
+
+STAGE_WIDTHS = (16, 32, 64)
+
+
+class ShortcutA(nn.Module):
+    """The paper's option A: identity, or at a stage change stride-2 subsampling plus zero channels.
+
+    We use it (as the paper does for CIFAR) because it has no parameters: the residual net
+    then has exactly the plain net's layers and parameter count, so any difference in how
+    they train comes from the shortcuts alone. A 1x1 projection (option B) would add weights.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int):
+        super().__init__()
+        self.stride = stride
+        self.extra = out_channels - in_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride > 1:
+            x = x[:, :, :: self.stride, :: self.stride]
+        if self.extra:
+            # F.pad pads the last dimensions first: (W, W, H, H, C_front, C_back).
+            x = F.pad(x, (0, 0, 0, 0, self.extra // 2, self.extra - self.extra // 2))
+        return x
+
+
+class PlainBlock(nn.Module):
+    """Two 3x3 conv-BN layers with ReLUs; the first may halve the size and change the width."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+
+    def residual_branch(self, x: torch.Tensor) -> torch.Tensor:
+        """F(x): conv-BN-ReLU-conv-BN, what both block kinds compute before the last ReLU."""
+        return self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.residual_branch(x))
+
+
+class BasicBlock(PlainBlock):
+    """The same two layers plus the shortcut: relu(F(x) + x). The only difference from PlainBlock."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
+        super().__init__(in_channels, out_channels, stride)
+        self.shortcut = ShortcutA(in_channels, out_channels, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.residual_branch(x) + self.shortcut(x))
+
+
+class CifarNet(nn.Module):
+    """Stem conv, three stages of `n` blocks (16/32/64 channels), average pool, fc."""
+
+    def __init__(self, n: int, residual: bool, num_classes: int = 10):
+        super().__init__()
+        block = BasicBlock if residual else PlainBlock
+        self.depth = 6 * n + 2
+        self.residual = residual
+        self.conv1 = nn.Conv2d(3, STAGE_WIDTHS[0], 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(STAGE_WIDTHS[0])
+        self.layer1 = self._make_stage(block, STAGE_WIDTHS[0], STAGE_WIDTHS[0], n, stride=1)
+        self.layer2 = self._make_stage(block, STAGE_WIDTHS[0], STAGE_WIDTHS[1], n, stride=2)
+        self.layer3 = self._make_stage(block, STAGE_WIDTHS[1], STAGE_WIDTHS[2], n, stride=2)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(STAGE_WIDTHS[2], num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                # He et al. 2015 ("Kaiming") init, the one the paper uses: keeps the variance of
+                # activations constant through ReLU layers at the start of training.
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    @staticmethod
+    def _make_stage(block, in_channels: int, out_channels: int, n: int, stride: int) -> nn.Sequential:
+        layers = [block(in_channels, out_channels, stride)]
+        layers += [block(out_channels, out_channels) for _ in range(n - 1)]
+        return nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def cifar_net(depth: int, residual: bool, num_classes: int = 10) -> CifarNet:
+    """The paper's 6n+2-layer CIFAR net: plain (`residual=False`) or ResNet; depth 20, 32, 56, ..."""
+    if depth < 8 or (depth - 2) % 6:
+        raise ValueError(f"depth {depth} is not 6n+2 with n >= 1; use e.g. 20, 32, 44, 56 or 110")
+    return CifarNet((depth - 2) // 6, residual, num_classes)
+
+
+def cifar_param_count(depth: int, num_classes: int = 10) -> int:
+    """Parameters of a 6n+2 CIFAR net by hand (convs have no bias; each BN has 2 per channel)."""
+    n = (depth - 2) // 6
+    w1, w2, w3 = STAGE_WIDTHS
+    convs = 3 * w1 * 9
+    convs += 2 * n * w1 * w1 * 9  # stage 1: every conv is 16 -> 16
+    convs += (w1 * w2 + (2 * n - 1) * w2 * w2) * 9  # stage 2: the first conv widens 16 -> 32
+    convs += (w2 * w3 + (2 * n - 1) * w3 * w3) * 9
+    batchnorms = 2 * (w1 + 2 * n * (w1 + w2 + w3))
+    return convs + batchnorms + w3 * num_classes + num_classes
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+# --------------------------------------------------------------------------- data as tensors
+
+
+def to_tensors(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode a whole (small) dataset once into an image tensor (N,C,H,W) and labels (N,)."""
+    images, labels = zip(*(dataset[i] for i in range(len(dataset))), strict=True)
+    return torch.stack(images), torch.as_tensor(labels)
+
+
+def augment(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """The paper's CIFAR augmentation on a batch: pad by 4, random crop back, random flip."""
+    n, c, h, w = images.shape
+    padded = F.pad(images, (pad, pad, pad, pad))
+    dy, dx = torch.randint(0, 2 * pad + 1, (2, n), generator=generator)
+    rows = (dy[:, None] + torch.arange(h))[:, None, :, None].expand(n, c, h, w + 2 * pad)
+    cols = (dx[:, None] + torch.arange(w))[:, None, None, :].expand(n, c, h, w)
+    out = padded.gather(2, rows).gather(3, cols)
+    flip = torch.rand(n, generator=generator) < 0.5
+    out[flip] = out[flip].flip(3)
+    return out
+
+
+def batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, seed: int = 0,
+            train_augment: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Endless shuffled mini-batches (a fresh permutation each epoch), augmented if asked."""
+    generator = torch.Generator().manual_seed(seed)
+    while True:
+        order = torch.randperm(len(images), generator=generator)
+        for start in range(0, len(order) - batch_size + 1, batch_size):  # full batches only
+            index = order[start:start + batch_size]
+            x = images[index]
+            yield (augment(x, generator) if train_augment else x), labels[index]
+
+
+# --------------------------------------------------------------------------- training
+
+
+def train_steps(
+    model: nn.Module,
+    batch_iter: Iterator[tuple[torch.Tensor, torch.Tensor]],
+    steps: int,
+    lr: float = 0.1,
+    optimizer: str = "sgd",
+    momentum: float = 0.9,
+    weight_decay: float = 1e-4,
+    warmup: int = 0,
+    decay_at: tuple[float, ...] = (),
+    log_every: int = 10,
+    device: torch.device | str = "cpu",
+) -> dict[str, list[float]]:
+    """Train for `steps` mini-batches and return the training curve.
+
+    `optimizer="sgd"` is the paper's recipe (momentum 0.9, weight decay 1e-4, lr 0.1);
+    `"adam"` (AdamW with the same decay; use lr ~1e-3) gets going in far fewer steps. The learning rate ramps up linearly over `warmup` steps, then stays constant; every
+    `log_every` steps the curve records the mean training loss and error of those steps.
+    """
+    model.to(device).train()
+    if optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
+                              weight_decay=weight_decay)
+    elif optimizer == "adam":
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    else:
+        raise ValueError(f"optimizer {optimizer!r} is not known; use 'sgd' or 'adam'")
+    history: dict[str, list[float]] = {"step": [], "loss": [], "error": [], "seconds": []}
+    loss_sum, wrong, seen = 0.0, 0, 0
+    start = time.perf_counter()
+    for step in range(1, steps + 1):
+        for group in opt.param_groups:
+            drops = sum(step > fraction * steps for fraction in decay_at)
+            group["lr"] = lr * (min(1.0, step / warmup) if warmup else 1.0) * 0.1**drops
+        x, y = next(batch_iter)
+        x, y = x.to(device), y.to(device)
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss_sum += loss.item() * len(y)
+        wrong += (logits.argmax(1) != y).sum().item()
+        seen += len(y)
+        if step % log_every == 0 or step == steps:
+            history["step"].append(step)
+            history["loss"].append(loss_sum / seen)
+            history["error"].append(wrong / seen)
+            history["seconds"].append(time.perf_counter() - start)
+            loss_sum, wrong, seen = 0.0, 0, 0
+    return history
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+             batch_size: int = 256, device: torch.device | str = "cpu") -> tuple[float, float]:
+    """Mean cross-entropy loss and error rate (0..1) of `model` in eval mode on tensors."""
+    model.to(device).eval()
+    loss_sum, wrong = 0.0, 0
+    for start in range(0, len(images), batch_size):
+        x = images[start:start + batch_size].to(device)
+        y = labels[start:start + batch_size].to(device)
+        logits = model(x)
+        loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+        wrong += (logits.argmax(1) != y).sum().item()
+    return loss_sum / len(images), wrong / len(images)
+
+
+def conv_grad_norms(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> list[float]:
+    """L2 norm of the loss gradient for every conv weight, first layer to last (train mode)."""
+    buffers = {name: b.clone() for name, b in model.named_buffers()}
+    model.train()
+    model.zero_grad(set_to_none=True)
+    F.cross_entropy(model(images), labels).backward()
+    norms = [m.weight.grad.norm().item() for m in model.modules() if isinstance(m, nn.Conv2d)]
+    model.zero_grad(set_to_none=True)
+    with torch.no_grad():  # measuring must not move BatchNorm's running statistics
+        for name, b in model.named_buffers():
+            b.copy_(buffers[name])
+    return norms
