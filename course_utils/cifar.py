@@ -17,6 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+# One parameter counter for the whole package; chapter 6 knows it by this shorter name.
+from .models import count_parameters as count_params  # noqa: F401  (re-exported)
+
 STAGE_WIDTHS = (16, 32, 64)
 
 
@@ -124,11 +127,6 @@ def cifar_param_count(depth: int, num_classes: int = 10) -> int:
     convs += (w2 * w3 + (2 * n - 1) * w3 * w3) * 9
     batchnorms = 2 * (w1 + 2 * n * (w1 + w2 + w3))
     return convs + batchnorms + w3 * num_classes + num_classes
-
-
-def count_params(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 # --------------------------------------------------------------------------- data as tensors
