@@ -263,9 +263,12 @@ def history_path(checkpoint_path: str | os.PathLike) -> Path:
 
 
 def resolve_fast_path(device: torch.device | str, amp: bool | str | torch.dtype = "auto",
-                      channels_last: bool | str = "auto") -> runtime.FastPath:
-    """Turn fit's amp/channels_last arguments into a FastPath ("auto" asks the hardware)."""
-    for name, value in (("amp", amp), ("channels_last", channels_last)):
+                      channels_last: bool | str = "auto",
+                      reuse_memory: bool | str = "auto") -> runtime.FastPath:
+    """Turn fit's amp/channels_last/reuse_memory arguments into a FastPath ("auto" asks the
+    hardware, runtime.fast_path; True/False override it)."""
+    for name, value in (("amp", amp), ("channels_last", channels_last),
+                        ("reuse_memory", reuse_memory)):
         if isinstance(value, str) and value != "auto":
             raise ValueError(f"{name}={value!r}; expected 'auto', True or False")
     device = torch.device(device)
@@ -280,7 +283,10 @@ def resolve_fast_path(device: torch.device | str, amp: bool | str | torch.dtype 
     else:
         dtype = None
     memory = auto.channels_last if channels_last == "auto" else bool(channels_last)
-    return runtime.FastPath(dtype, memory)
+    # Asked for explicitly, memory reuse still needs glibc: it cannot be on anywhere else.
+    reuse = auto.reuse_memory if reuse_memory == "auto" else (
+        bool(reuse_memory) and runtime.can_reuse_memory())
+    return runtime.FastPath(dtype, memory, reuse)
 
 
 def _make_scheduler(scheduler, optimizer, epochs: int, steps_per_epoch: int):
@@ -313,6 +319,7 @@ def fit(
     meta: Mapping | None = None,
     amp: bool | str | torch.dtype = "auto",
     channels_last: bool | str = "auto",
+    reuse_memory: bool | str = "auto",
     progress: bool = True,
     log: Callable[[str], None] | None = print,
     on_epoch_end: Callable[[dict], None] | None = None,
@@ -324,8 +331,9 @@ def fit(
     - checkpoint_path + meta (arch, class_names, image_size, mean, std, any plain extras):
       the best epoch by validation accuracy is written there atomically, and the history
       next to it as JSON after every epoch.
-    - amp / channels_last: "auto" takes the fast path that is faster on this hardware
-      (runtime.fast_path); True/False (or a dtype for amp) overrides it.
+    - amp / channels_last / reuse_memory: "auto" takes the fast path that is faster on this
+      hardware (runtime.fast_path); True/False (or a dtype for amp) overrides it. Memory reuse
+      (CPU, Linux) keeps freed memory for the next step while fit runs and gives it back after.
     - Ctrl-C (KeyboardInterrupt) stops cleanly: the history so far is returned with
       `history.interrupted = True`, and the best checkpoint on disk is complete.
     - log: where the per-epoch lines go (None: nowhere); on_epoch_end(record): called after
@@ -353,7 +361,7 @@ def fit(
         _plain(meta, "meta")  # fail now, not after the first epoch, on a non-plain value
         check_head(model, list(meta["class_names"]))
 
-    fast = resolve_fast_path(device, amp, channels_last)
+    fast = resolve_fast_path(device, amp, channels_last, reuse_memory)
     model.to(device)  # keeps the same Parameter objects, so the optimizer still holds them
     if fast.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -366,58 +374,59 @@ def fit(
     best = None  # the best record so far; the lesson's best_acc = 0 never saved an all-0% run
     epoch_bar = tqdm(range(1, epochs + 1), desc="epochs", disable=not progress, unit="epoch")
     epoch = 0
-    try:
-        for epoch in epoch_bar:
-            lr = optimizer.param_groups[0]["lr"]  # the rate this epoch starts with
-            start = time.perf_counter()
-            train_acc, train_loss, seen = _train_epoch(
-                model, train_loader, optimizer, loss_fn, device, amp_dtype=fast.amp_dtype,
-                channels_last=fast.channels_last, scheduler=per_step, scaler=scaler,
-                progress=progress, desc=f"epoch {epoch} train")
-            train_seconds = time.perf_counter() - start
-            val_acc, val_loss = evaluate(model, val_loader, loss_fn, device,
-                                         amp_dtype=fast.amp_dtype,
-                                         channels_last=fast.channels_last, progress=progress)
-            record = {
-                "epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
-                "val_loss": val_loss, "val_acc": val_acc, "lr": lr,
-                "seconds": time.perf_counter() - start,
-                "images_per_s": seen / train_seconds if train_seconds > 0 else float("nan"),
-            }
-            if not math.isfinite(train_loss):
-                raise FloatingPointError(
-                    f"the training loss became {train_loss} in epoch {epoch}; lower the learning "
-                    f"rate (now {lr:.2E}) or switch mixed precision off (amp=False)")
-            improved = best is None or val_acc > best["val_acc"]
-            if improved:
+    with runtime.memory_reuse(fast.reuse_memory):  # freed memory back after fit
+        try:
+            for epoch in epoch_bar:
+                lr = optimizer.param_groups[0]["lr"]  # the rate this epoch starts with
+                start = time.perf_counter()
+                train_acc, train_loss, seen = _train_epoch(
+                    model, train_loader, optimizer, loss_fn, device, amp_dtype=fast.amp_dtype,
+                    channels_last=fast.channels_last, scheduler=per_step, scaler=scaler,
+                    progress=progress, desc=f"epoch {epoch} train")
+                train_seconds = time.perf_counter() - start
+                val_acc, val_loss = evaluate(model, val_loader, loss_fn, device,
+                                             amp_dtype=fast.amp_dtype,
+                                             channels_last=fast.channels_last, progress=progress)
+                record = {
+                    "epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
+                    "val_loss": val_loss, "val_acc": val_acc, "lr": lr,
+                    "seconds": time.perf_counter() - start,
+                    "images_per_s": seen / train_seconds if train_seconds > 0 else float("nan"),
+                }
+                if not math.isfinite(train_loss):
+                    raise FloatingPointError(
+                        f"the training loss became {train_loss} in epoch {epoch}; lower the learning "
+                        f"rate (now {lr:.2E}) or switch mixed precision off (amp=False)")
+                improved = best is None or val_acc > best["val_acc"]
+                if improved:
+                    if checkpoint_path is not None:
+                        save_checkpoint(checkpoint_path, model, epoch=epoch,
+                                        metrics={k: record[k] for k in
+                                                 ("train_acc", "train_loss", "val_acc", "val_loss")},
+                                        **meta)
+                    best = record  # only once it is safely on disk
+                history.append(record)
                 if checkpoint_path is not None:
-                    save_checkpoint(checkpoint_path, model, epoch=epoch,
-                                    metrics={k: record[k] for k in
-                                             ("train_acc", "train_loss", "val_acc", "val_loss")},
-                                    **meta)
-                best = record  # only once it is safely on disk
-            history.append(record)
+                    history.save(history_path(checkpoint_path))
+                line = EPOCH_TEMPLATE.format(**record)
+                line += f", {record['seconds']:.1f} s, {record['images_per_s']:.0f} img/s"
+                emit(line + (" (best: saved)" if improved and checkpoint_path is not None else ""))
+                if per_epoch is not None:
+                    if isinstance(per_epoch, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                        per_epoch.step(val_loss)
+                    else:
+                        per_epoch.step()
+                if on_epoch_end is not None:
+                    on_epoch_end(record)
+        except KeyboardInterrupt:
+            history.interrupted = True
             if checkpoint_path is not None:
                 history.save(history_path(checkpoint_path))
-            line = EPOCH_TEMPLATE.format(**record)
-            line += f", {record['seconds']:.1f} s, {record['images_per_s']:.0f} img/s"
-            emit(line + (" (best: saved)" if improved and checkpoint_path is not None else ""))
-            if per_epoch is not None:
-                if isinstance(per_epoch, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                    per_epoch.step(val_loss)
-                else:
-                    per_epoch.step()
-            if on_epoch_end is not None:
-                on_epoch_end(record)
-    except KeyboardInterrupt:
-        history.interrupted = True
-        if checkpoint_path is not None:
-            history.save(history_path(checkpoint_path))
-        kept = (f"the best checkpoint (epoch {best['epoch']}, val acc {best['val_acc']:.1%}) is "
-                f"intact at {checkpoint_path}" if best and checkpoint_path else "no checkpoint was saved")
-        emit(f"Interrupted during epoch {epoch}: returning the history of the {len(history)} "
-             f"finished epoch(s); {kept}.")
-    finally:
-        epoch_bar.close()
-        model.eval()  # whatever happened, leave the model ready for evaluation
+            kept = (f"the best checkpoint (epoch {best['epoch']}, val acc {best['val_acc']:.1%}) is "
+                    f"intact at {checkpoint_path}" if best and checkpoint_path else "no checkpoint was saved")
+            emit(f"Interrupted during epoch {epoch}: returning the history of the {len(history)} "
+                 f"finished epoch(s); {kept}.")
+        finally:
+            epoch_bar.close()
+            model.eval()  # whatever happened, leave the model ready for evaluation
     return history

@@ -306,11 +306,29 @@ def test_predict_loader_matches_evaluate():
 
 def test_resolve_fast_path_choices():
     assert resolve_fast_path("cpu") == runtime.fast_path(torch.device("cpu"))
-    assert resolve_fast_path("cpu", amp=False, channels_last=False) == runtime.FastPath(None, False)
+    assert resolve_fast_path("cpu", amp=False, channels_last=False, reuse_memory=False) == \
+        runtime.FastPath(None, False, False)
+    assert resolve_fast_path("cpu", reuse_memory=True).reuse_memory == runtime.can_reuse_memory()
+    assert not resolve_fast_path("cpu", reuse_memory=False).reuse_memory
     assert resolve_fast_path("cpu", amp=True).amp_dtype == torch.bfloat16
     assert resolve_fast_path("cpu", amp=torch.float16).amp_dtype == torch.float16
     with pytest.raises(ValueError, match="amp='yes'"):
         resolve_fast_path("cpu", amp="yes")
+    with pytest.raises(ValueError, match="reuse_memory='on'"):
+        resolve_fast_path("cpu", reuse_memory="on")
+
+
+@pytest.mark.skipif(not runtime.can_reuse_memory(), reason="memory reuse needs glibc (Linux)")
+@pytest.mark.parametrize("reuse", [True, False])
+def test_fit_reuses_memory_only_while_it_runs(reuse):
+    during = []
+    torch.manual_seed(0)
+    train, val = loaders()
+    assert not runtime.memory_reuse_enabled()
+    quiet_fit(tiny_net(), train, val, epochs=2, reuse_memory=reuse,
+              on_epoch_end=lambda record: during.append(runtime.memory_reuse_enabled()))
+    assert during == [reuse, reuse]
+    assert not runtime.memory_reuse_enabled()  # given back when fit ends
 
 
 # bf16 keeps 8 significant bits (about 2-3 decimal digits), so logits agree with fp32 to a

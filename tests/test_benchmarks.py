@@ -1,0 +1,92 @@
+"""The benchmark suite's machinery (`make bench` runs it; here nothing is timed)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from benchmarks import run
+
+
+def tiny_net() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.AdaptiveAvgPool2d(1),
+                         nn.Flatten(), nn.Linear(4, 4))
+
+
+def test_interleaved_alternates_the_order_and_reports_every_function():
+    calls = []
+
+    def bench(name, images):
+        def fn():
+            calls.append(name)
+            return images
+        return fn
+
+    rates = run.interleaved({"a": bench("a", 4), "b": bench("b", 8)}, 3, torch.device("cpu"))
+    # one warm-up each, then A B, B A, A B: neither side always runs second
+    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]
+    assert set(rates) == {"a", "b"} and all(r > 0 for r in rates.values())
+
+
+def test_fresh_processes_run_each_spec_as_described(monkeypatch):
+    runs = []
+
+    class Done:
+        returncode, stderr = 0, ""
+
+        def __init__(self, spec):
+            self.stdout = f"noise\n{{\"img_s\": {spec['batch']}.0}}\n"
+
+    def fake_run(command, **kwargs):
+        spec = json.loads(command[command.index("--child") + 1])
+        runs.append(spec["batch"])
+        return Done(spec)
+
+    monkeypatch.setattr(run.subprocess, "run", fake_run)
+    rates = run.in_fresh_processes({"small": {"batch": 4}, "big": {"batch": 32}}, 3)
+    assert runs == [4, 32, 32, 4, 4, 32]  # interleaved, and not always in the same order
+    assert rates == {"small": 4.0, "big": 32.0}
+
+
+def test_a_failing_child_names_its_benchmark(monkeypatch):
+    class Failed:
+        returncode, stdout, stderr = 1, "", "RuntimeError: out of memory"
+
+    monkeypatch.setattr(run.subprocess, "run", lambda command, **kwargs: Failed())
+    with pytest.raises(RuntimeError, match="'big' failed:\n.*out of memory"):
+        run.in_fresh_processes({"big": {"batch": 32}}, 1)
+
+
+def test_a_child_measures_one_spec(capsys):
+    spec = {"device": "cpu", "size": 32, "images": 2, "kind": "eval", "context": "no_grad",
+            "batch": 2, "channels_last": True, "reuse": False, "amp": None}
+    run.child(spec)
+    assert json.loads(capsys.readouterr().out)["img_s"] > 0
+
+
+def test_steps_process_at_least_the_images_asked_for():
+    cpu = torch.device("cpu")
+    model = tiny_net()
+    before = [p.detach().clone() for p in model.parameters()]
+    assert run.train_step(model, 4, 8, cpu, images=10)() == 12  # 3 steps of 4
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    assert run.forward_only(tiny_net(), 4, 8, cpu, images=8, channels_last=True)() == 8
+
+
+def test_epoch_slice_stops_its_loader_workers():
+    data = TensorDataset(torch.randn(64, 3, 8, 8), torch.randint(0, 4, (64,)))
+    bench = run.epoch_slice(lambda: DataLoader(data, batch_size=4, shuffle=True, num_workers=1),
+                            tiny_net(), torch.device("cpu"), images=10)
+    assert bench() == 12
+    # no worker left prefetching while the next function is timed
+    assert multiprocessing.active_children() == []
+
+
+def test_training_flops_follow_the_pixels():
+    assert run.resnet50_train_flops(224) == pytest.approx(4.089e9 * 6)
+    assert run.resnet50_train_flops(112) == pytest.approx(run.resnet50_train_flops(224) / 4)
