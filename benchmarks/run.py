@@ -291,7 +291,9 @@ def main() -> None:
     def measure_peaks() -> dict[str, float]:
         n = 2048 if cpu else 8192
         peaks = {"fp32": matmul_peak(device, torch.float32, n, reps)}
-        if path.amp_dtype is not None or cpu:
+        if path.amp_dtype == torch.float16:  # GPUs without bf16 autocast in fp16
+            peaks["fp16"] = matmul_peak(device, torch.float16, n, reps)
+        elif path.amp_dtype is not None or cpu:
             # emulated bf16 runs at a few GFLOP/s: a smaller matrix says the same in seconds
             emulated = cpu and not runtime.cpu_has_native_bf16()
             peaks["bf16"] = matmul_peak(device, torch.bfloat16, n // 4 if emulated else n, reps)
@@ -373,7 +375,7 @@ def main() -> None:
     peaks = {k: max(v, measure_peaks()[k]) for k, v in peaks_at_start.items()}
     flops = resnet50_train_flops(size)
     achieved = course_rate * flops / 1e12
-    used = "bf16" if path.amp_dtype == torch.bfloat16 else "fp32"
+    used = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(path.amp_dtype, "fp32")
     ceiling = peaks[used] * 1e12 / flops  # img/s if every FLOP ran at the matmul peak
     results["d_flops"] = {"matmul_peak_tflops": peaks, "achieved_tflops": achieved,
                           "fraction_of_peak": achieved / peaks[used], "peak_used": used,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import platform
 import random
@@ -76,14 +77,19 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
 _memory_reuse = False
 
 
+@functools.lru_cache(maxsize=1)
 def _glibc():
-    """The C library, when it is glibc (Linux); None elsewhere (macOS, Windows, musl)."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    """The C library, when it is 64-bit glibc (Linux); None elsewhere (macOS, Windows, musl)."""
+    if (platform.system() != "Linux" or platform.libc_ver()[0] != "glibc"
+            or ctypes.sizeof(ctypes.c_void_p) != 8):
         return None
     try:
-        return ctypes.CDLL("libc.so.6")
+        libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return None
+    libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return libc
 
 
 def can_reuse_memory() -> bool:
@@ -97,27 +103,29 @@ def memory_reuse_enabled() -> bool:
 
 
 def reuse_freed_memory(enable: bool = True) -> bool:
-    """Keep freed memory in the process for reuse (True) or give it back as glibc does (False).
+    """Keep freed memory in the process for reuse (True) or give it back again (False).
 
     Process-wide, like torch.set_num_threads. On: no block is mmap'ed, freed memory stays for
-    the next step (the process keeps its peak size until switched off). Off: glibc's usual
-    behaviour (blocks from 32 MiB on are mmap'ed; the heap is trimmed above 64 MiB free) and
-    the free memory goes back to the system now. Returns whether reuse is now on; where it is
-    unsupported (not glibc) nothing changes and the answer is False.
+    the next step (the process keeps its peak size until switched off). Off: fixed thresholds
+    at the values glibc's own self-adjusting ones reach with large tensors (blocks from 32 MiB
+    on are mmap'ed, the heap is trimmed above 64 MiB free), and the free memory goes back to
+    the system now. glibc's self-adjustment stays off for the rest of the process once either
+    has been called: mallopt cannot switch it back on. Returns whether reuse is now on; where it
+    is unsupported (not 64-bit glibc) nothing changes and the answer is False.
     """
     global _memory_reuse
     libc = _glibc()
     if libc is None:
         return False
+    _memory_reuse = enable  # first: a Ctrl-C between the calls must not leave it unrecorded
     if enable:
-        libc.mallopt(_M_MMAP_MAX, 0)
-        libc.mallopt(_M_TRIM_THRESHOLD, -1)  # read as the largest size_t: never trim
+        ok = libc.mallopt(_M_MMAP_MAX, 0) and libc.mallopt(_M_TRIM_THRESHOLD, -1)  # -1: never
     else:
-        libc.mallopt(_M_MMAP_MAX, 65536)
-        libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2**20)
-        libc.mallopt(_M_TRIM_THRESHOLD, 64 * 2**20)
+        ok = (libc.mallopt(_M_MMAP_MAX, 65536) and libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2**20)
+              and libc.mallopt(_M_TRIM_THRESHOLD, 64 * 2**20))
         libc.malloc_trim(0)
-    _memory_reuse = enable
+    if not ok:
+        raise OSError(f"glibc's mallopt refused the memory-reuse settings (enable={enable})")
     return enable
 
 
@@ -126,9 +134,9 @@ def memory_reuse(enable: bool):
     """`reuse_freed_memory(enable)` for the duration of a with-block, then the previous state."""
     before = _memory_reuse
     changed = enable != before
-    if changed:
-        reuse_freed_memory(enable)
     try:
+        if changed:
+            reuse_freed_memory(enable)
         yield
     finally:
         if changed:

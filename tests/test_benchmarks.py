@@ -80,8 +80,14 @@ def test_steps_process_at_least_the_images_asked_for():
 
 def test_epoch_slice_stops_its_loader_workers():
     data = TensorDataset(torch.randn(64, 3, 8, 8), torch.randint(0, 4, (64,)))
-    bench = run.epoch_slice(lambda: DataLoader(data, batch_size=4, shuffle=True, num_workers=1),
-                            tiny_net(), torch.device("cpu"), images=10)
+    loaders = []  # kept alive, with persistent workers: only an explicit shutdown stops them
+
+    def factory():
+        loaders.append(DataLoader(data, batch_size=4, shuffle=True, num_workers=1,
+                                  persistent_workers=True))
+        return loaders[-1]
+
+    bench = run.epoch_slice(factory, tiny_net(), torch.device("cpu"), images=10)
     assert bench() == 12
     # no worker left prefetching while the next function is timed
     assert multiprocessing.active_children() == []

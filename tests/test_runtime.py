@@ -92,11 +92,13 @@ def test_reuse_freed_memory_stops_page_faults():
         return float(run.stdout)
 
     reused, fresh = faults("reuse"), faults("glibc")
-    assert reused < 100 and fresh > 1000, (reused, fresh)
+    # (with transparent huge pages, 64 MiB is only ~32 faults: hence a ratio, not a count)
+    assert reused < 100 and fresh > 10 * max(reused, 1), (reused, fresh)
 
 
 def test_memory_reuse_context_restores_the_previous_state():
     calls = []
+    assert not runtime.memory_reuse_enabled()
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(runtime, "reuse_freed_memory", lambda enable=True: calls.append(enable))
         with runtime.memory_reuse(True):

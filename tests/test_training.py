@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections import OrderedDict
@@ -329,6 +330,19 @@ def test_fit_reuses_memory_only_while_it_runs(reuse):
               on_epoch_end=lambda record: during.append(runtime.memory_reuse_enabled()))
     assert during == [reuse, reuse]
     assert not runtime.memory_reuse_enabled()  # given back when fit ends
+
+
+@pytest.mark.skipif(not runtime.can_reuse_memory(), reason="memory reuse needs glibc (Linux)")
+@pytest.mark.parametrize("error", [KeyboardInterrupt, RuntimeError])
+def test_fit_gives_memory_back_when_stopped(error):
+    def stop(record):
+        assert runtime.memory_reuse_enabled()
+        raise error("stop")
+
+    train, val = loaders()
+    with contextlib.suppress(RuntimeError):
+        quiet_fit(tiny_net(), train, val, epochs=2, reuse_memory=True, on_epoch_end=stop)
+    assert not runtime.memory_reuse_enabled()
 
 
 # bf16 keeps 8 significant bits (about 2-3 decimal digits), so logits agree with fp32 to a
