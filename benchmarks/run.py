@@ -305,25 +305,24 @@ def main() -> None:
     ours, theirs = resnet50(num_classes=4), torchvision.models.resnet50(num_classes=4)
     ours.load_state_dict(theirs.state_dict())
     half = big // 2
-    runtime.reuse_freed_memory(reuse)
-    fwd = interleaved({"ours": forward_only(ours, half, size, device, 4 * images),
-                       "torchvision": forward_only(theirs, half, size, device, 4 * images)},
-                      reps, device)
-    trn = interleaved({"ours": train_step(ours, half, size, device, images),
-                       "torchvision": train_step(theirs, half, size, device, images)}, reps, device)
+    with runtime.memory_reuse(reuse):  # given back after section a
+        fwd = interleaved({"ours": forward_only(ours, half, size, device, 4 * images),
+                           "torchvision": forward_only(theirs, half, size, device, 4 * images)},
+                          reps, device)
+        trn = interleaved({"ours": train_step(ours, half, size, device, images),
+                           "torchvision": train_step(theirs, half, size, device, images)},
+                          reps, device)
     results["a_scratch_vs_torchvision"] = {
         "batch": half, "forward_img_s": fwd, "forward_ratio": fwd["ours"] / fwd["torchvision"],
         "train_img_s": trn, "train_ratio": trn["ours"] / trn["torchvision"]}
     del ours, theirs
 
-    runtime.reuse_freed_memory(False)  # give the memory back
-
     # b. the lesson's training step, then the course's defaults added one at a time. Each
     # measurement runs in a fresh process (see `in_fresh_processes`), in interleaved order.
     amp = str(path.amp_dtype).replace("torch.", "") if path.amp_dtype else None
     base = {"device": str(device), "size": size, "images": images}
-    config = {**base, "kind": "step", "batch": 4, "channels_last": False, "reuse": False,
-              "amp": None}
+    plain = {"channels_last": False, "reuse": False, "amp": None}  # as the lesson runs
+    config = {**base, "kind": "step", "batch": 4, **plain}
     changes = [("channels-last", {"channels_last": True}) if path.channels_last else None,
                (f"batch {big}", {"batch": big}),
                ("memory reuse", {"reuse": True}) if reuse else None,
@@ -344,8 +343,7 @@ def main() -> None:
     workers = default_num_workers(device)
     epoch = in_fresh_processes({
         "lesson loop (batch 4, 1 worker)": {**base, "kind": "epoch", "loader": "lesson",
-                                            "batch": 4, "channels_last": False, "reuse": False,
-                                            "amp": None},
+                                            "batch": 4, **plain},
         f"course loop (batch {big}, {workers} workers)": {**base, "kind": "epoch",
                                                          "loader": "course", "batch": big,
                                                          **course},
@@ -353,7 +351,7 @@ def main() -> None:
     # ... and evaluation: the lesson's no_grad in fp32 vs inference_mode on the fast path
     evaluation = in_fresh_processes({
         "no_grad, fp32, NCHW": {**base, "kind": "eval", "context": "no_grad", "batch": big,
-                                "channels_last": False, "reuse": False, "amp": None},
+                                **plain},
         "inference_mode + fast path": {**base, "kind": "eval", "context": "inference_mode",
                                        "batch": big, **course},
     }, reps)
@@ -372,7 +370,8 @@ def main() -> None:
 
     # d. achieved FLOP rate vs the matmul peak (the best of the start and the end of the run:
     # on a shared machine a neighbour's load can halve one measurement)
-    peaks = {k: max(v, measure_peaks()[k]) for k, v in peaks_at_start.items()}
+    peaks_at_end = measure_peaks()
+    peaks = {k: max(v, peaks_at_end[k]) for k, v in peaks_at_start.items()}
     flops = resnet50_train_flops(size)
     achieved = course_rate * flops / 1e12
     used = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(path.amp_dtype, "fp32")
