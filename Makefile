@@ -36,11 +36,13 @@ notebooks: $(STAMP)  ## nbval over the notebooks in fast mode
 
 execute: $(STAMP)  ## re-run every notebook in the real configuration and store its outputs
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=3600 notebooks/[0-9]*.ipynb
+	$(BIN)/python -m benchmarks.readme  # the README's chapter 4-5 results, from those outputs
 
 student: $(STAMP)  ## write the student edition (solutions stripped) to build/student/
 	$(BIN)/python -m course_utils.student notebooks build/student
 
-bench: $(STAMP)  ## performance benchmarks (not part of the tests)
+bench: $(STAMP)  ## performance benchmarks (not part of the tests): time to accuracy, then speed
+	$(BIN)/python -m benchmarks.time_to_accuracy
 	$(BIN)/python -m benchmarks.run
 
 clean:

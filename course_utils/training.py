@@ -289,6 +289,20 @@ def resolve_fast_path(device: torch.device | str, amp: bool | str | torch.dtype 
     return runtime.FastPath(dtype, memory, reuse)
 
 
+def decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Optimizer parameter groups: weight decay on the conv and linear weights only.
+
+    Decay pulls weights towards zero to keep them small; BatchNorm's scale and shift and the
+    biases have nothing to gain from it (He et al. 2019, "Bag of Tricks", no bias decay).
+    """
+    decay, no_decay = [], []
+    for param in model.parameters():
+        if param.requires_grad:
+            (decay if param.ndim > 1 else no_decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
 def _make_scheduler(scheduler, optimizer, epochs: int, steps_per_epoch: int):
     """(per-epoch scheduler, per-step scheduler) from fit's `scheduler` argument."""
     if scheduler is None:
@@ -301,8 +315,36 @@ def _make_scheduler(scheduler, optimizer, epochs: int, steps_per_epoch: int):
             optimizer, max_lr=peak, epochs=epochs, steps_per_epoch=steps_per_epoch)
     if isinstance(scheduler, str):
         raise ValueError(f"scheduler={scheduler!r}; expected 'cosine', 'onecycle', None or a "
-                         "torch.optim.lr_scheduler object (stepped once per epoch)")
+                         "torch.optim.lr_scheduler object")
+    if isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR):
+        # A one-cycle schedule is defined per optimiser step: fit steps it after every batch.
+        # Check its length now: PyTorch would raise only when the run overshoots it.
+        wanted = epochs * steps_per_epoch
+        if scheduler.optimizer is not optimizer:
+            raise ValueError("the OneCycleLR scheduler was made for another optimizer; create it "
+                             "with the optimizer you pass to fit")
+        if scheduler.last_epoch != 0:
+            raise ValueError(f"the OneCycleLR scheduler has already taken {scheduler.last_epoch} "
+                             "steps; create a new one for every run")
+        if scheduler.total_steps != wanted:
+            raise ValueError(
+                f"the OneCycleLR scheduler has total_steps={scheduler.total_steps}, but fit will "
+                f"take {epochs} epochs x {steps_per_epoch} batches = {wanted} steps; create it with "
+                "epochs=EPOCHS, steps_per_epoch=len(train_loader)")
+        return None, scheduler
     return scheduler, None
+
+
+def _validation_loss(loss_fn: Callable) -> Callable:
+    """The loss fit reports on validation: plain cross-entropy when training smooths labels.
+
+    Label smoothing changes what training minimises, not what a prediction is worth; plain
+    cross-entropy keeps validation losses comparable between recipes and with ln(classes).
+    """
+    if type(loss_fn) is nn.CrossEntropyLoss and loss_fn.label_smoothing > 0:
+        return nn.CrossEntropyLoss(weight=loss_fn.weight, ignore_index=loss_fn.ignore_index,
+                                   reduction=loss_fn.reduction)
+    return loss_fn
 
 
 def fit(
@@ -326,8 +368,13 @@ def fit(
 ) -> History:
     """Train for `epochs`, validate after each, save the best checkpoint; returns the History.
 
-    - scheduler: None, "cosine" (per epoch), "onecycle" (per batch) or any LR scheduler
-      object, stepped once per epoch (ReduceLROnPlateau gets the validation loss).
+    - scheduler: None, "cosine" (per epoch), "onecycle" (per batch, peak = the optimizer's
+      lr), a torch.optim.lr_scheduler.OneCycleLR (stepped after every batch; its length must
+      be epochs x len(train_loader)) or any other LR scheduler object, stepped once per epoch
+      (ReduceLROnPlateau gets the validation loss).
+    - loss_fn: the training loss (default CrossEntropyLoss()). For an nn.CrossEntropyLoss with
+      label smoothing, validation uses the same loss without smoothing, so an unweighted
+      validation loss still reads against ln(classes).
     - checkpoint_path + meta (arch, class_names, image_size, mean, std, any plain extras):
       the best epoch by validation accuracy is written there atomically, and the history
       next to it as JSON after every epoch.
@@ -343,6 +390,7 @@ def fit(
     """
     device = torch.device(device)
     loss_fn = loss_fn if loss_fn is not None else nn.CrossEntropyLoss()
+    val_loss_fn = _validation_loss(loss_fn)
     emit = log or (lambda line: None)
     if log is print:
         emit = tqdm.write  # prints above a live terminal progress bar instead of through it
@@ -384,7 +432,7 @@ def fit(
                     channels_last=fast.channels_last, scheduler=per_step, scaler=scaler,
                     progress=progress, desc=f"epoch {epoch} train")
                 train_seconds = time.perf_counter() - start
-                val_acc, val_loss = evaluate(model, val_loader, loss_fn, device,
+                val_acc, val_loss = evaluate(model, val_loader, val_loss_fn, device,
                                              amp_dtype=fast.amp_dtype,
                                              channels_last=fast.channels_last, progress=progress)
                 record = {

@@ -96,3 +96,21 @@ def test_epoch_slice_stops_its_loader_workers():
 def test_training_flops_follow_the_pixels():
     assert run.resnet50_train_flops(224) == pytest.approx(4.089e9 * 6)
     assert run.resnet50_train_flops(112) == pytest.approx(run.resnet50_train_flops(224) / 4)
+
+
+def test_time_to_accuracy_counts_minutes_to_the_first_epoch_past_the_threshold():
+    from benchmarks import time_to_accuracy as tta
+
+    history = [{"epoch": e, "val_acc": acc, "seconds": 60.0}
+               for e, acc in enumerate([0.3, 0.79, 0.8, 0.85, 0.92, 0.95, 0.93], start=1)]
+    assert tta.time_to(history, 0.8) == {"epoch": 3, "minutes": 3.0}  # reached means >=
+    assert tta.time_to(history, 0.9) == {"epoch": 5, "minutes": 5.0}
+    assert tta.time_to(history, 0.99) is None
+    course = tta.summarise("the course", history)
+    assert course["best_val_acc"] == 0.95 and course["best_epoch"] == 6 and course["minutes"] == 7.0
+    lesson = tta.summarise("the lesson", [{"epoch": 1, "val_acc": 0.26, "seconds": 30.0}])
+    lines = tta.table([course, lesson]).splitlines()
+    assert lines[0] == "| recipe | to 80 % val acc | to 90 % val acc | best val acc | minutes in all |"
+    assert lines[2] == "| the course | 3.0 min (epoch 3) | 5.0 min (epoch 5) | 95.0% (epoch 6) | 7.0 |"
+    assert lines[3] == ("| the lesson | not reached in 1 epochs | not reached in 1 epochs | "
+                        "26.0% (epoch 1) | 0.5 |")

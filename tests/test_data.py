@@ -75,6 +75,14 @@ def test_embedded_dataset_layout_and_determinism(tmp_path: Path) -> None:
     assert len(sizes) > 10, "images should come in varied sizes"
 
 
+def test_is_embedded_tells_generated_shapes_from_photos(tmp_path: Path, folder: Path) -> None:
+    root = make_embedded_dataset(tmp_path / "shapes", per_class=2)
+    assert data.is_embedded(root) and not data.is_embedded(folder)
+    manifest = root / ".manifest.json"
+    manifest.write_text(manifest.read_text().replace('"version": 2', '"version": 1'))
+    assert not data.is_embedded(root)  # an older generator's copy is not what was measured
+
+
 def test_embedded_dataset_is_reused_and_regenerated_when_incomplete(tmp_path: Path) -> None:
     root = make_embedded_dataset(tmp_path / "shapes", per_class=3)
     first = _digest(root)
@@ -219,6 +227,39 @@ def test_transforms_shapes_normalisation_and_randomness() -> None:
     assert ev(grey).abs().max() < 0.02, "the ImageNet mean colour normalises to zero"
 
 
+def _white_square_on_grey(side: int = 96, square: int = 24) -> Image.Image:
+    pixels = np.full((side, side, 3), 128, np.uint8)
+    lo = (side - square) // 2
+    pixels[lo:lo + square, lo:lo + square] = 255
+    return Image.fromarray(pixels)
+
+
+def _white_pixels(x: torch.Tensor) -> int:
+    return int((denormalize(x).mean(0) > 0.9).sum())
+
+
+def test_flip_shift_moves_the_object_but_keeps_it_whole() -> None:
+    image = _white_square_on_grey()  # a 24-pixel square in the middle of 96: 12 at 48 pixels
+    whole = _white_pixels(eval_transforms(48)(image))
+    assert whole >= 120  # about 12 x 12 (the antialiased resize softens its edge)
+    tf = train_transforms(48, augment="flip-shift")
+    torch.manual_seed(0)
+    outs = [tf(image) for _ in range(20)]
+    assert all(_white_pixels(o) == whole for o in outs), "a shift of <= 1/8 never cuts it"
+    # it moves: the square's top-left corner lands in several places, each within 6 = 48/8 pixels
+    corners = set()
+    for o in outs:
+        rows, cols = (denormalize(o).mean(0) > 0.9).nonzero(as_tuple=True)
+        corners.add((int(rows.min()), int(cols.min())))
+    assert len(corners) > 5 and all(abs(r - 18) <= 6 and abs(c - 18) <= 6 for r, c in corners)
+    # the ImageNet habit crops 50-100 % and stretches: the same square changes its area
+    crop = train_transforms(48, augment="crop")
+    torch.manual_seed(0)
+    assert any(_white_pixels(crop(image)) != whole for _ in range(20))
+    with pytest.raises(ValueError, match="augment='rotate'"):
+        train_transforms(48, augment="rotate")
+
+
 def test_denormalize_inverts_normalize() -> None:
     x = torch.rand(2, 3, 5, 5)
     normalised = (x - torch.tensor(IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(IMAGENET_STD).view(3, 1, 1)
@@ -293,6 +334,12 @@ def test_course_data_end_to_end(folder: Path) -> None:
     assert x.shape == (5, 3, 24, 24) and y.dtype == torch.int64
     assert not set(cd.train_set.indices) & set(cd.test_set.indices)
     assert json.dumps(class_counts(cd.test_set))
+    assert cd.augment == "flip-shift" and "RandomCrop" in repr(cd.train_set.dataset.transform)
+    assert not cd.embedded  # a folder of photos, not the course's generated shapes
+    cropped = course_data(folder, image_size=24, batch_size=5, num_workers=0,
+                          fractions=(0.5, 0.25, 0.25), augment="crop")
+    assert "RandomResizedCrop" in repr(cropped.train_set.dataset.transform)
+    assert repr(cropped.val_set.dataset.transform) == repr(cd.val_set.dataset.transform)
 
 
 def test_default_workers_leave_the_cpu_to_the_model(monkeypatch) -> None:

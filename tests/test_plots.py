@@ -162,3 +162,39 @@ def test_plot_class_counts_single_and_per_split() -> None:
     fig = plot_class_counts({"train": {"a": 3, "b": 5}, "test": {"a": 1, "b": 2}})
     assert sorted(round(p.get_height()) for p in fig.axes[0].patches) == [1, 2, 3, 5]
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["train", "test"]
+
+
+def test_plot_history_draws_the_chance_lines():
+    import math
+
+    fig = plots.plot_history(_history(), num_classes=4)
+    acc, loss = fig.axes
+    # the last line of each panel is the horizontal guide, at 1/C and at ln(C)
+    assert list(acc.lines[-1].get_ydata()) == [25.0, 25.0]
+    assert list(loss.lines[-1].get_ydata()) == pytest.approx([math.log(4)] * 2)
+    assert "chance (25 %)" in [t.get_text() for t in acc.get_legend().get_texts()]
+    assert "ln 4" in loss.get_legend().get_texts()[-1].get_text()
+    fig = plots.plot_history(_history(), num_classes=2)
+    assert list(fig.axes[0].lines[-1].get_ydata()) == [50.0, 50.0]
+    assert len(plots.plot_history(_history()).axes[0].lines) == 2  # no guide unless asked
+    with pytest.raises(ValueError, match="num_classes=1"):
+        plots.plot_history(_history(), num_classes=1)
+
+
+def test_plot_runs_one_line_per_run_and_chance():
+    import math
+
+    other = History([{**r, "val_acc": r["val_acc"] / 2, "val_loss": 1.4} for r in _history()])
+    fig = plots.plot_runs({"lesson": other, "final": _history()}, num_classes=4)
+    acc, loss = fig.axes
+    assert [t.get_text() for t in acc.get_legend().get_texts()] == ["lesson", "final", "chance (25 %)"]
+    assert list(acc.lines[0].get_ydata()) == pytest.approx([9.0, 18.0, 27.0])  # val_acc / 2, in %
+    assert list(acc.lines[1].get_ydata()) == pytest.approx([18.0, 36.0, 54.0])
+    assert list(loss.lines[0].get_ydata()) == [1.4, 1.4, 1.4]
+    assert list(loss.lines[-1].get_ydata()) == pytest.approx([math.log(4)] * 2)
+    with pytest.raises(ValueError, match="no runs"):
+        plots.plot_runs({})
+    with pytest.raises(ValueError, match="'empty'"):
+        plots.plot_runs({"empty": History()})
+    with pytest.raises(ValueError, match="num_classes=0"):
+        plots.plot_runs({"final": _history()}, num_classes=0)

@@ -16,6 +16,7 @@ from course_utils import runtime
 from course_utils.checkpoints import load_checkpoint
 from course_utils.training import (
     History,
+    decay_groups,
     evaluate,
     fit,
     history_path,
@@ -417,3 +418,102 @@ def test_evaluating_in_channels_last_leaves_a_trainable_model():
     assert model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     train_one_epoch(model, train, optimizer, nn.CrossEntropyLoss(), "cpu", progress=False)
+
+
+# --------------------------------------------------------------------------- chapter 4's recipe
+
+
+def _one_cycle_lr(step: int, total: int, peak: float, pct: float, div: float = 25.0,
+                  final_div: float = 1e4) -> float:
+    """OneCycleLR's rate after `step` optimiser steps, written out from its definition:
+    cosine from peak/div up to peak over pct of the run, then cosine down to peak/div/final_div."""
+    import math
+
+    up = pct * total - 1
+    start, low = peak / div, peak / div / final_div
+    if step <= up:
+        t, a, b = step / up, start, peak
+    else:
+        t, a, b = (step - up) / (total - 1 - up), peak, low
+    return b + (a - b) * (1 + math.cos(math.pi * t)) / 2
+
+
+def test_fit_steps_a_one_cycle_scheduler_every_batch():
+    torch.manual_seed(0)
+    model = tiny_net()
+    train, val = loaders()  # 36 images in batches of 8: 5 steps per epoch
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, epochs=4,
+                                                    steps_per_epoch=len(train), pct_start=0.25)
+    history = quiet_fit(model, train, val, epochs=4, optimizer=optimizer, scheduler=scheduler)
+    # the rate each epoch starts with is the schedule's value after 0, 5, 10, 15 steps
+    expected = [_one_cycle_lr(5 * e, 20, 3e-3, 0.25) for e in range(4)]
+    assert history.to_dict()["lr"] == pytest.approx(expected, rel=1e-6)
+    assert expected[0] == pytest.approx(3e-3 / 25)  # warm-up starts at a 25th of the peak
+    assert scheduler.last_epoch == 20  # stepped after every batch, not every epoch
+
+
+def test_fit_refuses_a_one_cycle_of_the_wrong_length():
+    model = tiny_net()
+    train, val = loaders()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=7)
+    with pytest.raises(ValueError, match=r"total_steps=7.*3 epochs x 5 batches = 15"):
+        quiet_fit(model, train, val, epochs=3, optimizer=optimizer, scheduler=scheduler)
+
+
+def test_fit_refuses_a_used_one_cycle_or_one_for_another_optimizer():
+    model = tiny_net()
+    train, val = loaders()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    used = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=15)
+    optimizer.step()
+    used.step()
+    with pytest.raises(ValueError, match="already taken 1 steps"):
+        quiet_fit(model, train, val, epochs=3, optimizer=optimizer, scheduler=used)
+    other = torch.optim.AdamW(tiny_net().parameters(), lr=3e-3)
+    foreign = torch.optim.lr_scheduler.OneCycleLR(other, max_lr=3e-3, total_steps=15)
+    with pytest.raises(ValueError, match="another optimizer"):
+        quiet_fit(model, train, val, epochs=3, optimizer=optimizer, scheduler=foreign)
+
+
+def test_label_smoothing_is_trained_and_plain_cross_entropy_is_validated():
+    torch.manual_seed(0)
+    model = tiny_net()
+    train, val = loaders()
+    # lr 0: the weights never move, so every loss can be computed by hand afterwards
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    smooth = nn.CrossEntropyLoss(label_smoothing=0.1)
+    record = quiet_fit(model, train, val, epochs=1, optimizer=optimizer, loss_fn=smooth)[0]
+    # validation (first: it changes nothing): plain cross-entropy, not the smoothed value
+    _, plain = evaluate(model, val, nn.CrossEntropyLoss(), "cpu")
+    _, smoothed = evaluate(model, val, smooth, "cpu")
+    assert record["val_loss"] == pytest.approx(plain, rel=1e-6)
+    assert abs(plain - smoothed) > 1e-3
+    # training: the smoothed loss in train mode (batch statistics), the same batches in order
+    model.train()
+    by_hand = 0.0
+    with torch.no_grad():
+        for x, y in DataLoader(tiny_data(36, 0), batch_size=8, shuffle=True,
+                               generator=torch.Generator().manual_seed(0)):
+            by_hand += smooth(model(x), y).item() * len(y)
+    assert record["train_loss"] == pytest.approx(by_hand / 36, rel=1e-5)
+
+
+def test_decay_groups_spare_batchnorm_and_biases():
+    model = tiny_net()
+    groups = decay_groups(model, 0.05)
+    decayed = {id(p) for p in groups[0]["params"]}
+    spared = {id(p) for p in groups[1]["params"]}
+    assert groups[0]["weight_decay"] == 0.05 and groups[1]["weight_decay"] == 0.0
+    assert decayed == {id(model.conv1.weight), id(model.conv2.weight), id(model.fc.weight)}
+    assert spared == {id(model.bn1.weight), id(model.bn1.bias), id(model.bn2.weight),
+                      id(model.bn2.bias), id(model.fc.bias)}
+    # AdamW takes them as they are, and a decayed weight shrinks while a spared one does not
+    optimizer = torch.optim.AdamW(groups, lr=0.1)
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    before_w, before_b = model.fc.weight.detach().clone(), model.bn1.weight.detach().clone()
+    optimizer.step()
+    assert torch.allclose(model.fc.weight, before_w * (1 - 0.1 * 0.05))
+    assert torch.equal(model.bn1.weight, before_b)

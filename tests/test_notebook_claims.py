@@ -1,0 +1,123 @@
+"""The numbers chapters 4-5's prose relies on are asserted in the notebooks, and those asserts
+can fail: each claim's `if not FAST and data.embedded:` block is run here on the values the
+committed notebook printed (it must pass) and on values that contradict the prose (it must raise)."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def cell(notebook: str, cell_id: str) -> dict:
+    nb = json.loads((NOTEBOOKS / notebook).read_text(encoding="utf-8"))
+    return next(c for c in nb["cells"] if c.get("id") == cell_id)
+
+
+def claim(notebook: str, cell_id: str) -> str:
+    """The body of the cell's `if not FAST and data.embedded:` block: the assertions of the real
+    configuration on the course's own data (a learner's photos give other numbers)."""
+    source = "".join(cell(notebook, cell_id)["source"])
+    match = re.search(r"^if not FAST and data\.embedded:.*\n((?:[ \t]+.*\n?)+)", source, re.MULTILINE)
+    assert match, f"{notebook} cell {cell_id} has no `if not FAST and data.embedded:` block"
+    body = textwrap.dedent(match.group(1))
+    assert "assert" in body, f"{notebook} cell {cell_id}: the block asserts nothing"
+    return body
+
+
+def printed(notebook: str, cell_id: str) -> str:
+    return "".join("".join(o["text"]) for o in cell(notebook, cell_id)["outputs"]
+                   if o.get("name") == "stdout")
+
+
+def percent(text: str, label: str) -> float:
+    """The percentage printed right after `label`, as a fraction."""
+    match = re.search(re.escape(label) + r"\s*([\d.]+)%", text)
+    assert match, f"{label!r} not found in {text!r}"
+    return float(match.group(1)) / 100
+
+
+CLASSES = ["circle", "square", "star", "triangle"]
+
+
+def check(code: str, good: dict, bad: dict) -> None:
+    base = {"data": SimpleNamespace(embedded=True, classes=CLASSES)}
+    exec(code, {**base, **good})  # the values the notebook printed satisfy the claim
+    with pytest.raises(AssertionError):
+        exec(code, {**base, **bad})  # values that contradict the prose do not
+
+
+def top_k(text: str) -> list[tuple[str, float]]:
+    """predict()'s printed lines, e.g. '  circle    88.4%', as (class, probability)."""
+    return [(name, float(p) / 100) for name, p in re.findall(r"^\s+(\w+)\s+([\d.]+)%$", text, re.MULTILINE)]
+
+
+def test_chapter_4_lesson_recipe_is_diagnosed_at_chance():
+    import math
+
+    text = printed("04_training.ipynb", "c23d")
+    val_loss = float(re.search(r"validation loss ([\d.]+)", text).group(1))
+    # the lesson's best validation accuracy is the ladder table's first row
+    row = next(line for line in printed("04_training.ipynb", "c24c").splitlines()
+               if line.startswith("| the lesson"))
+    best = float(row.split("|")[2].strip().rstrip("%")) / 100
+    good = {"lesson": _History(best), "last": {"val_loss": val_loss}, "chance_loss": math.log(4)}
+    check(claim("04_training.ipynb", "c23d"), good, dict(good, lesson=_History(0.9)))
+    check(claim("04_training.ipynb", "c23d"), good, dict(good, last={"val_loss": 0.5}))
+
+
+def test_chapter_4_final_run_reaches_90_percent_validation_in_10_minutes():
+    text = printed("04_training.ipynb", "c24")
+    best = {"val_acc": percent(text, "validation accuracy")}
+    check(claim("04_training.ipynb", "c24"), {"best": best}, {"best": {"val_acc": 0.85}})
+    minutes = float(re.search(r"training time: ([\d.]+) min", text).group(1))
+    assert minutes <= 10, "the README and chapter 4 promise training in at most 10 minutes"
+
+
+def test_chapter_5_test_accuracy_is_at_least_90_percent_and_near_validation():
+    val_acc = percent(printed("05_evaluation.ipynb", "c15"), "accuracy")
+    test_acc = percent(printed("05_evaluation.ipynb", "c17"), "accuracy")
+    good = {"test_acc": test_acc, "val_acc": val_acc}
+    check(claim("05_evaluation.ipynb", "c17"), good, dict(good, test_acc=0.89))
+    check(claim("05_evaluation.ipynb", "c17"), good, dict(good, test_acc=val_acc - 0.05))
+
+
+def test_chapter_5_confusion_matrix_is_nearly_diagonal():
+    import torch
+
+    text = printed("05_evaluation.ipynb", "c19")
+    counts = [int(v) for v in re.findall(r"\d+", text[text.index("tensor("):text.index("])")])]
+    cm = torch.tensor(counts).view(4, 4)
+    assert cm.sum() == 360
+    confused = cm.clone()
+    confused[0, 0], confused[0, 1] = confused[0, 0] - 20, confused[0, 1] + 20  # 20 circles as squares
+    check(claim("05_evaluation.ipynb", "c19"), {"cm": cm, "mistakes": {}},
+          {"cm": confused, "mistakes": {}})
+
+
+def test_chapter_5_single_image_and_its_grayscale_copy():
+    text = printed("05_evaluation.ipynb", "c25")
+    label = CLASSES.index(re.search(r"true class: (\w+)", text).group(1))
+    top1 = top_k(text)
+    assert len(top1) == 3
+    wrong = [(CLASSES[(label + 1) % 4], 0.9)] + top1[1:]
+    check(claim("05_evaluation.ipynb", "c25"), {"top1": top1, "label": label},
+          {"top1": wrong, "label": label})
+    top = top_k(printed("05_evaluation.ipynb", "c27"))
+    unsure = [(top[0][0], top[0][1] - 0.2)] + top[1:]
+    check(claim("05_evaluation.ipynb", "c27"), {"top": top, "top1": top1},
+          {"top": unsure, "top1": top1})
+
+
+class _History(list):
+    """Just enough of course_utils.training.History for a claim: `.best["val_acc"]`."""
+
+    def __init__(self, best_val_acc: float):
+        super().__init__()
+        self.best = {"val_acc": best_val_acc}
