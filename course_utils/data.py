@@ -105,22 +105,24 @@ def make_embedded_dataset(
     return root
 
 
+def _read_manifest(root: Path) -> dict:
+    """The generator's manifest in `root`, or {} when there is none (a folder of photos)."""
+    try:
+        return json.loads((root / _MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
 def is_embedded(root: str | os.PathLike) -> bool:
     """True if `root` holds the course's generated dataset (this generator version), not photos."""
-    try:
-        manifest = json.loads((Path(root) / _MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
+    manifest = _read_manifest(Path(root))
     return (manifest.get("version") == EMBEDDED_VERSION
             and manifest.get("classes") == list(EMBEDDED_CLASSES))
 
 
 def _manifest_matches(root: Path, wanted: dict) -> bool:
-    try:
-        manifest = json.loads((root / _MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    if any(manifest.get(k) != v for k, v in wanted.items()):
+    manifest = _read_manifest(root)
+    if not manifest or any(manifest.get(k) != v for k, v in wanted.items()):
         return False
     count = sum(1 for _ in root.glob("*/*.jpg"))
     return count == manifest.get("files") == wanted["per_class"] * len(wanted["classes"])
@@ -148,10 +150,10 @@ def _draw_sample(label: int, rng: np.random.Generator) -> Image.Image:
     """One image: a shape of random colour, size, place and angle on a cluttered background.
 
     Version 2 of the generator (version 1 drew shapes whose radius was 18-38 % of the shorter
-    side, among up to 8 lines of up to 4 pixels: at 48-64 pixels a ResNet-50 from scratch stayed at chance for
-    the first hundreds of steps). Every nuisance is still random, so no pixel, colour or
-    brightness tells the class (`python -m benchmarks.dataset_difficulty` measures it); the
-    shape itself is now big and clear enough to be learned in minutes on a CPU.
+    side, among up to 8 lines of up to 4 pixels: at 48-64 pixels a ResNet-50 from scratch
+    stayed at chance for its first hundreds of steps). Every nuisance is still random, so no
+    pixel, colour or brightness tells the class (`python -m benchmarks.dataset_difficulty`
+    measures it); the shape itself is now big and clear enough to learn in minutes on a CPU.
     """
     w, h = (int(v) for v in rng.integers(160, 321, size=2))
     # Background: a random two-colour gradient, so no class owns a colour or a brightness.
