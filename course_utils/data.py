@@ -426,9 +426,9 @@ def default_num_workers(device: torch.device | str | None = None) -> int:
     """Loader worker processes: up to 4 beside a GPU; on the CPU, none unless cores are plenty.
 
     Training on the CPU already keeps every core busy with the model's own threads; a worker
-    process competes with them, and PyTorch's threads then wait on each other (measured on
-    2 cores: 12 img/s without a worker, 2-4 img/s with one). Decoding in the main process
-    costs a few percent of a training step there (`make bench` measures both).
+    process competes with them, and PyTorch's threads then wait on each other. Decoding in the
+    main process costs little beside a training step there (`make bench` measures both; the
+    README's speed table has one machine's numbers).
     """
     cores = os.cpu_count() or 1
     if device is not None and torch.device(device).type in ("cuda", "mps"):

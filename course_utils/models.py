@@ -284,25 +284,32 @@ def gradient_norms_at_init(
     width: int = 16,
     seed: int = 0,
     batch_norm: bool = False,
+    init: str = "default",
 ) -> list[float]:
     """Gradient norm of every conv weight (input side first) after one backward pass at init.
 
     A stem conv, `depth` two-conv blocks of `width` channels, global pooling and a 10-way linear
     head; cross-entropy on one batch of 8 random 8x8 images and random labels. Convolutions
-    keep PyTorch's default initialisation (and their bias when there is no BN). Runs in float64
-    so that a vanishing gradient shows as a tiny number instead of underflowing to 0.
+    keep their bias when there is no BN. `init="default"` keeps PyTorch's default
+    initialisation (uniform, std = 1/sqrt(3 fan_in): each layer shrinks the signal);
+    `init="he"` draws the conv weights as this package's ResNet does (He et al. 2015: normal,
+    std = sqrt(2 / fan_out), zero biases), sized so that a ReLU layer keeps the signal's scale.
+    Runs in float64 so that a vanishing gradient shows as a tiny number instead of underflowing.
     """
+    if init not in ("default", "he"):
+        raise ValueError(f"init must be 'default' or 'he', not {init!r}")
     # One thread: the tensors are tiny, threads only add waiting on a busy machine, and conv
     # gradients on the CPU change in the last bits with the thread count.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _gradient_norms(depth, residual, width, seed, batch_norm)
+        return _gradient_norms(depth, residual, width, seed, batch_norm, init)
     finally:
         torch.set_num_threads(threads)
 
 
-def _gradient_norms(depth: int, residual: bool, width: int, seed: int, batch_norm: bool) -> list[float]:
+def _gradient_norms(depth: int, residual: bool, width: int, seed: int, batch_norm: bool,
+                    init: str) -> list[float]:
     """The body of gradient_norms_at_init, run under one thread."""
     gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
@@ -314,6 +321,12 @@ def _gradient_norms(depth: int, residual: bool, width: int, seed: int, batch_nor
             nn.Flatten(),
             nn.Linear(width, 10),
         ).double()
+        if init == "he":
+            for m in net.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                    if m.bias is not None:
+                        nn.init.zeros_(m.bias)
     x = torch.randn(8, 3, 8, 8, generator=gen, dtype=torch.float64)
     y = torch.randint(0, 10, (8,), generator=gen)
     nn.functional.cross_entropy(net(x), y).backward()

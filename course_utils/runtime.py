@@ -48,7 +48,7 @@ def cpu_has_native_bf16() -> bool:
     """True when the CPU has bf16 matrix instructions (AVX512-BF16 or AMX), so bf16 is faster.
 
     Without them torch emulates bf16, and a ResNet-50 training step is many times *slower*
-    than fp32 (measured: about 18x on an AVX2-only AMD EPYC).
+    than fp32 (the README's speed section has the measurement and `make bench` repeats it).
     """
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
@@ -69,8 +69,8 @@ def _cpu_name() -> str:
 # glibc's malloc hands every block over 32 MiB straight back to the kernel when it is freed,
 # and asks for fresh pages on the next allocation. A ResNet-50 step at batch 32 frees and
 # reallocates gigabytes of such activations, and the kernel must zero every new page again.
-# Keeping freed memory made a batch-32 training step 1.1-1.4x faster on a 2-core AMD EPYC
-# (`make bench`, fresh process per measurement). Intel's and AMD's tuning guides swap in jemalloc or tcmalloc
+# Keeping freed memory makes a batch-32 training step faster (`make bench` measures it, a fresh
+# process per measurement; the README's speed table has one machine's numbers). Intel's and AMD's tuning guides swap in jemalloc or tcmalloc
 # with LD_PRELOAD, which a notebook cannot do once started; glibc's own mallopt() gets the
 # same effect at run time: serve everything from the heap, and stop trimming it.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
@@ -172,7 +172,7 @@ def fast_path(device: torch.device, amp: bool = True, channels_last: bool = True
     if device.type == "cpu" and cpu_has_native_bf16():
         return FastPath(torch.bfloat16 if amp else None, channels_last, reuse)
     # CPUs without native bf16 emulate it (far slower than fp32), so they stay in fp32;
-    # channels-last still helps oneDNN's convolutions there (1.1-1.3x measured on AVX2).
+    # channels-last still helps oneDNN's convolutions there (`make bench` measures by how much).
     return FastPath(None, channels_last and device.type == "cpu", reuse)
 
 

@@ -153,6 +153,18 @@ def test_residual_stack_keeps_gradients_that_a_plain_stack_loses() -> None:
     assert plain_bn[0] > 1e4 * plain_bn[-1]
     assert max(residual_bn) / min(residual_bn) < 1e3
     assert max(residual) / min(residual) < 1e3
+    # He initialisation (as the ResNet uses) alone keeps the plain stack's gradients level, while the
+    # residual stack without BN grows block after block: the vanishing above came from the default init.
+    plain_he = gradient_norms_at_init(50, residual=False, init="he")
+    residual_he = gradient_norms_at_init(50, residual=True, init="he")
+    assert max(plain_he) / min(plain_he) < 50
+    assert min(residual_he) > 1e6 * max(plain_he)
+    # With BN the plain stack's explosion grows with depth (about plain-20's and plain-56's depths).
+    ratio = {d: (lambda g: g[0] / g[-1])(gradient_norms_at_init(d, residual=False, batch_norm=True, init="he"))
+             for d in (9, 27)}
+    assert ratio[9] < 100 < ratio[27]
+    with pytest.raises(ValueError, match="init must be"):
+        gradient_norms_at_init(2, residual=True, init="xavier")
     # Deterministic: the figure in chapter 2 is reproducible.
     assert gradient_norms_at_init(5, residual=True, seed=3) == gradient_norms_at_init(
         5, residual=True, seed=3)
