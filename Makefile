@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 endif
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test lint unit notebooks execute student bench clean
+.PHONY: lab test lint unit notebooks execute readme-results student bench clean
 
 # (Re)install only when pyproject.toml changed since the last install.
 $(STAMP): pyproject.toml
@@ -36,14 +36,18 @@ notebooks: $(STAMP)  ## nbval over the notebooks in fast mode
 
 execute: $(STAMP)  ## re-run every notebook in the real configuration and store its outputs
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=3600 notebooks/[0-9]*.ipynb
-	$(BIN)/python -m benchmarks.readme  # the README's chapter 4-5 results, from those outputs
+	$(BIN)/python -m benchmarks.readme  # the README's results, from those outputs
+
+readme-results: $(STAMP)  ## copy the README's measured results from the notebooks' stored outputs
+	$(BIN)/python -m benchmarks.readme
 
 student: $(STAMP)  ## write the student edition (solutions stripped) to build/student/
 	$(BIN)/python -m course_utils.student notebooks build/student
 
-bench: $(STAMP)  ## performance benchmarks (not part of the tests): time to accuracy, then speed
+bench: $(STAMP)  ## performance benchmarks (not part of the tests): time to accuracy, speed, latency
 	$(BIN)/python -m benchmarks.time_to_accuracy
 	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.latency
 
 clean:
 	rm -rf build runs data/.embedded* .pytest_cache

@@ -114,3 +114,22 @@ def test_time_to_accuracy_counts_minutes_to_the_first_epoch_past_the_threshold()
     assert lines[2] == "| the course | 3.0 min (epoch 3) | 5.0 min (epoch 5) | 95.0% (epoch 6) | 7.0 |"
     assert lines[3] == ("| the lesson | not reached in 1 epochs | not reached in 1 epochs | "
                         "26.0% (epoch 1) | 0.5 |")
+
+
+def test_latency_restores_threads_and_writes_one_row_per_model(tmp_path):
+    from benchmarks import latency
+
+    threads = torch.get_num_threads()
+    calls = []
+    net = tiny_net()
+    net.register_forward_hook(lambda *args: calls.append(torch.get_num_threads()))
+    assert latency.cpu_latency_ms(net, 8, runs=3, threads=1, warmup=2) > 0
+    assert calls == [1] * 5  # two warm-up runs and three timed ones, all on the thread count asked
+    assert torch.get_num_threads() == threads
+    with pytest.raises(ValueError, match="runs must be at least 1"):
+        latency.cpu_latency_ms(net, 8, runs=0, threads=1)
+    out = tmp_path / "latency.json"
+    assert latency.main(["--size", "32", "--runs", "1", "--depths", "18", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["depth"], r["size"], r["runs"]) for r in rows] == [(18, 32, 1)]
+    assert rows[0]["ms_1_thread"] > 0 and rows[0]["ms_all_threads"] > 0
