@@ -1,4 +1,4 @@
-"""The README's chapter 4-5 results are the committed notebooks' outputs, not typed by hand."""
+"""The README's measured results are the committed notebooks' outputs, not typed by hand."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from benchmarks import readme
 
 def test_readme_results_match_the_committed_notebooks():
     text = (readme.REPO / "README.md").read_text(encoding="utf-8")
-    assert readme.update(text, readme.block()) == text, (
+    assert readme.update_all(text) == text, (
         "README.md's results differ from the notebooks' outputs: run `python -m benchmarks.readme`")
 
 
@@ -37,8 +37,8 @@ def test_block_quotes_the_named_cells(tmp_path: Path):
     ch5 = _notebook([_code("c17", "print(...)", "test:       accuracy 95.0%\n")])
     (tmp_path / "notebooks" / "04_training.ipynb").write_text(json.dumps(ch4))
     (tmp_path / "notebooks" / "05_evaluation.ipynb").write_text(json.dumps(ch5))
-    text = readme.block(tmp_path)
-    assert text.startswith(readme.BEGIN) and text.endswith(readme.END)
+    text = readme.block("training", tmp_path)
+    assert text.startswith(readme.begin("training")) and text.endswith(readme.end("training"))
     assert "`last epoch: validation loss 1.386`" in text
     assert "`LADDER_EPOCHS = 1 if FAST else 3`" in text
     assert "| lesson | 25.0% |" in text and "<Figure>" not in text  # table lines only
@@ -47,12 +47,33 @@ def test_block_quotes_the_named_cells(tmp_path: Path):
     ch5["cells"][0]["outputs"] = []
     (tmp_path / "notebooks" / "05_evaluation.ipynb").write_text(json.dumps(ch5))
     with pytest.raises(ValueError, match="c17 of notebooks/05_evaluation.ipynb has no printed output"):
-        readme.block(tmp_path)
+        readme.block("training", tmp_path)
 
 
-def test_update_replaces_only_the_generated_block():
-    old = f"intro\n{readme.BEGIN}\nold numbers\n{readme.END}\noutro\n"
-    new = readme.update(old, f"{readme.BEGIN}\nnew numbers\n{readme.END}")
-    assert new == f"intro\n{readme.BEGIN}\nnew numbers\n{readme.END}\noutro\n"
-    with pytest.raises(ValueError, match="marker"):
-        readme.update("no markers here", "x")
+def test_family_and_degradation_blocks_quote_their_cells(tmp_path: Path):
+    (tmp_path / "notebooks").mkdir()
+    ch3 = _notebook([_code("c15", "print(table)", "model  params\nResNet-18  11,689,512\n"),
+                     _code("c19b", "print(table)", "model  layers\n\nResNet-18  18\n")])
+    ch6 = _notebook([
+        _code("c09", "STEPS = 6 if FAST else 300  # steps\nSEEDS = (0, 1) if FAST else (0, 1, 2)\n"),
+        _code("c21", "print(table)", "  network  train loss\nplain-20  0.171 [0.1, 0.2]\n"),
+        _code("c23", "print(gaps)", "plain-56 minus plain-20: +1.1\n"),
+    ])
+    (tmp_path / "notebooks" / "03_resnet50.ipynb").write_text(json.dumps(ch3))
+    (tmp_path / "notebooks" / "06_why_residuals_work.ipynb").write_text(json.dumps(ch6))
+    fam = readme.block("family", tmp_path)
+    assert "    ResNet-18  11,689,512" in fam and "    ResNet-18  18" in fam
+    assert "\n    \n" not in fam  # blank printed lines are dropped, not quoted as empty code lines
+    deg = readme.block("degradation", tmp_path)
+    assert "`SEEDS = (0, 1) if FAST else (0, 1, 2)`" in deg and "`STEPS = 6 if FAST else 300`" in deg
+    assert "      network  train loss" in deg  # the table's own alignment is kept
+    assert "    plain-56 minus plain-20: +1.1" in deg
+
+
+def test_update_replaces_only_the_named_block():
+    old = (f"intro\n{readme.begin('a')}\nold a\n{readme.end('a')}\n"
+           f"middle\n{readme.begin('b')}\nold b\n{readme.end('b')}\noutro\n")
+    new = readme.update(old, "a", f"{readme.begin('a')}\nnew a\n{readme.end('a')}")
+    assert new == old.replace("old a", "new a")
+    with pytest.raises(ValueError, match="marker lines of block 'c'"):
+        readme.update(old, "c", "x")
