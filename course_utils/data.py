@@ -6,6 +6,7 @@ import copy
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -272,9 +273,11 @@ def open_image(path: str | os.PathLike) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(path)
     except Image.DecompressionBombError as error:
-        raise DataError(_too_big(path, str(error), limit)) from error
+        found = re.search(r"\((\d+) pixels\)", str(error))
+        size = f"{int(found.group(1)):,} pixels" if found else "over twice the limit"
+        raise DataError(_too_big(path, size, limit)) from error
     if limit is not None and image.width * image.height > limit:
-        size = f"{image.width}x{image.height}"
+        size = f"{image.width}x{image.height} = {image.width * image.height:,} pixels"
         image.close()
         raise DataError(_too_big(path, size, limit))
     return image
@@ -282,8 +285,8 @@ def open_image(path: str | os.PathLike) -> Image.Image:
 
 def _too_big(path, size: str, limit: int | None) -> str:
     return (f"image {str(path)!r} is too large ({size}): more than PIL's limit of "
-            f"{(limit or 0) / 1e6:.0f} megapixels (PIL.Image.MAX_IMAGE_PIXELS). Shrink it (e.g. "
-            "to 4000 pixels on the long side), or raise the limit if you trust the file.")
+            f"{limit or 0:,} pixels (PIL.Image.MAX_IMAGE_PIXELS). Shrink it (e.g. to 4000 "
+            "pixels on the long side), or raise the limit if you trust the file.")
 
 
 def load_rgb(path: str | os.PathLike) -> Image.Image:

@@ -163,8 +163,8 @@ def test_images_above_pils_limit_are_refused_by_name(tmp_path, photo_folder, mon
         with pytest.raises(DataError) as caught:
             ImageFolderDataset(root)
         assert "bees_001.jpg' is too large" in str(caught.value)
-        assert f"more than PIL's limit of {limit / 1e6:.0f} megapixels" in str(caught.value)
-        with pytest.raises(DataError, match=r"bees_001\.jpg' is too large"):
+        assert f"more than PIL's limit of {limit:,} pixels" in str(caught.value)
+        with pytest.raises(DataError, match=r"bees_001\.jpg' is too large \((55x99 = )?5,445 pixels"):
             load_rgb(big)
         with pytest.raises(DataError, match=r"bees_001\.jpg' is too large"):
             predict(model, big, (CLASSES, 8, [0.5] * 3, [0.25] * 3))
