@@ -10,10 +10,14 @@ names, image size or normalisation; without them nobody can use the file for pre
 from __future__ import annotations
 
 import contextlib
+import errno
 import numbers
 import os
 import pickle
+import re
+import shutil
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,6 +35,10 @@ class CheckpointError(ValueError):
     """A checkpoint that is not a course checkpoint, or that does not fit the model."""
 
 
+class CheckpointWriteError(OSError):
+    """A checkpoint (or history) that cannot be written where it was asked for."""
+
+
 # --------------------------------------------------------------------------- writing safely
 
 
@@ -40,11 +48,14 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
     Readers see either the old file or the complete new one, never half of it: a crash, a
     full disk or Ctrl-C during the write leaves the old file as it was and removes the
     temporary file. The temporary file sits in the same folder because a rename is only
-    atomic within one file system.
+    atomic within one file system. Its name holds the writer's process id, so temporary
+    files of a process that was killed mid-write are removed on the next write of `path`.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    check_writable(path)
+    _remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
+                               dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -58,11 +69,83 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
                     os.fsync(dir_fd)
                 finally:
                     os.close(dir_fd)
-    except BaseException:  # KeyboardInterrupt too: never leave a stray temporary file
+    except BaseException as error:  # KeyboardInterrupt too: never leave a stray temporary file
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(error, (OSError, RuntimeError)) and _disk_full(error):
+            free = shutil.disk_usage(path.parent).free
+            raise CheckpointWriteError(
+                errno.ENOSPC, f"could not write {str(path)!r}: the disk is full ({free / 1e6:.0f} MB "
+                f"free there; a ResNet-50 checkpoint needs about 100 MB). Free some space or "
+                f"choose another folder; the previous file at that path is unchanged") from error
         raise
     return path
+
+
+def _disk_full(error: BaseException) -> bool:
+    # torch.save reports a full disk as a RuntimeError from its zip writer
+    # ("[enforce fail at inline_container.cc:...] . unexpected pos ..."), not as ENOSPC.
+    return (getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+            or "unexpected pos" in str(error) or "No space left" in str(error))
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Raise CheckpointWriteError now unless a file can be written at `path`: it must not be a
+    folder, and its folder must exist (or be creatable) and accept a new file (tried for real:
+    permission bits say nothing about read-only mounts, and root ignores them)."""
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointWriteError(
+            errno.EISDIR, f"cannot write the checkpoint {str(path)!r}: it is a folder; give a "
+            f"file name, e.g. {str(path / 'best.pth')!r}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
+                                   dir=path.parent)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as error:
+        raise CheckpointWriteError(
+            error.errno, f"cannot write files in {str(path.parent)!r} (for {path.name!r}): "
+            f"{error.strerror or error}; choose a folder you can write to, such as runs/ in "
+            "the course folder") from error
+    return path
+
+
+_STALE_AFTER_S = 3600  # a temporary file without a process id: stale after an hour
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete `.{name}.{pid}.xxxx.tmp` files next to `path` whose process no longer runs."""
+    pattern = re.compile(re.escape(f".{path.name}.") + r"(?:(\d+)\.)?[A-Za-z0-9_]+\.tmp")
+    for candidate in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+        match = pattern.fullmatch(candidate.name)
+        if not match:
+            continue
+        pid = int(match.group(1)) if match.group(1) else None
+        with contextlib.suppress(OSError):
+            if pid == os.getpid():
+                continue  # our own, being written by another thread
+            if pid is not None and os.name == "posix":
+                stale = not _running(pid)
+            else:  # no id, or Windows (os.kill there would end the process)
+                stale = time.time() - candidate.stat().st_mtime > _STALE_AFTER_S
+            if stale:
+                candidate.unlink()
+
+
+def glob_escape(name: str) -> str:
+    return re.sub(r"([*?[])", r"[\1]", name)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
 
 
 def _plain(value, where: str):
@@ -169,6 +252,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise FileNotFoundError(
             f"no checkpoint file at {str(path)!r}{hint} (absolute: {str(path.absolute())!r}); "
             "train with fit(..., checkpoint_path=...) first, or check the path")
+    _check_map_location(map_location)
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
@@ -190,6 +274,20 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             f"{found!r}); write checkpoints with course_utils.checkpoints.save_checkpoint")
     data["path"] = str(path)  # not stored; lets later error messages name the file
     return data
+
+
+def _check_map_location(map_location) -> None:
+    """A device that does not exist here gets its own message, not "corrupt or not a file"."""
+    if not isinstance(map_location, (str, torch.device)):
+        return  # a dict or a function: torch checks it
+    device = torch.device(map_location)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"map_location={str(map_location)!r}, but torch sees no CUDA GPU on "
+                           "this machine; load with map_location='cpu' (the course's checkpoints "
+                           "load on any device)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise RuntimeError(f"map_location={str(map_location)!r}, but Apple's MPS is not available "
+                           "here; load with map_location='cpu'")
 
 
 def checkpoint_meta(checkpoint: Mapping) -> dict:

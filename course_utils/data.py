@@ -6,9 +6,11 @@ import copy
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFilter, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFilter, ImageOps, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import transforms as T
 
@@ -33,6 +35,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 # Entries that tools create inside folders and that are never classes or images.
 IGNORED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
+# A pre-split folder: train/ plus val/ (or valid/, validation/) and/or test/, each holding the
+# same class folders (the layout of PyTorch's ants/bees tutorial data and of many downloads).
+SPLITS = ("train", "val", "test")
+SPLIT_FOLDERS = {"train": ("train",), "val": ("val", "valid", "validation"), "test": ("test",)}
 
 DATA_ENV = "COURSE_DATA"  # point it at your own ImageFolder-style photo folder
 EMBEDDED_CLASSES = ("circle", "square", "star", "triangle")
@@ -210,18 +216,32 @@ def resolve_data_dir(path: str | os.PathLike | None = None) -> Path:
 # --------------------------------------------------------------------------- reading a folder
 
 
+_EXIF_ORIENTATION = 0x0112
+
+
 def _hidden(name: str) -> bool:
     return name.startswith(".") or name.startswith("__") or name in IGNORED_NAMES
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """Any PIL image (grayscale, 16-bit, float, palette, RGBA, CMYK) as 8-bit RGB."""
+    """Any PIL image (grayscale, 16-bit, float, palette, RGBA, CMYK) as 8-bit RGB, upright.
+
+    A phone stores a photo as the sensor saw it plus an EXIF "orientation" tag; viewers
+    rotate it, PIL does not: without exif_transpose a portrait photo reaches the model sideways.
+    """
+    if image.getexif().get(_EXIF_ORIENTATION, 1) != 1:
+        image = ImageOps.exif_transpose(image)
     if image.mode == "RGB":
         return image
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         # 16-bit/32-bit pixels: convert("RGB") would clip everything above 255 to white.
-        array = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        array = np.nan_to_num(np.asarray(image, dtype=np.float64))
+        if image.mode.startswith("I;16") or array.max() > 255:
+            top = 65535.0
+        elif image.mode == "F" and array.min() >= 0 and array.max() <= 1:
+            top = 1.0  # float pixels in [0, 1] (scientific TIFFs); /255 would make them black
+        else:
+            top = 255.0
         image = Image.fromarray((array / top * 255).clip(0, 255).astype(np.uint8), "L")
         return image.convert("RGB")
     if image.mode == "P":
@@ -235,28 +255,85 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
 
 
-def load_rgb(path: str | os.PathLike) -> Image.Image:
-    """Open an image file as RGB, or raise DataError naming the file."""
+_READ_ERRORS = (OSError, UnidentifiedImageError, ValueError, SyntaxError)
+
+
+def open_image(path: str | os.PathLike) -> Image.Image:
+    """Image.open, refusing with the file's name any image above PIL's pixel limit.
+
+    PIL only warns between Image.MAX_IMAGE_PIXELS (89 megapixels by default) and twice that,
+    and above it raises a DecompressionBombError that names no file. The course's policy is
+    one rule: above the limit, refuse (dataset check, training and predict alike). A model
+    that sees 40-224 pixels gains nothing from 100 megapixels, and a decompression bomb (a
+    small file that expands to gigabytes) looks just like such a photo.
+    """
+    limit = Image.MAX_IMAGE_PIXELS
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+    except Image.DecompressionBombError as error:
+        found = re.search(r"\((\d+) pixels\)", str(error))
+        size = f"{int(found.group(1)):,} pixels" if found else "over twice the limit"
+        raise DataError(_too_big(path, size, limit)) from error
+    if limit is not None and image.width * image.height > limit:
+        size = f"{image.width}x{image.height} = {image.width * image.height:,} pixels"
+        image.close()
+        raise DataError(_too_big(path, size, limit))
+    return image
+
+
+def _too_big(path, size: str, limit: int | None) -> str:
+    return (f"image {str(path)!r} is too large ({size}): more than PIL's limit of "
+            f"{limit or 0:,} pixels (PIL.Image.MAX_IMAGE_PIXELS). Shrink it (e.g. to 4000 "
+            "pixels on the long side), or raise the limit if you trust the file.")
+
+
+def load_rgb(path: str | os.PathLike) -> Image.Image:
+    """Open an image file as upright RGB, or raise DataError naming the file."""
+    try:
+        with open_image(path) as image:
             image.load()
             return to_rgb(image)
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as error:
+    except _READ_ERRORS as error:
+        if isinstance(error, DataError):
+            raise
         raise DataError(f"cannot read image {str(path)!r}: {error}. "
                         "Delete or replace the file, then run the cell again.") from error
 
 
+class Targets(list):
+    """A dataset's labels (a plain list of ints) that also remember the class names and, for a
+    pre-split folder, the split folder of each image, so `stratified_split` keeps that split."""
+
+    def __init__(self, labels, classes: Sequence[str], split_of: Sequence[str] | None = None):
+        super().__init__(labels)
+        self.classes = list(classes)
+        self.split_of = list(split_of) if split_of is not None else None
+
+
 class ImageFolderDataset(Dataset):
     """Like torchvision's ImageFolder, but it skips hidden and non-image entries, always gives
-    RGB, checks every image once up front and explains what is wrong with the folder."""
+    upright RGB, checks every image once up front and explains what is wrong with the folder.
+
+    `root` is either one sub-folder per class, or a pre-split folder: train/ plus val/ (or
+    valid/) and/or test/, each with the same class folders. Then the images of all splits are
+    here, and `split_folders` says where each split came from (see `stratified_split`).
+    """
 
     def __init__(self, root: str | os.PathLike, transform: Callable | None = None,
                  verify: bool = True) -> None:
         self.root = Path(root)
         self.transform = transform
-        self.classes, self.samples, self.ignored = _scan(self.root)
+        self.split_folders = find_split_folders(self.root)
+        if self.split_folders is None:
+            self.classes, self.samples, self.ignored = _scan(self.root)
+            split_of = None
+        else:
+            self.classes, self.samples, self.ignored, split_of = _scan_splits(
+                self.root, self.split_folders)
         self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
-        self.targets = [label for _, label in self.samples]
+        self.targets = Targets([label for _, label in self.samples], self.classes, split_of)
         if verify:
             self.verify()
 
@@ -265,10 +342,12 @@ class ImageFolderDataset(Dataset):
         bad = []
         for path, _ in self.samples:
             try:
-                with Image.open(path) as image:
+                with open_image(path) as image:
                     image.draft("RGB", (64, 64))  # JPEGs decode at 1/8 size: fast, still complete
                     image.load()
-            except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as error:
+            except DataError as error:  # too large: the message names the file already
+                bad.append(f"  {error}")
+            except _READ_ERRORS as error:
                 bad.append(f"  {path}: {error}")
         if bad:
             raise DataError(f"{len(bad)} image(s) in {str(self.root)!r} cannot be read:\n"
@@ -295,6 +374,8 @@ class ImageFolderDataset(Dataset):
         # The folder's name only: a full path would leak the machine's layout into notebooks.
         lines = [f"ImageFolderDataset: {len(self)} images in {len(self.classes)} classes",
                  f"    folder: {self.root.name}", f"    classes: {self.classes}"]
+        if self.split_folders is not None:
+            lines.append(f"    pre-split: {_describe_folders(self)}")
         if self.ignored:
             lines.append(f"    ignored {len(self.ignored)} non-image or hidden entries "
                          f"(e.g. {self.ignored[0].name})")
@@ -303,15 +384,97 @@ class ImageFolderDataset(Dataset):
         return "\n".join(lines)
 
 
-def _scan(root: Path) -> tuple[list[str], list[tuple[str, int]], list[Path]]:
+def _describe_folders(dataset: ImageFolderDataset) -> str:
+    """e.g. "train/ 20, val/ 8 images (no test/ folder)"."""
+    counts = Counter(dataset.targets.split_of)
+    given = [f"{folder.name}/ {counts[split]}" for split, folder in dataset.split_folders.items()]
+    missing = [f"{split}/" for split in SPLITS if split not in dataset.split_folders]
+    return (", ".join(given) + " images"
+            + (f" (no {' or '.join(missing)} folder)" if missing else ""))
+
+
+def _visible_entries(root: Path) -> list[Path]:
+    return [e for e in sorted(root.iterdir(), key=lambda p: p.name) if not _hidden(e.name)]
+
+
+def _broken_link(path: Path) -> bool:
+    return path.is_symlink() and not path.exists()
+
+
+def find_split_folders(root: str | os.PathLike) -> dict[str, Path] | None:
+    """{"train": root/train, "val": root/valid, ...} for a pre-split folder; None for a folder
+    of class folders. Pre-split means: a train/ folder holding sub-folders, and val/ (or
+    valid/, validation/) and/or test/ beside it; nothing else may sit beside them."""
+    root = Path(root)
+    if not root.is_dir():
+        return None
+    dirs = {e.name.lower(): e for e in _visible_entries(root) if e.is_dir()}
+    train = dirs.get("train")
+    if train is None or not any(e.is_dir() for e in _visible_entries(train)):
+        return None
+    found: dict[str, Path] = {"train": train}
+    for split in ("val", "test"):
+        names = [dirs[n] for n in SPLIT_FOLDERS[split] if n in dirs]
+        if len(names) > 1:
+            raise DataError(f"data folder {str(root)!r} has both {names[0].name}/ and "
+                            f"{names[1].name}/; keep one {split} folder")
+        if names:
+            found[split] = names[0]
+    known = {folder.name for folder in found.values()}
+    others = [e.name for e in dirs.values() if e.name not in known]
+    if len(found) == 1:
+        return None if others else found  # train/ alone is pre-split too: val/test come from it
+    if others:
+        raise DataError(
+            f"data folder {str(root)!r} looks pre-split ({', '.join(sorted(known))}) but also "
+            f"holds {others}; expected only train/, val/ (or valid/) and test/, each with one "
+            "sub-folder per class. Move the other folders out.")
+    return found
+
+
+def _scan_splits(root: Path, folders: dict[str, Path]):
+    """Scan each split folder; refuse unless all of them have the same class folders."""
+    scans = {split: _scan(folder, min_classes=1) for split, folder in folders.items()}
+    classes = scans["train"][0]
+    differ = {split: scan[0] for split, scan in scans.items() if scan[0] != classes}
+    if differ:
+        details = []
+        for split, names in differ.items():
+            missing = sorted(set(classes) - set(names))
+            extra = sorted(set(names) - set(classes))
+            details.append(f"{folders[split].name}/ " + ", ".join(
+                part for part in (f"lacks {missing}" if missing else "",
+                                  f"has {extra} that train/ lacks" if extra else "") if part))
+        raise DataError(f"the splits of {str(root)!r} have different class folders: "
+                        + "; ".join(details) + f" (train/ has {classes}). Every split needs the "
+                        "same class folders, or the labels would mean different things.")
+    _check_classes(root, classes)
+    samples, ignored, split_of = [], [], []
+    for split, (_, split_samples, split_ignored) in scans.items():
+        samples += split_samples
+        ignored += split_ignored
+        split_of += [split] * len(split_samples)
+    return classes, samples, ignored, split_of
+
+
+def _check_classes(root: Path, classes: list[str]) -> None:
+    if len(classes) < 2:
+        raise DataError(
+            f"data folder {str(root)!r} has only one class folder ({classes[0]!r}): a classifier "
+            "needs at least two classes (with one, every answer is right and nothing is learnt). "
+            f"Add a sub-folder per class, e.g. {root / 'other_class' / 'img1.jpg'}")
+
+
+def _scan(root: Path, min_classes: int = 2) -> tuple[list[str], list[tuple[str, int]], list[Path]]:
     if not root.is_dir():
         raise DataError(f"data folder {str(root)!r} does not exist; expected a folder with one "
                         "sub-folder per class")
     ignored: list[Path] = []
     class_dirs = []
-    for entry in sorted(root.iterdir(), key=lambda p: p.name):
-        if _hidden(entry.name):
-            continue
+    broken = []
+    for entry in _visible_entries(root):
+        if _broken_link(entry):
+            broken.append(entry)
         (class_dirs if entry.is_dir() else ignored).append(entry)
     if not class_dirs:
         loose = [p.name for p in ignored if p.suffix.lower() in IMAGE_EXTENSIONS]
@@ -320,13 +483,14 @@ def _scan(root: Path) -> tuple[list[str], list[tuple[str, int]], list[Path]]:
         raise DataError(f"data folder {str(root)!r} has no class sub-folders; expected "
                         f"{root / '<class name>' / '<image>.jpg'}.{hint}")
     classes = [d.name for d in class_dirs]
+    if min_classes > 1:
+        _check_classes(root, classes)
     samples, empty = [], []
     for label, folder in enumerate(class_dirs):
         found = 0
-        for path in sorted(folder.rglob("*"), key=lambda p: p.as_posix()):
-            parts = path.relative_to(folder).parts
-            if any(_hidden(part) for part in parts) or path.is_dir():
-                continue
+        files, folder_broken = _walk(folder)
+        broken += folder_broken
+        for path in files:
             if path.suffix.lower() not in IMAGE_EXTENSIONS:
                 ignored.append(path)
                 continue
@@ -334,10 +498,35 @@ def _scan(root: Path) -> tuple[list[str], list[tuple[str, int]], list[Path]]:
             found += 1
         if not found:
             empty.append(folder.name)
+    if broken:
+        raise DataError(f"{len(broken)} broken symbolic link(s) in {str(root)!r}, e.g. "
+                        f"{str(broken[0])!r} -> {os.readlink(broken[0])!r}; their images would be "
+                        "missing without a word. Fix the links or remove them.")
     if empty:
         raise DataError(f"class folder(s) {empty} in {str(root)!r} contain no images "
                         f"(looked for {', '.join(IMAGE_EXTENSIONS)}); add images or remove the folder")
     return classes, samples, ignored
+
+
+def _walk(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(visible files, broken links) under `folder`, sorted, following symbolic links to folders
+    as torchvision does (pathlib's rglob would skip their images); each real folder once."""
+    files, broken = [], []
+    seen = set()
+    for here, dirnames, filenames in os.walk(folder, followlinks=True):
+        real = os.path.realpath(here)
+        if real in seen:  # a link back up the tree: do not loop
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames[:] = [d for d in dirnames if not _hidden(d)]
+        for name in filenames:
+            if _hidden(name):
+                continue
+            path = Path(here) / name
+            (broken if _broken_link(path) else files).append(path)
+    key = lambda p: p.relative_to(folder).as_posix()  # noqa: E731
+    return sorted(files, key=key), sorted(broken, key=key)
 
 
 # --------------------------------------------------------------------------- transforms
@@ -399,9 +588,19 @@ def stratified_split(
 
     Each class's indices are shuffled with a seeded numpy PCG64 generator (the same stream on
     every platform), optionally cut to `max_per_class`, then cut by `fractions`.
+
+    Targets of a pre-split folder (`ImageFolderDataset(...).targets`, train/ + val/ ...) keep
+    the folder's split: train/ is the first part, val/ the second, test/ the third; a missing
+    val/ or test/ is cut, stratified and seeded, from the folder before it (test/ from val/,
+    val/ from train/) in the ratio of `fractions`, and `max_per_class` caps each part at its
+    share (at least one image). Raises DataError when a class would be missing from a part.
     """
     if not fractions or any(f <= 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
         raise ValueError(f"fractions {tuple(fractions)} must be positive and sum to 1")
+    if max_per_class is not None and max_per_class < 1:
+        raise ValueError(f"max_per_class={max_per_class!r}; expected None (every image) or a "
+                         "positive number of images per class")
+    split_of = getattr(targets, "split_of", None)
     by_class: dict[int, list[int]] = {}
     for index, label in enumerate(targets):
         by_class.setdefault(int(label), []).append(index)
@@ -409,17 +608,87 @@ def stratified_split(
     rng = np.random.default_rng(seed)
     for label in sorted(by_class):
         indices = np.array(by_class[label])[rng.permutation(len(by_class[label]))]
-        if max_per_class is not None:
-            indices = indices[:max_per_class]
-        n = len(indices)
-        # Later parts (val, test) get round(n * f), at least one image when the class allows.
-        sizes = [max(1 if n >= len(fractions) else 0, round(n * f)) for f in fractions[1:]]
-        sizes.insert(0, n - sum(sizes))
-        start = 0
-        for part, size in zip(parts, sizes, strict=True):
-            part.extend(int(i) for i in indices[start:start + size])
-            start += size
-    return [sorted(part) for part in parts]
+        if split_of is None:
+            if max_per_class is not None:
+                indices = indices[:max_per_class]
+            cut = _cut(indices, fractions)
+        else:
+            cut = _cut_presplit(indices, split_of, fractions, max_per_class)
+        for part, chosen in zip(parts, cut, strict=True):
+            part.extend(int(i) for i in chosen)
+    parts = [sorted(part) for part in parts]
+    _check_parts(targets, parts, split_of)
+    return parts
+
+
+def _cut(indices, fractions: Sequence[float]) -> list:
+    """Cut one class's (shuffled) indices by `fractions`; the later parts (val, test) get
+    round(n * f), at least one image when the class has one per part."""
+    n = len(indices)
+    sizes = [max(1 if n >= len(fractions) else 0, round(n * f)) for f in fractions[1:]]
+    sizes.insert(0, n - sum(sizes))
+    bounds = np.cumsum([0, *sizes])
+    return [indices[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _cut_presplit(indices, split_of: Sequence[str], fractions, max_per_class) -> list:
+    """One class's indices by split folder; a missing val/ or test/ cut from the one before."""
+    if len(fractions) != len(SPLITS):
+        raise ValueError(f"fractions {tuple(fractions)}: a pre-split folder needs three "
+                         "(train, val, test)")
+    given = {split: [i for i in indices if split_of[i] == split] for split in SPLITS}
+    present = set(split_of)
+    if "val" not in present and "test" not in present:
+        train, val, test = _cut(np.array(given["train"]), fractions)
+    elif "val" not in present:
+        train, val = _cut(np.array(given["train"]), _normalised(fractions[:2]))
+        test = given["test"]
+    elif "test" not in present:
+        train = given["train"]
+        val, test = _cut(np.array(given["val"]), _normalised(fractions[1:]))
+    else:
+        train, val, test = given["train"], given["val"], given["test"]
+    if max_per_class is not None:
+        return [list(part)[:max(1, round(max_per_class * f))]
+                for part, f in zip((train, val, test), fractions, strict=True)]
+    return [train, val, test]
+
+
+def _normalised(fractions: Sequence[float]) -> tuple[float, ...]:
+    return tuple(f / sum(fractions) for f in fractions)
+
+
+def _check_parts(targets, parts: list[list[int]], split_of) -> None:
+    """Refuse, before any training, a split that leaves a class out of a part or has one class."""
+    names = getattr(targets, "classes", None)
+    labels = sorted({int(t) for t in targets})
+    name = (lambda label: repr(names[label])) if names else (lambda label: f"class {label}")
+    if len(labels) < 2:
+        only = name(labels[0]) if labels else "none"
+        raise DataError(f"the data has {len(labels)} class ({only}); a classifier needs at "
+                        "least two")
+    part_names = list(SPLITS) if len(parts) == len(SPLITS) else [f"part {i}" for i in
+                                                                   range(len(parts))]
+    counts = [Counter(int(targets[i]) for i in part) for part in parts]
+    short = [label for label in labels if any(c[label] == 0 for c in counts)]
+    if not short:
+        return
+    rows = []
+    for label in short:
+        row = f"{name(label)}: " + ", ".join(f"{n} {c[label]}" for n, c in
+                                               zip(part_names, counts, strict=True))
+        if split_of is not None:
+            folders = Counter(split_of[i] for i, t in enumerate(targets) if int(t) == label)
+            row += " (from " + ", ".join(f"{s}/ {folders[s]}" for s in SPLITS if s in folders) + ")"
+        rows.append(row)
+    need = ("every class needs images in train/ and val/ (and test/); a missing val/ or test/ "
+            "is cut from the folder before it, so that folder needs at least 2 images per class"
+            if split_of is not None else
+            f"every class needs at least {len(parts)} images (one per part)")
+    raise DataError(f"too few images to train and evaluate: {len(short)} class(es) would be "
+                    "missing from a split:\n  " + "\n  ".join(rows[:20]) + f"\n{need}; a few "
+                    "dozen per class is the least that learns anything. Add images or remove "
+                    "the class folder.")
 
 
 def default_num_workers(device: torch.device | str | None = None) -> int:
@@ -445,8 +714,14 @@ def make_loader(
     num_workers: int | None = None,
     device: torch.device | str | None = None,
 ) -> DataLoader:
-    """A DataLoader that shuffles (seeded) only for training and works under spawn."""
+    """A DataLoader that shuffles (seeded) only for training and works under spawn.
+
+    A training epoch whose last batch would hold a single image drops it (a different one
+    each epoch, as the order is shuffled): BatchNorm cannot normalise a batch of one
+    wherever a feature map is 1x1, which at small image sizes is all of ResNet's last stage.
+    """
     workers = default_num_workers(device) if num_workers is None else num_workers
+    size = len(dataset) if hasattr(dataset, "__len__") else 0
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -456,7 +731,7 @@ def make_loader(
         worker_init_fn=seed_worker if workers else None,
         persistent_workers=workers > 0,  # start workers once, not every epoch (spawn is slow)
         pin_memory=device is not None and torch.device(device).type == "cuda",
-        drop_last=False,
+        drop_last=train and size > 1 and size % batch_size == 1,
     )
 
 
@@ -515,11 +790,16 @@ def course_data(
 ) -> CourseData:
     """Chapter 1 in one call: choose the folder, check it, split it and build the loaders.
 
+    A folder of class folders is split by `stratified_split` (`fractions`, `seed`); a pre-split
+    folder (train/ + val/ or valid/, optional test/) keeps its split, printed once.
+
     `augment` picks the training augmentation (`train_transforms`); evaluation never has any.
     """
     root = resolve_data_dir(data_dir)
     full = ImageFolderDataset(root)
     train_idx, val_idx, test_idx = stratified_split(full.targets, fractions, seed, max_per_class)
+    if full.split_folders is not None:
+        _announce(describe_split(full, (train_idx, val_idx, test_idx), fractions, seed))
     train_set = Subset(full.with_transform(train_transforms(image_size, augment=augment)),
                        train_idx)
     evaluation = full.with_transform(eval_transforms(image_size))
@@ -535,3 +815,34 @@ def course_data(
                                 device=device),
     )
 
+
+
+_announced: set[str] = set()
+
+
+def _announce(line: str) -> None:
+    """Print a line once per session (chapter 4 builds the same data for every run)."""
+    if line not in _announced:
+        _announced.add(line)
+        print(line)
+
+
+def describe_split(full: ImageFolderDataset, parts, fractions, seed: int) -> str:
+    """How a pre-split folder became train/val/test, e.g. for a folder without test/:
+    "pre-split folder 'hymenoptera': train/ 244, val/ 153 images (no test/ folder); test is cut
+    from val/ (stratified, 50 %, seed 0) -> train/val/test = 244/77/76 images"."""
+    given = full.split_folders
+    if "val" not in given and "test" not in given:
+        how = (f"; val and test are cut from train/ (stratified, {fractions[1]:.0%} and "
+               f"{fractions[2]:.0%}, seed {seed})")
+    elif "val" not in given:
+        how = (f"; val is cut from train/ (stratified, "
+               f"{_normalised(fractions[:2])[1]:.0%}, seed {seed})")
+    elif "test" not in given:
+        how = (f"; test is cut from {given['val'].name}/ (stratified, "
+               f"{_normalised(fractions[1:])[1]:.0%}, seed {seed})")
+    else:
+        how = ""
+    sizes = "/".join(str(len(part)) for part in parts)
+    return (f"pre-split folder {full.root.name!r}: {_describe_folders(full)}{how} -> "
+            f"train/val/test = {sizes} images")

@@ -2,12 +2,15 @@
 
 The transforms come from the checkpoint's own metadata (image size, mean, std) and are the
 very ones used for evaluation (`data.eval_transforms`), so a photo is prepared exactly as the
-test images were. Any image mode (grayscale, RGBA, palette, CMYK, 16-bit) becomes RGB first.
+test images were. Any image mode (grayscale, RGBA, palette, CMYK, 16-bit) becomes RGB first,
+turned upright by its EXIF orientation as in training, and a file above PIL's pixel limit is
+refused with its name (`data.open_image`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -39,6 +42,10 @@ def prepare_image(image: str | os.PathLike | Image.Image, meta) -> torch.Tensor:
     if isinstance(image, Image.Image):
         picture = to_rgb(image)
     else:
+        if re.match(r"[A-Za-z][A-Za-z0-9+.-]+://", str(image)):
+            raise ValueError(f"{str(image)!r} is a web address; predict reads a local file or a "
+                             "PIL image. Download it first, e.g. urllib.request.urlretrieve(url, "
+                             "'photo.jpg'), then predict(model, 'photo.jpg', ...)")
         path = Path(image)
         if not path.is_file():
             raise FileNotFoundError(f"no image file at {str(path)!r} (absolute: {str(path.absolute())!r})")

@@ -25,7 +25,15 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import runtime
-from .checkpoints import _RESERVED, _plain, atomic_write, check_head, save_checkpoint
+from .checkpoints import (
+    _RESERVED,
+    _plain,
+    atomic_write,
+    check_head,
+    check_writable,
+    classifier_key,
+    save_checkpoint,
+)
 
 # The lesson's per-epoch line, with the split it really measures named ("Test" was the
 # validation split: it chose the best epoch, so it is no longer an unbiased test).
@@ -87,13 +95,19 @@ def _train_epoch(model, loader, optimizer, loss_fn, device, *, amp_dtype, channe
     loss_sum = torch.zeros((), dtype=_sum_dtype(device), device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     seen = 0
+    # On the CPU reading the loss costs nothing; on a GPU it makes the CPU wait, so look every
+    # 10 steps there (a non-finite loss stays in the running sum, so none is missed).
+    every = 1 if device.type == "cpu" else 10
     bar = _bar(loader, desc, progress)
     try:
         for step, (images, targets) in enumerate(loader):
             images, targets = _to_device(images, targets, device, channels_last)
-            with autocast(device, amp_dtype):
+            with autocast(device, amp_dtype), _explained(images, logits_of=model):
                 logits = model(images)
                 loss = loss_fn(logits, targets)  # the batch *mean* (CrossEntropyLoss's default)
+            if step % every == 0 and not math.isfinite(loss_sum.item() + loss.item()):
+                raise NonFiniteLossError(f"the training loss became {loss.item()} at step "
+                                         f"{step + 1} of {desc}")
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:  # float16 gradients underflow without loss scaling
                 scaler.scale(loss).backward()
@@ -113,10 +127,47 @@ def _train_epoch(model, loader, optimizer, loss_fn, device, *, amp_dtype, channe
                 bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}", acc=f"{correct.item() / seen:.1%}")
     finally:
         bar.close()  # also on Ctrl-C, so no stale bar is left on screen
+    if seen and not math.isfinite(loss_sum.item()):
+        raise NonFiniteLossError(f"the training loss became {loss_sum.item()} in {desc}")
     if seen == 0:
         raise ValueError("the training loader gave no batches: is the dataset empty, or is "
                          "drop_last=True with fewer images than one batch?")
     return correct.item() / seen, loss_sum.item() / seen, seen
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite: the weights are ruined, training cannot continue.
+    `history` holds the epochs finished before (set by `fit`)."""
+
+    history: History | None = None
+
+
+@contextlib.contextmanager
+def _explained(images: torch.Tensor, logits_of: nn.Module):
+    """Turn PyTorch's errors for two common data mistakes into messages that say what to do."""
+    try:
+        yield
+    except IndexError as error:
+        if "out of bounds" not in str(error):
+            raise
+        outputs = _outputs(logits_of)
+        raise ValueError(f"a label is out of range for the model ({error}): the model has "
+                         f"{outputs} outputs; build it with num_classes = the number of classes "
+                         "in the data") from error
+    except ValueError as error:
+        if "Expected more than 1 value per channel" not in str(error):
+            raise
+        raise ValueError(f"a training batch holds {images.shape[0]} image(s), and BatchNorm cannot "
+                         "normalise a single value per channel; use data.make_loader (it drops "
+                         "such a last batch) or DataLoader(..., drop_last=True)") from error
+
+
+def _outputs(model: nn.Module) -> int | str:
+    try:
+        state = getattr(model, "_orig_mod", model).state_dict()
+        return state[classifier_key(state)].shape[0]
+    except ValueError:
+        return "?"
 
 
 def train_one_epoch(
@@ -171,7 +222,7 @@ def evaluate(
             for images, targets in loader:
                 bar.update(1)
                 images, targets = _to_device(images, targets, device, channels_last)
-                with autocast(device, amp_dtype):
+                with autocast(device, amp_dtype), _explained(images, logits_of=model):
                     logits = model(images)
                     loss = loss_fn(logits, targets)
                 n = targets.size(0)
@@ -214,6 +265,9 @@ def predict_loader(
                 trues.append(torch.as_tensor(targets).cpu())
     finally:
         model.train(was_training)
+    if not probs:
+        raise ValueError("the loader gave no batches, so there is nothing to predict: is its "
+                         "dataset empty (e.g. a split with no images)?")
     prob = torch.cat(probs)
     return torch.cat(trues).long(), prob.argmax(1), prob
 
@@ -226,6 +280,7 @@ class History(list):
     seconds, images_per_s); a list, so `history[-1]["val_acc"]` and `len(history)` work."""
 
     interrupted: bool = False
+    stopped: str | None = None  # why fit stopped early on a non-finite loss, if it did
 
     def to_dict(self) -> dict[str, list]:
         """Columns: {"epoch": [1, 2, ...], "val_acc": [...], ...}, ready for plotting."""
@@ -241,7 +296,10 @@ class History(list):
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the history as JSON, atomically (a crash never leaves half a file)."""
-        text = json.dumps({"interrupted": self.interrupted, "epochs": list(self)}, indent=1)
+        record = {"interrupted": self.interrupted, "epochs": list(self)}
+        if self.stopped:
+            record["stopped"] = self.stopped
+        text = json.dumps(record, indent=1)
         return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
     @classmethod
@@ -250,6 +308,7 @@ class History(list):
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         history = cls(data["epochs"])
         history.interrupted = bool(data.get("interrupted", False))
+        history.stopped = data.get("stopped")
         return history
 
 
@@ -381,6 +440,9 @@ def fit(
     - amp / channels_last / reuse_memory: "auto" takes the fast path that is faster on this
       hardware (runtime.fast_path); True/False (or a dtype for amp) overrides it. Memory reuse
       (CPU, Linux) keeps freed memory for the next step while fit runs and gives it back after.
+    - A NaN or infinite loss (training, checked every step on the CPU; or validation) stops
+      training at once with a NonFiniteLossError: the epochs finished before are in
+      `error.history` (and saved next to the checkpoint), the best checkpoint is untouched.
     - Ctrl-C (KeyboardInterrupt) stops cleanly: the history so far is returned with
       `history.interrupted = True`, and the best checkpoint on disk is complete.
     - log: where the per-epoch lines go (None: nowhere); on_epoch_end(record): called after
@@ -408,6 +470,8 @@ def fit(
             raise ValueError(f"meta may not set {clash}: fit records those itself")
         _plain(meta, "meta")  # fail now, not after the first epoch, on a non-plain value
         check_head(model, list(meta["class_names"]))
+        check_writable(checkpoint_path)  # now, not after an epoch that would be lost
+    _check_outputs(model, train_loader)
 
     fast = resolve_fast_path(device, amp, channels_last, reuse_memory)
     model.to(device)  # keeps the same Parameter objects, so the optimizer still holds them
@@ -421,7 +485,7 @@ def fit(
     history = History()
     best = None  # the best record so far; the lesson's best_acc = 0 never saved an all-0% run
     epoch_bar = tqdm(range(1, epochs + 1), desc="epochs", disable=not progress, unit="epoch")
-    epoch = 0
+    epoch, lr = 0, optimizer.param_groups[0]["lr"]
     with runtime.memory_reuse(fast.reuse_memory):  # freed memory back after fit
         try:
             for epoch in epoch_bar:
@@ -441,10 +505,8 @@ def fit(
                     "seconds": time.perf_counter() - start,
                     "images_per_s": seen / train_seconds if train_seconds > 0 else float("nan"),
                 }
-                if not math.isfinite(train_loss):
-                    raise FloatingPointError(
-                        f"the training loss became {train_loss} in epoch {epoch}; lower the learning "
-                        f"rate (now {lr:.2E}) or switch mixed precision off (amp=False)")
+                if not math.isfinite(val_loss):
+                    raise NonFiniteLossError(f"the validation loss became {val_loss}")
                 improved = best is None or val_acc > best["val_acc"]
                 if improved:
                     if checkpoint_path is not None:
@@ -466,6 +528,8 @@ def fit(
                         per_epoch.step()
                 if on_epoch_end is not None:
                     on_epoch_end(record)
+        except NonFiniteLossError as error:
+            raise _stopped(error, history, epoch, lr, best, checkpoint_path) from None
         except KeyboardInterrupt:
             history.interrupted = True
             if checkpoint_path is not None:
@@ -478,3 +542,44 @@ def fit(
             epoch_bar.close()
             model.eval()  # whatever happened, leave the model ready for evaluation
     return history
+
+
+def _stopped(error: NonFiniteLossError, history: History, epoch: int, lr: float, best,
+             checkpoint_path) -> NonFiniteLossError:
+    """The error fit raises on a non-finite loss: what happened, what to change, what is kept."""
+    history.stopped = f"epoch {epoch}: {error}"
+    kept = f"the {len(history)} finished epoch(s) are in error.history"
+    if checkpoint_path is not None:
+        history.save(history_path(checkpoint_path))
+        kept += f" and in {history_path(checkpoint_path)}"
+        kept += (f"; the best checkpoint (epoch {best['epoch']}, val acc {best['val_acc']:.1%}) "
+                 f"is untouched at {checkpoint_path}" if best else "; no checkpoint was saved")
+    stopped = NonFiniteLossError(
+        f"training stopped in epoch {epoch}: {error}. The weights are no longer usable; lower "
+        f"the learning rate (this epoch started at {lr:.2E}), or switch mixed precision off "
+        f"(amp=False), and train again. Kept: {kept}.")
+    stopped.history = history
+    return stopped
+
+
+def _data_classes(loader) -> list[str] | None:
+    """The class names of a loader's dataset (through Subsets), or None if it does not say."""
+    dataset = getattr(loader, "dataset", None)
+    while isinstance(dataset, torch.utils.data.Subset):
+        dataset = dataset.dataset
+    classes = getattr(dataset, "classes", None)
+    return list(classes) if classes is not None else None
+
+
+def _check_outputs(model: nn.Module, train_loader) -> None:
+    """Refuse a model that cannot answer every class of the data (or has one output)."""
+    outputs = _outputs(model)
+    if outputs == "?":
+        return
+    classes = _data_classes(train_loader)
+    if classes is not None and outputs < len(classes):
+        raise ValueError(f"the model has {outputs} outputs but the data has {len(classes)} "
+                         f"classes ({classes}); build it with num_classes={len(classes)}")
+    if outputs < 2:
+        raise ValueError(f"the model has {outputs} output: a classifier needs at least two "
+                         "classes (with one, the loss is always 0 and every answer is right)")

@@ -15,3 +15,41 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def write_photo(path, size, seed: int, kind: int = 0):
+    """A photo-like JPEG (smooth gradient, a blob, sensor noise) of an odd `size`."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w] / max(w, h)
+    base = rng.uniform(40, 200, 3) + 60 * (xx if kind == 0 else yy)[..., None]
+    cy, cx, r = rng.uniform(0.3, 0.7) * h, rng.uniform(0.3, 0.7) * w, 0.25 * min(w, h)
+    blob = ((np.mgrid[0:h, 0:w][0] - cy) ** 2 + (np.mgrid[0:h, 0:w][1] - cx) ** 2) < r * r
+    base[blob] = rng.uniform(0, 255, 3)
+    pixels = (base + rng.normal(0, 6, base.shape)).clip(0, 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels, "RGB").save(path, quality=85)
+    return path
+
+
+def make_photo_folder(root, splits: dict[str, int], classes=("ants", "bees")):
+    """A folder of photo-like JPEGs of odd sizes: {"train": 10, "val": 4} makes the pre-split
+    layout root/train/<class>/..., {"": 6} a flat one root/<class>/...; counts per class."""
+    sizes = [(37, 53), (91, 61), (64, 47), (120, 77), (55, 99)]
+    n = 0
+    for split, count in splits.items():
+        for label, name in enumerate(classes):
+            for i in range(count):
+                write_photo(root / split / name / f"{name}_{i:03d}.jpg", sizes[n % len(sizes)],
+                            seed=n, kind=label)
+                n += 1
+    return root
+
+
+@pytest.fixture
+def photo_folder():
+    """make_photo_folder, for tests that build their own folders under tmp_path."""
+    return make_photo_folder
