@@ -182,9 +182,22 @@ def classifier_key(state_dict: Mapping[str, torch.Tensor]) -> str:
     return keys[-1]
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    # torch.compile wraps the model and prefixes every key with `_orig_mod.`; store the plain names.
-    return getattr(model, "_orig_mod", model)
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The plain model inside the wrappers that rename its weights: DistributedDataParallel and
+    DataParallel hold it as `.module` (keys `module.conv1.weight`), torch.compile as `._orig_mod`.
+
+    Checkpoints store the plain names, so a file from a DDP run loads into a plain model and back.
+    """
+    while True:
+        if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+            model = model.module
+        elif hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        else:
+            return model
+
+
+_unwrap = unwrap_model  # the name the rest of this module uses
 
 
 def check_head(model: nn.Module, class_names: list[str], where: str = "the model") -> None:

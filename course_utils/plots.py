@@ -341,3 +341,53 @@ def show_cam(image, heatmap: torch.Tensor, *, mean=IMAGENET_MEAN, std=IMAGENET_S
         fig.suptitle(title)
     fig.tight_layout(rect=(0, 0, 1, 0.92) if title else None)  # room for the title
     return fig
+
+
+# --------------------------------------------------------------------------- data parallelism (chapter 7)
+
+
+def plot_data_parallelism(processes: int = 2, images_per_process: int = 4):
+    """How DDP trains: the global batch split over `processes` identical replicas, each computing
+    the gradient of its share, one all-reduce averaging them, the same step everywhere."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    if processes < 1 or images_per_process < 1:
+        raise ValueError(f"processes={processes}, images_per_process={images_per_process}; expected >= 1")
+    colours = plt.get_cmap("tab10").colors
+    width = processes * (images_per_process + 1.5)
+    fig, ax = plt.subplots(figsize=(min(12, 1.0 * width), 4.6))
+    ax.set(xlim=(-0.4, width - 1.35), ylim=(-0.6, 7.4))
+    ax.axis("off")
+
+    def box(x, y, w, h, text, colour, **kwargs):
+        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.08", facecolor=colour,
+                                    edgecolor="black", linewidth=0.8, **kwargs))
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=9)
+
+    def arrow(x0, y0, x1, y1):
+        ax.annotate("", (x1, y1), (x0, y0), arrowprops={"arrowstyle": "->", "linewidth": 1})
+
+    total = processes * images_per_process
+    ax.text(width / 2 - 0.75, 7.1, f"one global batch of {total} images = {images_per_process} per "
+            f"process x {processes} processes (DistributedSampler)", ha="center", fontsize=10)
+    for rank in range(processes):
+        x0 = rank * (images_per_process + 1.5)
+        for i in range(images_per_process):  # this process's images
+            ax.add_patch(plt.Rectangle((x0 + i, 6.0), 0.85, 0.8, color=colours[rank % 10], alpha=0.6))
+        centre = x0 + images_per_process / 2 - 0.1
+        arrow(centre, 5.95, centre, 5.35)
+        box(x0, 4.2, images_per_process - 0.15, 1.0, f"rank {rank}: the same model\n(identical weights)",
+            "#e8eef7")
+        arrow(centre, 4.1, centre, 3.5)
+        box(x0, 2.75, images_per_process - 0.15, 0.65, f"gradient $g_{rank}$ of its images",
+            colours[rank % 10], alpha=0.35)
+        arrow(centre, 2.65, centre, 2.05)
+        arrow(centre, 1.25, centre, 0.55)
+        box(x0, -0.35, images_per_process - 0.15, 0.8, "the same optimizer step\n-> weights stay identical",
+            "#e8eef7")
+    terms = " + ".join(f"$g_{r}$" for r in range(min(processes, 4))) + (" + ..." if processes > 4 else "")
+    box(0, 1.3, width - 1.65, 0.65, f"all-reduce: every rank receives  g = ({terms}) / {processes}",
+        "#fff2cc")
+    fig.tight_layout()
+    return fig

@@ -17,7 +17,8 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -33,6 +34,7 @@ from .checkpoints import (
     check_writable,
     classifier_key,
     save_checkpoint,
+    unwrap_model,
 )
 
 # The lesson's per-epoch line, with the split it really measures named ("Test" was the
@@ -85,8 +87,24 @@ def _bar(loader, desc: str, progress: bool):
     return tqdm(total=total, desc=desc, leave=False, disable=not progress, unit="batch")
 
 
+def _totals(loss_sum: torch.Tensor, correct: torch.Tensor, seen: int) -> torch.Tensor:
+    """[summed loss, correct images, images] in one tensor, so processes can add them up at once."""
+    return torch.stack([loss_sum, correct.to(loss_sum.dtype),
+                        torch.tensor(seen, dtype=loss_sum.dtype, device=loss_sum.device)])
+
+
+def _rates(totals: torch.Tensor, what: str) -> tuple[float, float, int]:
+    """(accuracy, mean loss per image, images) from `_totals`; an error when there were none."""
+    loss_sum, correct, seen = totals.tolist()
+    if seen == 0:
+        raise ValueError(f"the {what} loader gave no batches: is the dataset empty"
+                         + ("?" if what != "training" else ", or is drop_last=True with fewer "
+                            "images than one batch?"))
+    return correct / seen, loss_sum / seen, int(seen)
+
+
 def _train_epoch(model, loader, optimizer, loss_fn, device, *, amp_dtype, channels_last,
-                 scheduler, scaler, progress, desc) -> tuple[float, float, int]:
+                 scheduler, scaler, progress, desc) -> torch.Tensor:
     device = torch.device(device)
     _prepare_model(model, device, channels_last)
     model.train()
@@ -129,10 +147,7 @@ def _train_epoch(model, loader, optimizer, loss_fn, device, *, amp_dtype, channe
         bar.close()  # also on Ctrl-C, so no stale bar is left on screen
     if seen and not math.isfinite(loss_sum.item()):
         raise NonFiniteLossError(f"the training loss became {loss_sum.item()} in {desc}")
-    if seen == 0:
-        raise ValueError("the training loader gave no batches: is the dataset empty, or is "
-                         "drop_last=True with fewer images than one batch?")
-    return correct.item() / seen, loss_sum.item() / seen, seen
+    return _totals(loss_sum, correct, seen)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -191,9 +206,10 @@ def train_one_epoch(
     """
     if scaler is None and amp_dtype == torch.float16:
         scaler = torch.amp.GradScaler(torch.device(device).type)
-    acc, loss, _ = _train_epoch(model, loader, optimizer, loss_fn, device, amp_dtype=amp_dtype,
-                                channels_last=channels_last, scheduler=scheduler, scaler=scaler,
-                                progress=progress, desc="train")
+    totals = _train_epoch(model, loader, optimizer, loss_fn, device, amp_dtype=amp_dtype,
+                          channels_last=channels_last, scheduler=scheduler, scaler=scaler,
+                          progress=progress, desc="train")
+    acc, loss, _ = _rates(totals, "training")
     return acc, loss
 
 
@@ -208,6 +224,14 @@ def evaluate(
     progress: bool = False,
 ) -> tuple[float, float]:
     """Accuracy and mean loss per image over `loader`, in eval mode; changes nothing in the model."""
+    totals = _evaluate_totals(model, loader, loss_fn, device, amp_dtype=amp_dtype,
+                              channels_last=channels_last, progress=progress)
+    acc, loss, _ = _rates(totals, "evaluation")
+    return acc, loss
+
+
+def _evaluate_totals(model, loader, loss_fn, device, *, amp_dtype, channels_last,
+                     progress) -> torch.Tensor:
     device = torch.device(device)
     _prepare_model(model, device, channels_last)
     was_training = model.training
@@ -232,9 +256,7 @@ def evaluate(
     finally:
         bar.close()
         model.train(was_training)
-    if seen == 0:
-        raise ValueError("the evaluation loader gave no batches: is the dataset empty?")
-    return correct.item() / seen, loss_sum.item() / seen
+    return _totals(loss_sum, correct, seen)
 
 
 def predict_loader(
@@ -394,6 +416,40 @@ def _make_scheduler(scheduler, optimizer, epochs: int, steps_per_epoch: int):
     return scheduler, None
 
 
+def _fast_forward(per_epoch, per_step, epochs_done: int, steps_per_epoch: int) -> None:
+    """Move fresh schedulers to where a resumed run stopped: their rate depends only on the step."""
+    if not epochs_done:
+        return
+    if isinstance(per_epoch, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        raise ValueError("ReduceLROnPlateau depends on the past validation losses, so a resumed run "
+                         "cannot rebuild it; resume with a schedule that depends on the step only")
+    with warnings.catch_warnings():
+        # PyTorch warns about scheduler.step() before optimizer.step(): that is the point here.
+        warnings.simplefilter("ignore")
+        for _ in range(epochs_done * steps_per_epoch if per_step is not None else 0):
+            per_step.step()
+        for _ in range(epochs_done if per_epoch is not None else 0):
+            per_epoch.step()
+
+
+class LocalSync:
+    """What `fit` does between processes when there is only one: nothing.
+
+    Data-parallel training (chapter 7) runs `fit` in every process of a torchrun job and passes
+    `distributed.ProcessGroupSync`, which does these three steps across the processes.
+    """
+
+    def sum(self, totals: torch.Tensor) -> torch.Tensor:
+        """The sum of `totals` over all processes (losses, correct images, image counts)."""
+        return totals
+
+    def same_buffers(self, model: nn.Module) -> None:
+        """Give every process the main process's buffers (BatchNorm's running statistics)."""
+
+    def barrier(self) -> None:
+        """Wait until every process has reached this point."""
+
+
 def _validation_loss(loss_fn: Callable) -> Callable:
     """The loss fit reports on validation: plain cross-entropy when training smooths labels.
 
@@ -424,6 +480,8 @@ def fit(
     progress: bool = True,
     log: Callable[[str], None] | None = print,
     on_epoch_end: Callable[[dict], None] | None = None,
+    resume_history: Sequence[Mapping] | None = None,
+    sync: LocalSync | None = None,
 ) -> History:
     """Train for `epochs`, validate after each, save the best checkpoint; returns the History.
 
@@ -447,6 +505,13 @@ def fit(
       `history.interrupted = True`, and the best checkpoint on disk is complete.
     - log: where the per-epoch lines go (None: nowhere); on_epoch_end(record): called after
       each epoch, e.g. to stop early by raising KeyboardInterrupt.
+    - resume_history: the epochs a stopped run finished (its History): training continues with
+      the next epoch up to `epochs` in all, their best is the one to beat, and fresh schedulers
+      are moved to where that run stopped (restore the model and optimizer state yourself).
+    - A training loader whose sampler has `set_epoch` (DistributedSampler) gets it before every
+      epoch, so each epoch shuffles differently. `sync` (chapter 7, one per process of a
+      torchrun job) adds up the metrics of all processes and keeps their buffers equal; the
+      model is evaluated unwrapped (`model.module` for DDP), as evaluation needs no gradients.
     The model ends in eval mode with the weights of the last epoch; the best ones are in the
     checkpoint (`checkpoints.load_into(model, checkpoint_path)`).
     """
@@ -458,6 +523,12 @@ def fit(
         emit = tqdm.write  # prints above a live terminal progress bar instead of through it
     if epochs < 1:
         raise ValueError(f"epochs={epochs}; expected at least 1")
+    sync = sync if sync is not None else LocalSync()
+    history = History(dict(record) for record in resume_history or ())
+    done = len(history)
+    if done >= epochs:
+        raise ValueError(f"the run to resume has already finished {done} epoch(s) and epochs={epochs}; "
+                         "ask for more epochs in all to train further")
 
     meta = dict(meta or {})
     if checkpoint_path is not None:
@@ -479,26 +550,37 @@ def fit(
         model.to(memory_format=torch.channels_last)
     scaler = torch.amp.GradScaler(device.type) if fast.amp_dtype == torch.float16 else None
     per_epoch, per_step = _make_scheduler(scheduler, optimizer, epochs, len(train_loader))
+    _fast_forward(per_epoch, per_step, done, len(train_loader))
+    val_size = _size(val_loader)
+    if isinstance(val_size, int):  # each process may validate on its own share of the images
+        val_size = int(sync.sum(torch.tensor(val_size, dtype=_sum_dtype(device), device=device)))
     emit(f"fit: {epochs} epochs on {device} | {fast.describe()} | "
-         f"{_size(train_loader)} train / {_size(val_loader)} val images")
+         f"{_size(train_loader)} train / {val_size} val images"
+         + (f" | resuming after epoch {done}" if done else ""))
 
-    history = History()
-    best = None  # the best record so far; the lesson's best_acc = 0 never saved an all-0% run
-    epoch_bar = tqdm(range(1, epochs + 1), desc="epochs", disable=not progress, unit="epoch")
-    epoch, lr = 0, optimizer.param_groups[0]["lr"]
+    # The best record so far; the lesson's best_acc = 0 never saved an all-0% run.
+    best = history.best
+    sampler = getattr(train_loader, "sampler", None)
+    epoch_bar = tqdm(range(done + 1, epochs + 1), desc="epochs", disable=not progress, unit="epoch")
+    epoch, lr = done, optimizer.param_groups[0]["lr"]
     with runtime.memory_reuse(fast.reuse_memory):  # freed memory back after fit
         try:
             for epoch in epoch_bar:
                 lr = optimizer.param_groups[0]["lr"]  # the rate this epoch starts with
+                if hasattr(sampler, "set_epoch"):  # a new order every epoch, the same on every process
+                    sampler.set_epoch(epoch)
                 start = time.perf_counter()
-                train_acc, train_loss, seen = _train_epoch(
+                totals = _train_epoch(
                     model, train_loader, optimizer, loss_fn, device, amp_dtype=fast.amp_dtype,
                     channels_last=fast.channels_last, scheduler=per_step, scaler=scaler,
                     progress=progress, desc=f"epoch {epoch} train")
+                train_acc, train_loss, seen = _rates(sync.sum(totals), "training")
                 train_seconds = time.perf_counter() - start
-                val_acc, val_loss = evaluate(model, val_loader, val_loss_fn, device,
-                                             amp_dtype=fast.amp_dtype,
-                                             channels_last=fast.channels_last, progress=progress)
+                sync.same_buffers(model)  # every process validates the weights that get saved
+                totals = _evaluate_totals(unwrap_model(model), val_loader, val_loss_fn, device,
+                                          amp_dtype=fast.amp_dtype,
+                                          channels_last=fast.channels_last, progress=progress)
+                val_acc, val_loss, _ = _rates(sync.sum(totals), "evaluation")
                 record = {
                     "epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
                     "val_loss": val_loss, "val_acc": val_acc, "lr": lr,
@@ -528,6 +610,7 @@ def fit(
                         per_epoch.step()
                 if on_epoch_end is not None:
                     on_epoch_end(record)
+                sync.barrier()  # no process starts the next epoch before the files are written
         except NonFiniteLossError as error:
             raise _stopped(error, history, epoch, lr, best, checkpoint_path) from None
         except KeyboardInterrupt:

@@ -198,3 +198,16 @@ def test_plot_runs_one_line_per_run_and_chance():
         plots.plot_runs({"empty": History()})
     with pytest.raises(ValueError, match="num_classes=0"):
         plots.plot_runs({"final": _history()}, num_classes=0)
+
+
+def test_data_parallelism_figure_draws_every_process_and_the_all_reduce():
+    fig = plots.plot_data_parallelism(processes=3, images_per_process=2)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "one global batch of 6 images = 2 per process x 3 processes (DistributedSampler)" in texts
+    assert [t for t in texts if t.startswith("rank ")] == [
+        f"rank {r}: the same model\n(identical weights)" for r in range(3)]
+    assert any(t.startswith("all-reduce") and "/ 3" in t for t in texts)
+    assert sum(isinstance(p, matplotlib.patches.Rectangle) for p in fig.axes[0].patches) >= 6
+    plt.close(fig)
+    with pytest.raises(ValueError, match="processes=0"):
+        plots.plot_data_parallelism(processes=0)

@@ -223,8 +223,10 @@ def test_ctrl_c_while_saving_keeps_the_previous_best(tmp_path, monkeypatch, caps
         return real_save(obj, f, *args, **kwargs)
 
     # Validation accuracy that improves every epoch, so every epoch saves.
-    scores = iter([(0.25, 1.0), (0.5, 0.9), (0.75, 0.8)])
-    monkeypatch.setattr("course_utils.training.evaluate", lambda *a, **k: next(scores))
+    # fit adds up [summed loss, correct images, images] (so that processes can add theirs up too)
+    scores = iter(torch.tensor([4 * loss, acc * 4, 4.0], dtype=torch.float64)
+                  for acc, loss in [(0.25, 1.0), (0.5, 0.9), (0.75, 0.8)])
+    monkeypatch.setattr("course_utils.training._evaluate_totals", lambda *a, **k: next(scores))
     monkeypatch.setattr(checkpoints.torch, "save", save_then_interrupt_the_second_time)
     torch.manual_seed(0)
     model = tiny_net()
@@ -517,3 +519,36 @@ def test_decay_groups_spare_batchnorm_and_biases():
     optimizer.step()
     assert torch.allclose(model.fc.weight, before_w * (1 - 0.1 * 0.05))
     assert torch.equal(model.bn1.weight, before_b)
+
+
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one():
+    """Stopped after epoch 2 of 3 and resumed with its history: the fresh one-cycle schedule is
+    moved forward by 2 epochs' steps, so the last epoch takes the very same steps."""
+    def run(stop_after=None, resume=None, model=None, optimizer=None):
+        if model is None:
+            torch.manual_seed(0)
+            model = tiny_net()
+            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+        train = DataLoader(tiny_data(36, 0), batch_size=8)  # the same order every epoch
+        val = DataLoader(tiny_data(20, 1), batch_size=8)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-2, epochs=3,
+                                                       steps_per_epoch=len(train))
+
+        def stop(record):
+            if record["epoch"] == stop_after:
+                raise KeyboardInterrupt
+
+        history = quiet_fit(model, train, val, optimizer=optimizer, scheduler=schedule,
+                            on_epoch_end=stop, resume_history=resume, amp=False)
+        return model, optimizer, history
+
+    straight, _, full = run()
+    model, optimizer, first = run(stop_after=2)
+    assert first.interrupted and len(first) == 2
+    resumed, _, history = run(resume=first, model=model, optimizer=optimizer)
+    assert [r["epoch"] for r in history] == [1, 2, 3]
+    assert history[2]["lr"] == full[2]["lr"]
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="already finished 3 epoch"):
+        run(resume=history, model=model, optimizer=optimizer)

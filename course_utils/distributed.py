@@ -1,0 +1,233 @@
+"""Data parallelism: one process per device, started by `torchrun`, trained with PyTorch's DDP.
+
+`torchrun --nproc-per-node=N script ...` starts N copies of the same program and tells each
+who it is through environment variables: RANK (0 .. WORLD_SIZE-1 over all machines),
+LOCAL_RANK (on this machine), WORLD_SIZE, LOCAL_WORLD_SIZE, and MASTER_ADDR / MASTER_PORT,
+where they meet. Every process builds the same model; DistributedDataParallel (DDP) averages
+the gradients of all processes after each backward pass (an all-reduce), so every optimizer
+step is the same everywhere and the replicas stay identical. Each process reads its own share
+of every batch (DistributedSampler). This module holds the few steps around that which are easy
+to get wrong: the device before the process group, the model on its device before DDP, a new
+shuffle every epoch, metrics added up over all processes, files written by one process only.
+Without torchrun everything here falls back to a single ordinary process.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data.distributed import DistributedSampler
+
+from . import runtime
+from .checkpoints import unwrap_model
+from .data import default_num_workers
+from .training import LocalSync
+
+# How long a collective (all-reduce, barrier) waits for a missing process before it fails.
+DEFAULT_TIMEOUT_S = 300
+
+
+@dataclass(frozen=True)
+class World:
+    """Who this process is among the processes of one training job."""
+
+    rank: int = 0  # 0 .. world_size-1 over every machine; rank 0 writes the files
+    local_rank: int = 0  # 0 .. local_world_size-1 on this machine: which GPU to use
+    world_size: int = 1
+    local_world_size: int = 1
+    device: torch.device = torch.device("cpu")
+    backend: str | None = None  # "gloo" (CPU) or "nccl" (CUDA); None: one plain process
+
+    @property
+    def distributed(self) -> bool:
+        return self.backend is not None
+
+    @property
+    def is_main(self) -> bool:
+        """True on the one process that prints, saves and writes (global rank 0)."""
+        return self.rank == 0
+
+    def describe(self) -> str:
+        if not self.distributed:
+            return f"1 process on {self.device}"
+        return (f"{self.world_size} processes ({self.local_world_size} on this machine), "
+                f"backend {self.backend}, this one is rank {self.rank} on {self.device}")
+
+
+def launched_by_torchrun() -> bool:
+    """True inside a process that torchrun (or another launcher setting RANK and WORLD_SIZE) started."""
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+def _env_int(name: str, default: int | None = None) -> int:
+    value = os.environ.get(name)
+    if value is None:
+        if default is None:
+            raise RuntimeError(f"${name} is not set; start the program with torchrun")
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise RuntimeError(f"${name}={value!r} is not an integer") from None
+
+
+def init(prefer: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> World:
+    """Join the job torchrun started (or stay a single process without it); returns the World.
+
+    CUDA: NCCL, one GPU per local rank, chosen with `torch.cuda.set_device` *before* the process
+    group is created (NCCL binds each process to its current GPU; in the other order every
+    process would start on GPU 0). CPU: gloo. Apple's MPS has no DDP backend: the CPU is used.
+    """
+    if not launched_by_torchrun():
+        return World(device=runtime.pick_device(prefer))
+    rank, world_size = _env_int("RANK"), _env_int("WORLD_SIZE")
+    local_rank = _env_int("LOCAL_RANK", 0)
+    local_world_size = _env_int("LOCAL_WORLD_SIZE", world_size)
+    prefer = prefer or os.environ.get("COURSE_DEVICE")
+    use_cuda = torch.cuda.is_available() if prefer is None else torch.device(prefer).type == "cuda"
+    if use_cuda:
+        if local_rank >= torch.cuda.device_count():
+            raise RuntimeError(
+                f"local rank {local_rank} has no GPU: this machine has {torch.cuda.device_count()}; "
+                f"start torchrun with --nproc-per-node={torch.cuda.device_count()} or fewer")
+        device, backend = torch.device("cuda", local_rank), "nccl"
+        torch.cuda.set_device(device)
+    else:
+        device, backend = torch.device("cpu"), "gloo"
+    dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s),
+                            device_id=device if use_cuda else None)
+    return World(rank, local_rank, world_size, local_world_size, device, backend)
+
+
+def shutdown(world: World) -> None:
+    """Leave the process group (every process, at the end: PyTorch warns otherwise)."""
+    if world.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (a container or `taskset` may allow fewer than exist)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def choose_threads(world: World, threads: int | None = None) -> int:
+    """Set and return the compute threads of this process.
+
+    torchrun sets OMP_NUM_THREADS=1 for every process when it starts several: safe, but on a
+    CPU it leaves all but N cores idle. On a CPU we give each of the N processes on this machine
+    an equal share of the cores instead (2 cores, 2 processes: 1 thread each, no process waits
+    on another's threads). On a GPU the process mostly waits for the GPU: torchrun's 1 stays.
+    An explicit `threads` wins.
+    """
+    if threads is None:
+        if world.device.type != "cpu" or not world.distributed:
+            return torch.get_num_threads()
+        threads = max(1, usable_cores() // world.local_world_size)
+    if threads < 1:
+        raise ValueError(f"threads={threads}; expected at least 1")
+    torch.set_num_threads(threads)
+    return threads
+
+
+def has_batch_norm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def wrap(model: nn.Module, world: World, log=print) -> nn.Module:
+    """The model on this process's device, wrapped in DDP when there are several processes.
+
+    DDP must see the model on its final device (and memory format): it broadcasts rank 0's
+    weights to every process when it is built and registers the gradients it will average.
+    On CUDA BatchNorm becomes SyncBatchNorm, which normalises with the statistics of the whole
+    global batch; PyTorch has no SyncBatchNorm on a CPU, so there each process normalises with
+    its own share of the batch (said once, by rank 0).
+    """
+    model = model.to(world.device)
+    if not world.distributed:
+        return model
+    if world.device.type == "cuda":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        return DistributedDataParallel(model, device_ids=[world.device.index])
+    if has_batch_norm(model) and world.is_main and log is not None:
+        log("BatchNorm: plain, per process (PyTorch's SyncBatchNorm runs on CUDA only), so each "
+            "process normalises with the statistics of its own share of the batch")
+    return DistributedDataParallel(model)
+
+
+def loader_workers(world: World) -> int:
+    """Loader worker processes per training process: the machine's share, as data.default_num_workers."""
+    if not world.distributed:
+        return default_num_workers(world.device)
+    if world.device.type == "cpu":
+        return 0  # the model's threads already use every core (see data.default_num_workers)
+    return max(0, min(4, usable_cores() // world.local_world_size - 1))
+
+
+def train_loader(dataset: Dataset, batch_size: int, world: World, seed: int = 0,
+                 num_workers: int | None = None) -> DataLoader:
+    """This process's share of `dataset`, reshuffled every epoch (fit calls `set_epoch`).
+
+    DistributedSampler shuffles all indices with the same seed on every process, pads them to a
+    multiple of the world size by repeating the first few, and gives process r every N-th one
+    starting at r: the shares never overlap and have equal lengths, so every process takes the
+    same number of steps (a process with one step more would wait for ever in its all-reduce).
+    """
+    sampler = DistributedSampler(dataset, num_replicas=world.world_size, rank=world.rank,
+                                 shuffle=True, seed=seed, drop_last=False)
+    workers = loader_workers(world) if num_workers is None else num_workers
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
+                      worker_init_fn=runtime.seed_worker if workers else None,
+                      persistent_workers=workers > 0, pin_memory=world.device.type == "cuda")
+
+
+def shard(dataset: Dataset, world: World) -> Dataset:
+    """Every N-th item from this process's rank on: for evaluation, each item exactly once.
+
+    Unlike DistributedSampler, nothing is padded, so the metrics added up over the processes
+    are those of the whole split (the shares may differ by one item, which evaluation allows).
+    """
+    if not world.distributed:
+        return dataset
+    return Subset(dataset, range(world.rank, len(dataset), world.world_size))
+
+
+def eval_loader(dataset: Dataset, batch_size: int, world: World,
+                num_workers: int | None = None) -> DataLoader:
+    """This process's shard of an evaluation split, in order, never shuffled."""
+    workers = loader_workers(world) if num_workers is None else num_workers
+    return DataLoader(shard(dataset, world), batch_size=batch_size, shuffle=False,
+                      num_workers=workers, persistent_workers=workers > 0,
+                      pin_memory=world.device.type == "cuda")
+
+
+class ProcessGroupSync(LocalSync):
+    """`fit`'s steps between the processes of a torchrun job (see training.LocalSync)."""
+
+    def sum(self, totals: torch.Tensor) -> torch.Tensor:
+        totals = totals.clone()
+        dist.all_reduce(totals, op=dist.ReduceOp.SUM)
+        return totals
+
+    def same_buffers(self, model: nn.Module) -> None:
+        # DDP broadcasts rank 0's buffers before each training forward pass, but every process
+        # then updates its BatchNorm statistics with its own images: after the last step they
+        # differ. Rank 0's are the ones its checkpoint stores, so every process takes them.
+        for buffer in unwrap_model(model).buffers():
+            dist.broadcast(buffer, src=0)
+
+    def barrier(self) -> None:
+        dist.barrier()
+
+
+def sync_for(world: World) -> LocalSync:
+    """What `fit` needs between the processes of `world` (nothing for a single process)."""
+    return ProcessGroupSync() if world.distributed else LocalSync()

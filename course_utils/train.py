@@ -1,0 +1,293 @@
+"""`python -m course_utils.train`: chapter 4's training as one command, on one process or many.
+
+    python -m course_utils.train                                   # one process, chapter 4's run
+    torchrun --standalone --nproc-per-node=2 -m course_utils.train # two processes, data-parallel
+
+The same model (any ResNet of the course), data pipeline (chapter 1), recipe (chapter 4's
+`recipes.COURSE`) and `fit`; under torchrun each process trains on its share of every batch with
+DistributedDataParallel (see `course_utils.distributed`). Global rank 0 writes the files chapter 5
+reads: OUT/best.pth (the best epoch) and OUT/best.history.json, plus OUT/last.pth, the state that
+`--resume` continues from, with one process or with many.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import pickle
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+from torch.distributed.elastic.multiprocessing.errors import record
+
+from . import distributed, models, runtime
+from .checkpoints import CheckpointError, atomic_write, load_into, unwrap_model
+from .cifar import cifar_net
+from .data import IMAGENET_MEAN, IMAGENET_STD, DataError, course_data, resolve_data_dir
+from .recipes import COURSE
+from .training import History, fit, history_path, resolve_fast_path
+
+# Every network the command can train: chapter 3's ImageNet family and chapter 6's CIFAR ResNets.
+ARCHITECTURES = {
+    "resnet18": models.resnet18, "resnet34": models.resnet34, "resnet50": models.resnet50,
+    "resnet101": models.resnet101, "resnet152": models.resnet152,
+    "resnet20": functools.partial(cifar_net, 20, True),
+    "resnet32": functools.partial(cifar_net, 32, True),
+    "resnet56": functools.partial(cifar_net, 56, True),
+}
+REFERENCE_BATCH = 32  # chapter 4 measured the recipe at a (global) batch of 32
+LR_RULES = ("none", "linear", "sqrt")
+RESUME_FORMAT = "course_utils.resume/1"
+CHECKPOINT_NAME, RESUME_NAME = "best.pth", "last.pth"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m course_utils.train",
+        description="Train a ResNet from scratch on an image folder with chapter 4's recipe "
+                    f"({COURSE.describe()}). Run it plainly for one process, or under torchrun "
+                    "for several (data-parallel, one share of every batch per process).",
+        epilog="examples:\n"
+               "  python -m course_utils.train --epochs 3 --out runs/try\n"
+               "  torchrun --standalone --nproc-per-node=2 -m course_utils.train --out runs/ddp\n"
+               "  python -m course_utils.train --out runs/ddp --epochs 12 --resume\n"
+               "The best epoch goes to OUT/best.pth with its history in OUT/best.history.json "
+               "(chapter 5 loads both); OUT/last.pth is what --resume continues from.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", metavar="DIR",
+                        help="an image folder with one sub-folder per class (default: $COURSE_DATA, "
+                             "else the course's generated shapes)")
+    parser.add_argument("--arch", default="resnet50", choices=sorted(ARCHITECTURES, key=_depth),
+                        help="which network (default: %(default)s); resnet20/32/56 are chapter 6's "
+                             "small CIFAR ResNets")
+    parser.add_argument("--image-size", type=int, metavar="PIXELS",
+                        help="side of the square images (default: 128 on a GPU, 40 on a CPU, as in "
+                             "chapter 4)")
+    parser.add_argument("--epochs", type=int, default=10,
+                        help="epochs in all, also when resuming (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=REFERENCE_BATCH, metavar="N",
+                        help="images per step *per process*; the global batch is N x processes "
+                             "(default: %(default)s)")
+    parser.add_argument("--lr", type=float, default=COURSE.lr,
+                        help="peak learning rate of the one-cycle schedule (default: %(default)g, "
+                             f"tuned at a global batch of {REFERENCE_BATCH})")
+    parser.add_argument("--lr-scaling", choices=LR_RULES, default="none",
+                        help="adapt --lr to the global batch: none (keep it), linear (x global "
+                             f"batch / {REFERENCE_BATCH}, Goyal et al. 2017) or sqrt (default: "
+                             "%(default)s)")
+    parser.add_argument("--max-per-class", type=int, metavar="N",
+                        help="use at most N images of each class (a quick run; default: all)")
+    parser.add_argument("--out", default="runs/train", metavar="DIR",
+                        help="folder for best.pth, best.history.json and last.pth "
+                             "(default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the split, the initial weights and the shuffling (default: "
+                             "%(default)s)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its last finished epoch (with any "
+                             "number of processes) up to --epochs in all")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start afresh even if --out already holds a run (its files are replaced)")
+    parser.add_argument("--device", help="cpu or cuda (default: CUDA if there is a GPU, else the CPU)")
+    parser.add_argument("--threads", type=int,
+                        help="compute threads per process (default: the usable cores shared out "
+                             "among this machine's processes on a CPU; PyTorch's choice otherwise)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bars (default: only when the output is a terminal)")
+    return parser
+
+
+def _depth(name: str) -> int:
+    return int(name.removeprefix("resnet"))
+
+
+def build_model(arch: str, num_classes: int) -> torch.nn.Module:
+    """A fresh network; chapter 3's ResNets start each residual block as the identity (chapter 4)."""
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"arch={arch!r}; expected one of {sorted(ARCHITECTURES, key=_depth)}")
+    if arch in ("resnet20", "resnet32", "resnet56"):
+        return ARCHITECTURES[arch](num_classes=num_classes)
+    return ARCHITECTURES[arch](num_classes=num_classes, zero_init_residual=True)
+
+
+def scaled_lr(lr: float, global_batch: int, rule: str) -> tuple[float, str]:
+    """The learning rate for `global_batch` by `rule`, and one line saying what was done."""
+    ratio = global_batch / REFERENCE_BATCH
+    if rule == "none":
+        return lr, (f"learning rate {lr:g}, as given (--lr-scaling none; the recipe was tuned at a "
+                    f"global batch of {REFERENCE_BATCH})")
+    if rule == "linear":  # Goyal et al. 2017: k times the batch, k times the rate (with warm-up)
+        return lr * ratio, f"learning rate {lr:g} x {global_batch}/{REFERENCE_BATCH} = {lr * ratio:g} (linear scaling)"
+    if rule == "sqrt":  # often preferred for Adam: the gradient noise falls with sqrt(batch)
+        return lr * ratio**0.5, (f"learning rate {lr:g} x sqrt({global_batch}/{REFERENCE_BATCH}) = "
+                                 f"{lr * ratio**0.5:g} (square-root scaling)")
+    raise ValueError(f"lr scaling {rule!r}; expected one of {LR_RULES}")
+
+
+# --------------------------------------------------------------------------- resuming
+
+
+def save_resume_state(path: Path, model, optimizer, *, epoch: int, meta: Mapping) -> Path:
+    """The model and optimizer after `epoch`, atomically: what --resume continues from.
+
+    Only tensors and plain values, so it loads with weights_only=True; the weights under their
+    plain names (no `module.` prefix), so one process can resume a DDP run and the other way round.
+    """
+    payload = {"format": RESUME_FORMAT, **dict(meta), "num_classes": len(meta["class_names"]),
+               "epoch": int(epoch),
+               "state_dict": {k: v.detach().cpu().contiguous()
+                              for k, v in unwrap_model(model).state_dict().items()},
+               "optimizer": optimizer.state_dict()}
+    return atomic_write(path, lambda f: torch.save(payload, f))
+
+
+def load_resume_state(path: Path) -> dict:
+    """What save_resume_state wrote, with errors that say what to do."""
+    if not path.is_file():
+        raise CheckpointError(f"--resume: there is no {path.name} in {str(path.parent)!r}, so no run to "
+                              "continue; train without --resume first (or check --out)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
+        raise CheckpointError(f"--resume: cannot read {str(path)!r} ({error}); it is damaged: "
+                              "delete it and train again, or resume from a copy") from error
+    if not isinstance(state, dict) or state.get("format") != RESUME_FORMAT:
+        raise CheckpointError(f"--resume: {str(path)!r} is not a resume state of this command "
+                              f"(expected format {RESUME_FORMAT!r})")
+    state["path"] = str(path)
+    return state
+
+
+def _check_resumable(state: Mapping, arch: str, classes: list[str], image_size: int) -> None:
+    found = (state["arch"], list(state["class_names"]), state["image_size"])
+    if found != (arch, classes, image_size):
+        raise CheckpointError(
+            f"--resume: {state['path']} trained a {found[0]} at {found[2]} px on the classes {found[1]}, "
+            f"but this run asks for a {arch} at {image_size} px on {classes}; pass the same --arch, "
+            "--image-size and --data to continue it")
+
+
+def _resume_history(out: Path, epochs_done: int) -> History:
+    path = history_path(out / CHECKPOINT_NAME)
+    past = History.load(path) if path.is_file() else History()
+    if len(past) < epochs_done:
+        raise CheckpointError(f"--resume: {str(path)!r} has {len(past)} epochs but the resume state "
+                              f"says {epochs_done} are done; the folder is inconsistent")
+    # A stop between the history and the resume state leaves the history one epoch ahead.
+    return History(past[:epochs_done])
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def run(args: argparse.Namespace, world: distributed.World) -> History:
+    """Train as `args` says in this process of `world`; rank 0 prints and writes the files."""
+    main = world.is_main
+    say = print if main else (lambda *a, **k: None)
+    out = Path(args.out)
+    if main and not args.resume and not args.overwrite and (out / CHECKPOINT_NAME).exists():
+        raise FileExistsError(f"{str(out)!r} already holds a run ({CHECKPOINT_NAME}); pass --resume to "
+                              "continue it, --overwrite to replace it, or another --out")
+    threads = distributed.choose_threads(world, args.threads)
+    say(runtime.describe_runtime(world.device))
+    say(f"processes: {world.describe()} | threads per process: {threads}")
+
+    # The embedded dataset is generated once, by rank 0, while the others wait for it.
+    if main:
+        resolve_data_dir(args.data)
+    if world.distributed:
+        torch.distributed.barrier()
+    runtime.seed_everything(args.seed)  # the same split and initial weights on every process
+    size = args.image_size or (128 if world.device.type == "cuda" else 40)
+    data = course_data(args.data, image_size=size, batch_size=args.batch_size, seed=args.seed,
+                       max_per_class=args.max_per_class, device=world.device, augment=COURSE.augment)
+    say(data)
+    model = build_model(args.arch, len(data.classes))
+    state = None
+    if args.resume:
+        state = load_resume_state(out / RESUME_NAME)
+        _check_resumable(state, args.arch, data.classes, size)
+        load_into(model, state)  # into the plain model, before DDP copies rank 0's weights out
+    if resolve_fast_path(world.device).channels_last:
+        model.to(memory_format=torch.channels_last)  # before DDP, which registers the weights' layout
+    model = distributed.wrap(model, world, log=say)
+    torch.manual_seed(args.seed + world.rank)  # augmentation: a different random stream per process
+
+    if world.distributed:
+        train_loader = distributed.train_loader(data.train_set, args.batch_size, world, seed=args.seed)
+        val_loader = distributed.eval_loader(data.val_set, args.batch_size, world)
+    else:  # exactly chapter 4's loaders
+        train_loader, val_loader = data.train_loader, data.val_loader
+    global_batch = args.batch_size * world.world_size
+    lr, lr_line = scaled_lr(args.lr, global_batch, args.lr_scaling)
+    say(f"global batch {global_batch} = {args.batch_size} per process x {world.world_size} "
+        f"process(es); {len(train_loader)} steps per epoch; {lr_line}")
+    recipe = dataclasses.replace(COURSE, lr=lr)
+    optimizer, scheduler, loss_fn = recipe.build(unwrap_model(model), args.epochs, len(train_loader))
+    past = None
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])  # after build; fit moves the schedule on
+        past = _resume_history(out, state["epoch"])
+        say(f"resuming {state['path']} after epoch {state['epoch']} (trained with "
+            f"{state['world_size']} process(es), global batch {state['global_batch']})")
+
+    meta = {"arch": args.arch, "class_names": data.classes, "image_size": size,
+            "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "seed": args.seed,
+            "max_per_class": args.max_per_class, "world_size": world.world_size,
+            "batch_size": args.batch_size, "global_batch": global_batch, "lr": lr,
+            "recipe": recipe.describe()}
+
+    def save_for_resume(record: dict) -> None:
+        if main:
+            save_resume_state(out / RESUME_NAME, model, optimizer, epoch=record["epoch"], meta=meta)
+
+    progress = (sys.stderr.isatty() if args.progress is None else args.progress) and main
+    history = fit(model, train_loader, val_loader, optimizer, epochs=args.epochs, device=world.device,
+                  loss_fn=loss_fn, scheduler=scheduler, meta=meta,
+                  checkpoint_path=out / CHECKPOINT_NAME if main else None,  # rank 0 writes
+                  progress=progress, log=print if main else None, on_epoch_end=save_for_resume,
+                  resume_history=past, sync=distributed.sync_for(world))
+    best = history.best
+    if best is not None:
+        say(f"best epoch: {best['epoch']} of {len(history)}, validation accuracy {best['val_acc']:.1%}"
+            f" | files: {out / CHECKPOINT_NAME}, {history_path(out / CHECKPOINT_NAME).name}, {RESUME_NAME}")
+    return history
+
+
+def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    for name in ("epochs", "batch_size", "image_size", "max_per_class"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} {value}: expected at least 1")
+    if args.image_size is not None and args.image_size < 16:
+        parser.error(f"--image-size {args.image_size}: the ResNets need at least 16 pixels")
+    if not args.lr > 0:
+        parser.error(f"--lr {args.lr}: expected a positive learning rate")
+
+
+@record  # under torchrun: a failing process's traceback appears in torchrun's error summary
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; returns the exit status (0 done, 1 bad input, 130 interrupted)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_args(parser, args)
+    world = distributed.init(args.device)
+    try:
+        history = run(args, world)
+    except (DataError, CheckpointError, FileExistsError, ValueError) as error:
+        # Bad input, not a bug: the message says what to do, a traceback would only hide it.
+        rank = f"[rank {world.rank}] " if world.distributed else ""
+        print(f"{rank}error: {error}", file=sys.stderr)
+        if world.distributed:
+            raise  # torchrun then stops the other processes and reports this one
+        return 1
+    finally:
+        distributed.shutdown(world)
+    return 130 if history.interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
