@@ -35,6 +35,7 @@ SOURCED = {
     },
     "03_resnet50.ipynb": {
         "32": "any input from 32 px works: tests/test_models.py::test_any_input_size_from_32_works",
+        "3.6": "the paper's Table 1: ResNet-34's 3.6 x 10^9 FLOPs",
     },
     "04_training.ipynb": {
         "224": "the lesson's image size (the seed lesson)",
