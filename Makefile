@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 endif
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test lint unit notebooks execute student bench clean
+.PHONY: lab test lint unit notebooks execute student bench mutation clean
 
 # (Re)install only when pyproject.toml changed since the last install.
 $(STAMP): pyproject.toml
@@ -44,6 +44,9 @@ student: $(STAMP)  ## write the student edition (solutions stripped) to build/st
 bench: $(STAMP)  ## performance benchmarks (not part of the tests): time to accuracy, then speed
 	$(BIN)/python -m benchmarks.time_to_accuracy
 	$(BIN)/python -m benchmarks.run
+
+mutation: $(STAMP)  ## maintainers: break the core modules one way at a time; the unit tests must notice (not in CI)
+	$(BIN)/python -m benchmarks.mutation --min-score 90
 
 clean:
 	rm -rf build runs data/.embedded* .pytest_cache
