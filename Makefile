@@ -46,7 +46,7 @@ bench: $(STAMP)  ## performance benchmarks (not part of the tests): time to accu
 	$(BIN)/python -m benchmarks.run
 
 mutation: $(STAMP)  ## maintainers: break the core modules one way at a time; the unit tests must notice (not in CI)
-	$(BIN)/python -m benchmarks.mutation --min-score 90
+	$(BIN)/python -m benchmarks.mutation --jobs 2 --min-score 90
 
 clean:
 	rm -rf build runs data/.embedded* .pytest_cache
