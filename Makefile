@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 endif
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test lint unit notebooks execute readme-results student bench clean
+.PHONY: lab test lint unit notebooks execute readme-results student bench mutation clean
 
 # (Re)install only when pyproject.toml changed since the last install.
 $(STAMP): pyproject.toml
@@ -48,6 +48,9 @@ bench: $(STAMP)  ## performance benchmarks (not part of the tests): time to accu
 	$(BIN)/python -m benchmarks.time_to_accuracy
 	$(BIN)/python -m benchmarks.run
 	$(BIN)/python -m benchmarks.latency
+
+mutation: $(STAMP)  ## maintainers: break the core modules one way at a time; the unit tests must notice (not in CI)
+	$(BIN)/python -m benchmarks.mutation --jobs 2 --min-score 90
 
 clean:
 	rm -rf build runs data/.embedded* .pytest_cache

@@ -188,3 +188,22 @@ def test_resnet_checkpoint_round_trip(tmp_path):
         assert torch.equal(rebuilt(x), model(x))
     with pytest.raises(CheckpointError, match=r"trained for 4 classes .* 5 outputs \(fc.weight is \[5, 512\]\)"):
         load_into(resnet18(num_classes=5), path)
+
+
+class Compiled(nn.Module):
+    """What torch.compile returns, as far as state dicts go: the model under `_orig_mod`."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self._orig_mod = model
+
+
+def test_a_compiled_model_saves_the_plain_names(tmp_path):
+    model = trained_net()
+    assert next(iter(Compiled(model).state_dict())).startswith("_orig_mod.")
+    path = save_checkpoint(tmp_path / "best.pth", Compiled(model), **META)
+    assert list(load_checkpoint(path)["state_dict"]) == list(model.state_dict())
+    fresh = load_into(Compiled(tiny_net()), path)._orig_mod.eval()
+    x = torch.randn(2, 3, 16, 16)
+    with torch.inference_mode():
+        assert torch.equal(fresh(x), model(x))

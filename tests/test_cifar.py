@@ -165,3 +165,71 @@ def test_train_steps_lowers_the_loss_on_a_tiny_problem():
     assert history["loss"][-1] < history["loss"][0]
     loss, error = evaluate(model, x, y)
     assert 0 <= error <= 1 and loss > 0
+
+
+def test_augment_is_a_shifted_crop_of_the_zero_padded_image_flipped_half_the_time():
+    # Every pixel distinct, so each output can be traced back to exactly one (shift, flip).
+    n, pad = 64, 4
+    images = torch.arange(n * 3 * 8 * 8, dtype=torch.float32).view(n, 3, 8, 8) + 1
+    out = augment(images, torch.Generator().manual_seed(0), pad=pad)
+    padded = torch.nn.functional.pad(images, (pad,) * 4)  # zeros around, as in the paper
+    found = []
+    for i in range(n):
+        crops = {(dy, dx): padded[i, :, dy:dy + 8, dx:dx + 8]
+                 for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)}
+        matches = [(dy, dx, flip) for (dy, dx), crop in crops.items() for flip in (False, True)
+                   if torch.equal(out[i], crop.flip(2) if flip else crop)]
+        assert len(matches) == 1, f"image {i} is not a crop of its padded self, or flipped"
+        found.append(matches[0])
+    flips = sum(flip for _, _, flip in found)
+    assert 20 <= flips <= 44, f"{flips} of {n} flipped; a fair coin gives about 32"
+    shifts = {(dy, dx) for dy, dx, _ in found}
+    assert len(shifts) >= 30, "shifts spread over the 9 x 9 possible offsets"
+    assert {dy for dy, _ in shifts} == set(range(9)) and {dx for _, dx in shifts} == set(range(9))
+
+
+def test_train_steps_is_sgd_with_warmup_and_decay_computed_by_hand():
+    import copy
+
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    x, y = torch.randn(12, 3, 8, 8), torch.randint(0, 3, (12,))
+    model = cifar_net(8, residual=True, num_classes=3)
+    reference = copy.deepcopy(model).train()
+    # lr = 0.1 x warm-up min(1, step/2) x 0.1 once step > 0.5 x 3: 0.05, 0.01, 0.01
+    lrs, losses, wrong = [0.05, 0.01, 0.01], [], 0
+    batches = [(x[i:i + 4], y[i:i + 4]) for i in (0, 4, 8)]
+    params = list(reference.parameters())
+    for (xb, yb), lr in zip(batches, lrs, strict=True):
+        logits = reference(xb)
+        loss = F.cross_entropy(logits, yb)
+        with torch.no_grad():
+            for p, g in zip(params, torch.autograd.grad(loss, params), strict=True):
+                p -= lr * g
+        losses.append(loss.item())
+        wrong += int((logits.argmax(1) != yb).sum())
+    history = train_steps(model, iter(batches), steps=3, lr=0.1, momentum=0.0, weight_decay=0.0,
+                          warmup=2, decay_at=(0.5,), log_every=3)
+    for (name, value), expected in zip(model.state_dict().items(),
+                                       reference.state_dict().values(), strict=True):
+        torch.testing.assert_close(value, expected, rtol=1e-5, atol=1e-6, msg=name)
+    assert history["step"] == [3]
+    assert history["loss"] == pytest.approx([sum(losses) / 3], rel=1e-6)
+    assert history["error"] == pytest.approx([wrong / 12])
+
+
+def test_evaluate_uses_running_statistics_and_leaves_them_alone():
+    torch.manual_seed(0)
+    model = cifar_net(8, residual=True, num_classes=3)
+    with torch.no_grad():  # running statistics away from the defaults, as after training
+        model.train()(torch.randn(16, 3, 8, 8) * 2 + 1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x, y = torch.randn(10, 3, 8, 8), torch.randint(0, 3, (10,))
+    with torch.no_grad():
+        logits = model.eval()(x)
+    model.train()
+    loss, error = evaluate(model, x, y, batch_size=4)  # batches of 4, 4, 2
+    assert loss == pytest.approx(torch.nn.functional.cross_entropy(logits, y).item(), rel=1e-5)
+    assert error == pytest.approx((logits.argmax(1) != y).float().mean().item())
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from pathlib import Path
 
@@ -182,11 +181,50 @@ def test_corrupt_and_truncated_images_are_named(folder: Path) -> None:
         ds[index]
 
 
-@pytest.mark.parametrize("mode", ["L", "RGBA", "P", "CMYK", "LA", "1"])
-def test_every_mode_becomes_rgb(mode: str) -> None:
-    image = Image.new("RGB", (8, 6), (10, 120, 240)).convert(mode)
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P", "CMYK", "LA", "PA", "1"])
+def test_every_opaque_mode_becomes_the_same_rgb_as_pil_gives(mode: str) -> None:
+    # Opaque pixels must come out as PIL's own conversion of the same pixels: no colour shift.
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 256, (6, 8, 3), np.uint8)).convert(mode)
+    if "A" in mode:
+        image.putalpha(255)
     out = to_rgb(image)
     assert out.mode == "RGB" and out.size == (8, 6)
+    assert np.array_equal(np.asarray(out), np.asarray(image.convert("RGB")))
+
+
+def _half_transparent(mode: str) -> Image.Image:
+    """4x2 pixels: the left half fully transparent, the right half opaque; grey 50 or, for the
+    palette modes, palette colour 1 = (0, 0, 200) (colour 0 = (200, 0, 0) is underneath)."""
+    alpha = Image.fromarray(np.array([[0, 0, 255, 255]] * 2, np.uint8), "L")
+    if mode in ("P", "PA"):
+        image = Image.fromarray(np.array([[0, 0, 1, 1]] * 2, np.uint8), "P")
+        image.putpalette([200, 0, 0, 0, 0, 200])
+        if mode == "P":
+            image.info["transparency"] = 0  # palette index 0 is transparent, as in a GIF
+            return image
+        image = image.convert("PA")
+    else:
+        image = Image.new("L", (4, 2), 50).convert(mode)
+    image.putalpha(alpha)
+    return image
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "PA", "P"])
+def test_transparent_pixels_show_white_in_every_mode(mode: str, tmp_path: Path) -> None:
+    image = _half_transparent(mode)
+    opaque = [0, 0, 200] if mode in ("P", "PA") else [50, 50, 50]
+    expected = [[[255, 255, 255]] * 2 + [opaque] * 2] * 2
+    assert np.asarray(to_rgb(image)).tolist() == expected
+    if mode in ("RGBA", "LA", "P"):  # and read back from a PNG file (PA cannot be saved)
+        image.save(tmp_path / "x.png")
+        assert np.asarray(data.load_rgb(tmp_path / "x.png")).tolist() == expected
+
+
+def test_half_transparent_pixels_are_blended_with_white() -> None:
+    image = Image.new("LA", (2, 2), (50, 128))
+    # 50 * 128/255 + 255 * (1 - 128/255) = 152.1
+    assert np.abs(np.asarray(to_rgb(image)).astype(int) - 152).max() <= 1
 
 
 def test_sixteen_bit_grayscale_is_scaled_not_clipped(tmp_path: Path) -> None:
@@ -197,11 +235,6 @@ def test_sixteen_bit_grayscale_is_scaled_not_clipped(tmp_path: Path) -> None:
     out = data.load_rgb(path)
     assert out.mode == "RGB"
     assert 120 <= np.asarray(out)[0, 0, 0] <= 135, "16-bit mid-grey must stay mid-grey"
-
-
-def test_transparent_pixels_show_white() -> None:
-    image = Image.new("RGBA", (4, 4), (255, 0, 0, 0))
-    assert np.asarray(to_rgb(image))[0, 0].tolist() == [255, 255, 255]
 
 
 def test_gif_palette_image_loads(folder: Path) -> None:
@@ -216,8 +249,11 @@ def test_gif_palette_image_loads(folder: Path) -> None:
 def test_transforms_shapes_normalisation_and_randomness() -> None:
     image = Image.fromarray(np.random.default_rng(1).integers(0, 255, (90, 140, 3), np.uint8))
     ev = eval_transforms(48)
-    a, b = ev(image), ev(image)
-    assert a.shape == (3, 48, 48) and torch.equal(a, b), "evaluation must be deterministic"
+    a = ev(image)
+    assert a.shape == (3, 48, 48)
+    for seed in range(8):  # seeded here, not left to whatever earlier tests drew
+        torch.manual_seed(seed)
+        assert torch.equal(ev(image), a), "evaluation must be deterministic"
     tr = train_transforms(48)
     torch.manual_seed(0)
     outs = [tr(image) for _ in range(4)]
@@ -258,6 +294,60 @@ def test_flip_shift_moves_the_object_but_keeps_it_whole() -> None:
     assert any(_white_pixels(crop(image)) != whole for _ in range(20))
     with pytest.raises(ValueError, match="augment='rotate'"):
         train_transforms(48, augment="rotate")
+
+
+def _left_right_ramp(width: int = 96, height: int = 48) -> Image.Image:
+    """Red in the left quarter, blue in the right quarter, a grey ramp in the middle half:
+    no pixel looks like its mirror image, and a centre crop keeps only the ramp."""
+    pixels = np.zeros((height, width, 3), np.uint8)
+    pixels[:, : width // 4] = (255, 0, 0)
+    pixels[:, 3 * width // 4:] = (0, 0, 255)
+    ramp = np.linspace(0, 255, width // 2).astype(np.uint8)
+    pixels[:, width // 4: 3 * width // 4] = ramp[None, :, None]
+    return Image.fromarray(pixels)
+
+
+def _normalised(picture: Image.Image) -> torch.Tensor:
+    array = torch.from_numpy(np.asarray(picture, np.float32) / 255).permute(2, 0, 1)
+    return (array - torch.tensor(IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(IMAGENET_STD).view(3, 1, 1)
+
+
+def test_eval_transforms_are_resize_and_centre_crop_by_value_whatever_the_seed() -> None:
+    image = _left_right_ramp()  # 96 x 48
+    # By hand: the shorter side 48 -> 24 halves everything to 48 x 24; the centre 24 x 24 starts
+    # at column 12, which is where the ramp starts: neither red nor blue may be in view.
+    expected = _normalised(image.resize((48, 24), Image.BILINEAR).crop((12, 0, 36, 24)))
+    tf = eval_transforms(24)
+    for seed in range(16):  # any random step would show under some of these seeds
+        torch.manual_seed(seed)
+        out = tf(image)
+        torch.testing.assert_close(out, expected, rtol=0, atol=1.5 / 255 / min(IMAGENET_STD))
+    # the expectation is what the comment says: inside the edge columns (which the resize blends
+    # with their neighbours) only the grey ramp, rising from left to right
+    inner = denormalize(out)[:, :, 1:-1]
+    assert (inner.max(0).values - inner.min(0).values).max() < 0.01, "no red or blue in view"
+    assert (inner[0, :, 1:] > inner[0, :, :-1]).all()
+
+
+def _white_pixel_columns(x: torch.Tensor) -> torch.Tensor:
+    return (denormalize(x).mean(0) > 0.9).nonzero(as_tuple=True)[1].float()
+
+
+def test_flip_shift_flips_half_the_time_and_repeats_the_border() -> None:
+    # A white square left of centre on grey: flipped, it lands right of centre.
+    pixels = np.full((48, 48, 3), 128, np.uint8)
+    pixels[18:30, 6:18] = 255  # columns 6..17: centre 11.5, far from the middle 23.5
+    image = Image.fromarray(pixels)
+    tf = train_transforms(48, augment="flip-shift")
+    torch.manual_seed(0)
+    outs = [tf(image) for _ in range(40)]
+    centres = [float(_white_pixel_columns(o).mean()) for o in outs]
+    flipped = sum(c > 24 for c in centres)
+    assert 10 <= flipped <= 30, f"{flipped} of 40 flipped; a fair coin gives about 20"
+    # a shift of up to 6 pixels moves the centre to 11.5 +- 6, or mirrored 35.5 +- 6
+    assert all(abs(c - 11.5) <= 6 or abs(c - 35.5) <= 6 for c in centres)
+    # the border is repeated (grey), never padded with black: nothing darker than the grey
+    assert min(float(denormalize(o).min()) for o in outs) > 0.45
 
 
 def test_denormalize_inverts_normalize() -> None:
@@ -333,13 +423,48 @@ def test_course_data_end_to_end(folder: Path) -> None:
     x, y = next(iter(cd.train_loader))
     assert x.shape == (5, 3, 24, 24) and y.dtype == torch.int64
     assert not set(cd.train_set.indices) & set(cd.test_set.indices)
-    assert json.dumps(class_counts(cd.test_set))
+    # stratified: 6 images per class, a quarter each to validation and test rounds to 2
+    assert class_counts(cd.test_set) == class_counts(cd.val_set) == {"ant": 2, "bee": 2, "cat": 2}
     assert cd.augment == "flip-shift" and "RandomCrop" in repr(cd.train_set.dataset.transform)
     assert not cd.embedded  # a folder of photos, not the course's generated shapes
     cropped = course_data(folder, image_size=24, batch_size=5, num_workers=0,
                           fractions=(0.5, 0.25, 0.25), augment="crop")
     assert "RandomResizedCrop" in repr(cropped.train_set.dataset.transform)
     assert repr(cropped.val_set.dataset.transform) == repr(cd.val_set.dataset.transform)
+
+
+@pytest.fixture
+def ramps(tmp_path: Path) -> Path:
+    """Two classes of left-right ramps (asymmetric, so a flip or a shift changes the pixels)."""
+    root = tmp_path / "ramps"
+    for name, width in (("left", 96), ("right", 80)):
+        (root / name).mkdir(parents=True)
+        for i in range(8):
+            _left_right_ramp(width + 4 * i).save(root / name / f"{i}.png")
+    return root
+
+
+def test_validation_and_test_images_are_the_evaluation_transforms_by_value(ramps: Path) -> None:
+    cd = course_data(ramps, image_size=24, batch_size=3, num_workers=0, seed=1)
+    expected = eval_transforms(24)
+    for subset in (cd.val_set, cd.test_set):
+        for position, index in enumerate(subset.indices):
+            path, label = subset.dataset.samples[index]
+            torch.manual_seed(position)  # a different random state for every image
+            x, y = subset[position]
+            assert y == label and torch.equal(x, expected(data.load_rgb(path))), path
+    # the loader gives them in the subset's order (chapter 5 finds a misclassified image by
+    # its position), however often it is iterated
+    for loader, subset in ((cd.val_loader, cd.val_set), (cd.test_loader, cd.test_set)):
+        for seed in (0, 1):
+            torch.manual_seed(seed)
+            images, labels = (torch.cat(parts) for parts in zip(*loader, strict=True))
+            assert labels.tolist() == [subset[i][1] for i in range(len(subset))]
+            assert torch.equal(images, torch.stack([subset[i][0] for i in range(len(subset))]))
+    # while the training images do change from one draw to the next
+    torch.manual_seed(0)
+    draws = [cd.train_set[0][0] for _ in range(6)]
+    assert any(not torch.equal(draws[0], d) for d in draws[1:])
 
 
 def test_default_workers_leave_the_cpu_to_the_model(monkeypatch) -> None:

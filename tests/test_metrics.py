@@ -74,3 +74,23 @@ def test_per_class_report_and_table():
     assert "0.714" in accuracy_line and accuracy_line.rstrip().endswith("7")
     with pytest.raises(ValueError, match="2 class names for a 3x3"):
         per_class_report(torch.tensor(CM), ["a", "b"])
+
+
+def _row(table: str, label: str) -> list[float]:
+    line = next(line for line in table.splitlines() if line.strip().startswith(label))
+    return [float(v) for v in line[len(line) - len(line.lstrip()) + len(label):].split()]
+
+
+def test_average_rows_by_hand():
+    # Per class (see test_precision_recall_f1_by_hand): precision 1/2, 2/3, 1; recall 1/2, 1,
+    # 2/3; F1 1/2, 4/5, 4/5; support 2, 2, 3 (7 images).
+    table = classification_report(torch.tensor(CM), ["crow", "eagle", "owl"], digits=4)
+    macro = [(1 / 2 + 2 / 3 + 1) / 3, (1 / 2 + 1 + 2 / 3) / 3, (1 / 2 + 4 / 5 + 4 / 5) / 3]
+    # weighted by support: each class counts as many times as it has images
+    weighted = [(2 * 1 / 2 + 2 * 2 / 3 + 3 * 1) / 7,  # 16/21 = 0.7619
+                (2 * 1 / 2 + 2 * 1 + 3 * 2 / 3) / 7,  # 5/7 = 0.7143 (= the accuracy, always)
+                (2 * 1 / 2 + 2 * 4 / 5 + 3 * 4 / 5) / 7]  # 5/7
+    assert _row(table, "macro avg") == pytest.approx([*macro, 7], abs=5e-5)
+    assert _row(table, "weighted avg") == pytest.approx([*weighted, 7], abs=5e-5)
+    assert _row(table, "accuracy") == pytest.approx([5 / 7, 7], abs=5e-5)
+    assert _row(table, "owl") == pytest.approx([1.0, 2 / 3, 0.8, 3], abs=5e-5)

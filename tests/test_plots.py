@@ -41,6 +41,9 @@ def test_plot_history_takes_history_records_or_columns():
         assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
             "Training Accuracy", "Validation Accuracy"]
         assert list(fig.axes[1].lines[0].get_xdata()) == [1, 2, 3]
+        acc, loss = ([y for line in ax.lines for y in line.get_ydata()] for ax in fig.axes)
+        assert acc == pytest.approx([20, 40, 60, 18, 36, 54])  # in %, training first
+        assert loss == pytest.approx([1, 1 / 2, 1 / 3, 1.1, 1.1 / 2, 1.1 / 3])
     with pytest.raises(ValueError, match="empty"):
         plots.plot_history(History())
 
@@ -54,13 +57,25 @@ def test_plot_history_timestamp_label():
     assert fig.axes[0].get_xlabel() == "2026-11-29 student 42"
 
 
-def test_plot_confusion_matrix_writes_counts():
-    cm = torch.tensor([[3, 1, 0, 0], [0, 4, 0, 0], [1, 0, 2, 1], [0, 0, 0, 5]])
-    fig = plots.plot_confusion_matrix(cm, CLASSES)
-    texts = [t.get_text() for t in fig.axes[0].texts]
-    assert len(texts) == 16 and texts[0] == "3" and texts[-1] == "5"
-    fig = plots.plot_confusion_matrix(cm, CLASSES, normalize=True)
-    assert fig.axes[0].texts[0].get_text() == "0.75"
+def _cells(ax) -> dict[tuple[int, int], str]:
+    """The text written in each cell, by (row, column) = (true class, predicted class)."""
+    return {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts}
+
+
+def test_plot_confusion_matrix_writes_counts_and_row_shares_by_value():
+    # Off the diagonal, the rows and the columns tell different stories: 3 crows taken for
+    # eagles is not 3 eagles taken for crows, and row 0 sums to 6 while column 0 sums to 8.
+    cm = torch.tensor([[5, 1, 0, 0], [0, 4, 0, 0], [3, 0, 2, 1], [0, 0, 0, 5]])
+    ax = plots.plot_confusion_matrix(cm, CLASSES).axes[0]
+    assert _cells(ax) == {(i, j): str(int(cm[i, j])) for i in range(4) for j in range(4)}
+    assert _cells(ax)[(2, 0)] == "3" and _cells(ax)[(0, 2)] == "0"
+    assert ax.images[0].get_array().tolist() == cm.tolist()  # row i drawn at height i
+    assert ax.get_ylabel() == "true class" and ax.get_xlabel() == "predicted class"
+    # normalised: each true class's row sums to 1 (the recall on the diagonal), by hand
+    shares = [[5 / 6, 1 / 6, 0, 0], [0, 1, 0, 0], [3 / 6, 0, 2 / 6, 1 / 6], [0, 0, 0, 1]]
+    ax = plots.plot_confusion_matrix(cm, CLASSES, normalize=True).axes[0]
+    assert _cells(ax) == {(i, j): f"{shares[i][j]:.2f}" for i in range(4) for j in range(4)}
+    assert ax.images[0].get_array().flatten().tolist() == pytest.approx(sum(shares, []))
     with pytest.raises(ValueError, match="for 3 class names"):
         plots.plot_confusion_matrix(cm, CLASSES[:3])
 
@@ -79,6 +94,7 @@ def test_grad_cam_on_a_resnet_layer4():
 
     torch.manual_seed(0)
     model = resnet18(num_classes=4).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     image = torch.randn(3, 32, 32)
     with torch.inference_mode():  # as a notebook might call it; grad_cam must still work
         heat = plots.grad_cam(model, image, model.layer4)
@@ -86,6 +102,8 @@ def test_grad_cam_on_a_resnet_layer4():
     assert heat.min() >= 0 and heat.max() <= 1 and torch.isfinite(heat).all()
     assert model.training, "grad_cam must give the model back in the mode it found it"
     assert all(p.grad is None for p in model.parameters()), "grad_cam must not touch .grad"
+    for k, v in model.state_dict().items():  # eval mode inside: BatchNorm statistics stay
+        assert torch.equal(v, before[k]), f"grad_cam changed {k}"
     other = plots.grad_cam(model, image.unsqueeze(0), model.layer4, class_idx=2)
     assert other.shape == (32, 32)
     with pytest.raises(ValueError, match="class_idx=7"):
@@ -211,3 +229,19 @@ def test_data_parallelism_figure_draws_every_process_and_the_all_reduce():
     plt.close(fig)
     with pytest.raises(ValueError, match="processes=0"):
         plots.plot_data_parallelism(processes=0)
+
+
+def test_grad_cam_shows_only_the_evidence_for_the_class():
+    # Channel 0 sees the left half and speaks for class 0; channel 1 sees the right half and
+    # speaks against it. Grad-CAM keeps the positive part: the right half must stay cold.
+    conv = nn.Conv2d(3, 2, 1, bias=False)
+    model = nn.Sequential(OrderedDict(conv=conv, relu=nn.ReLU(), pool=nn.AdaptiveAvgPool2d(1),
+                                      flat=nn.Flatten(), fc=nn.Linear(2, 2, bias=False)))
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]).view(2, 3, 1, 1))
+        model.fc.weight.copy_(torch.tensor([[1.0, -1.0], [0.0, 0.0]]))
+    image = torch.zeros(3, 16, 16)
+    image[0, :, :8] = 1.0
+    image[1, :, 8:] = 1.0
+    heat = plots.grad_cam(model, image, model.conv, class_idx=0)
+    assert heat[:, :7].min() > 0.9 and heat[:, 9:].max() == 0

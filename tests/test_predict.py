@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 
 import numpy as np
@@ -103,3 +104,41 @@ def test_end_to_end_from_a_checkpoint(tmp_path):
     rebuilt = model_from_checkpoint(checkpoint, tiny_net)
     image = _rgb()
     assert predict(rebuilt, image, checkpoint) == predict(model, image, META)
+
+
+def _fixed_logits(logits: list[float]) -> nn.Module:
+    """A tiny net whose head ignores the image and always outputs `logits`."""
+    model = tiny_net(num_classes=len(logits))
+    with torch.no_grad():
+        model.fc.weight.zero_()
+        model.fc.bias.copy_(torch.tensor(logits))
+    return model
+
+
+def test_names_and_probabilities_follow_the_model_outputs():
+    # Outputs 0, 3, 1, 2 for classes in an order that is not alphabetical: by hand, the top
+    # three are output 1 ("crow"), 3 ("eagle"), 2 ("owl"), with softmax probabilities e^k / S.
+    names = ["swan", "crow", "owl", "eagle"]
+    meta = {**META, "class_names": names}
+    total = sum(math.exp(k) for k in (0, 3, 1, 2))
+    result = predict(_fixed_logits([0.0, 3.0, 1.0, 2.0]), _rgb(), meta)
+    assert [name for name, _ in result] == ["crow", "eagle", "owl"]
+    assert [p for _, p in result] == pytest.approx([math.exp(k) / total for k in (3, 2, 1)])
+
+
+def test_predict_uses_running_statistics_and_changes_nothing():
+    model = tiny_net()
+    with torch.no_grad():  # running statistics far from the defaults, as after training
+        model.train()(torch.randn(16, 3, 16, 16) * 3 + 2)
+    model.train()  # a notebook may call predict in the middle of training
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    image = _rgb()
+    result = dict(predict(model, image, META, topk=4))
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), f"predict changed {k}"
+    assert model.training
+    # the expectation: the same image, prepared by hand, through the model in eval mode
+    x = eval_transforms(16, META["mean"], META["std"])(image).unsqueeze(0)
+    with torch.no_grad():
+        expected = model.eval()(x).softmax(1)[0]
+    assert [result[name] for name in CLASSES] == pytest.approx(expected.tolist(), rel=1e-5)

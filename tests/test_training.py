@@ -265,23 +265,48 @@ def test_fit_checks_meta_before_training(tmp_path):
     assert not (tmp_path / "x.pth").exists()
 
 
-@pytest.mark.parametrize("scheduler", ["cosine", "onecycle", "plateau", "step"])
-def test_fit_schedulers(scheduler):
+@pytest.mark.parametrize("scheduler", ["cosine", "onecycle", "step"])
+def test_fit_schedulers_record_the_rate_each_epoch_starts_with(scheduler):
+    import math
+
     torch.manual_seed(0)
     model = tiny_net()
     train, val = loaders()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    if scheduler == "plateau":
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer)
-    elif scheduler == "step":
+    expected = {"cosine": [0.05 * (1 + math.cos(math.pi * e / 3)) / 2 for e in range(3)],
+                "step": [0.05, 0.025, 0.0125],
+                "onecycle": [_one_cycle_lr(5 * e, 15, 0.05, 0.3) for e in range(3)]}[scheduler]
+    if scheduler == "step":
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
     history = quiet_fit(model, train, val, epochs=3, optimizer=optimizer, scheduler=scheduler)
-    lrs = history.to_dict()["lr"]
-    assert len(lrs) == 3
-    if scheduler in ("cosine",) or isinstance(scheduler, torch.optim.lr_scheduler.StepLR):
-        assert lrs[0] > lrs[1] > lrs[2]
-    if scheduler == "onecycle":
-        assert lrs[0] < 0.05  # starts warm-up below the peak
+    assert history.to_dict()["lr"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_fit_feeds_the_plateau_scheduler_the_validation_loss(monkeypatch):
+    # Validation losses 1.0, 1.0, 0.5, 0.5 (accuracy flat): with patience 0 the rate halves
+    # after epochs 2 and 4, whatever the training loss does.
+    scores = iter([(0.5, 1.0), (0.5, 1.0), (0.5, 0.5), (0.5, 0.5)])
+    monkeypatch.setattr("course_utils.training.evaluate", lambda *a, **k: next(scores))
+    torch.manual_seed(0)
+    model = tiny_net()
+    train, val = loaders()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=0)
+    history = quiet_fit(model, train, val, epochs=4, optimizer=optimizer, scheduler=plateau)
+    assert history.to_dict()["lr"] == pytest.approx([0.05, 0.05, 0.025, 0.025])
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0125)
+
+
+def test_a_tie_keeps_the_earlier_best_checkpoint(tmp_path, monkeypatch):
+    scores = iter([(0.5, 1.0), (0.5, 0.8), (0.25, 0.7)])
+    monkeypatch.setattr("course_utils.training.evaluate", lambda *a, **k: next(scores))
+    torch.manual_seed(0)
+    model = tiny_net()
+    train, val = loaders()
+    path = tmp_path / "best.pth"
+    history = quiet_fit(model, train, val, epochs=3, checkpoint_path=path, meta=META)
+    assert history.best["epoch"] == 1
+    assert load_checkpoint(path)["epoch"] == 1, "an equal accuracy later is no improvement"
 
 
 def test_fit_with_progress_bars_runs(capsys):
@@ -303,6 +328,23 @@ def test_predict_loader_matches_evaluate():
     assert true.shape == pred.shape == (20,) and prob.shape == (20, 4)
     assert (true == pred).float().mean().item() == pytest.approx(acc)
     assert torch.allclose(prob.sum(1), torch.ones(20))
+
+
+def test_predict_loader_uses_running_statistics_and_changes_nothing():
+    torch.manual_seed(0)
+    model = tiny_net()
+    with torch.no_grad():  # running statistics away from the defaults, as after training
+        model.train()(tiny_data(16).tensors[0] * 2 + 1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    _, val = loaders()
+    true, pred, prob = predict_loader(model, val, "cpu")  # called on a model in train mode
+    assert model.training
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    x, y = val.dataset.tensors
+    with torch.no_grad():
+        expected = model.eval()(x).softmax(1)
+    torch.testing.assert_close(prob, expected, rtol=1e-5, atol=1e-6)
+    assert torch.equal(true, y) and torch.equal(pred, expected.argmax(1))
 
 
 # ----------------------------------------------------------------- fast path: numerical soundness
@@ -552,3 +594,90 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one():
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="already finished 3 epoch"):
         run(resume=history, model=model, optimizer=optimizer)
+
+
+
+# ------------------------------------------------------------ training steps checked by hand
+
+
+def _two_batches() -> DataLoader:
+    """8 images in batches of 5 and 3, unshuffled: uneven, so a mean of batch means is wrong."""
+    return DataLoader(tiny_data(8, seed=3), batch_size=5)
+
+
+def _sgd_by_hand(model: nn.Module, batches, lrs) -> list[tuple[float, int, int]]:
+    """Plain SGD written out: per batch, the loss in train mode (batch statistics, which also
+    moves BatchNorm's running statistics) and w <- w - lr * dL/dw with that batch's gradient
+    alone. Returns (loss, correct, images) per batch, from the logits before each update."""
+    model.train()
+    params = list(model.parameters())
+    seen = []
+    for (x, y), lr in zip(batches, lrs, strict=True):
+        logits = model(x)
+        loss = nn.functional.cross_entropy(logits, y)
+        grads = torch.autograd.grad(loss, params)
+        with torch.no_grad():
+            for p, g in zip(params, grads, strict=True):
+                p -= lr * g
+        seen.append((loss.item(), int((logits.argmax(1) == y).sum()), len(y)))
+    return seen
+
+
+def _per_image(batches: list[tuple[float, int, int]]) -> tuple[float, float]:
+    """(accuracy, mean loss per image) over batches of (loss, correct, images)."""
+    n = sum(size for _, _, size in batches)
+    return (sum(c for _, c, _ in batches) / n, sum(loss * size for loss, _, size in batches) / n)
+
+
+def _assert_same_state(model: nn.Module, reference: nn.Module) -> None:
+    """Weights and BatchNorm running statistics, tensor by tensor."""
+    for (name, value), expected in zip(model.state_dict().items(), reference.state_dict().values(),
+                                       strict=True):
+        torch.testing.assert_close(value, expected, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_train_one_epoch_is_plain_sgd_computed_by_hand():
+    import copy
+
+    torch.manual_seed(2)
+    model = tiny_net().eval()  # train_one_epoch must switch to train mode itself
+    reference = copy.deepcopy(model)
+    batches = _sgd_by_hand(reference, list(_two_batches()), lrs=[0.1, 0.05])
+    expected_acc, expected_loss = _per_image(batches)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    halve = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)  # 0.1, then 0.05
+    acc, loss = train_one_epoch(model, _two_batches(), optimizer, nn.CrossEntropyLoss(), "cpu",
+                                scheduler=halve, progress=False)
+    _assert_same_state(model, reference)  # catches a missing zero_grad, step order, eval mode
+    assert loss == pytest.approx(expected_loss, rel=1e-6)
+    assert acc == pytest.approx(expected_acc)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.025)
+    # The case can tell the usual mistakes apart: the batches' losses differ (so a mean of batch
+    # means is another number) and the first batch has hits (so its accuracy must count).
+    (loss1, hits1, _), (loss2, _, _) = batches
+    assert abs((loss1 + loss2) / 2 - expected_loss) > 1e-3 and hits1 > 0
+
+
+def test_one_fit_epoch_by_hand_and_the_model_left_in_eval_mode():
+    import copy
+
+    torch.manual_seed(2)
+    model = tiny_net()
+    reference = copy.deepcopy(model)
+    val = DataLoader(tiny_data(12, seed=4), batch_size=5)  # 5, 5, 2
+    train_acc, train_loss = _per_image(_sgd_by_hand(reference, list(_two_batches()), [0.1, 0.1]))
+    reference.eval()  # validation: running statistics, every image counted once
+    with torch.no_grad():
+        x, y = val.dataset.tensors
+        logits = reference(x)
+        val_loss = nn.functional.cross_entropy(logits, y).item()
+        val_acc = (logits.argmax(1) == y).float().mean().item()
+    record = quiet_fit(model, _two_batches(), val, epochs=1, amp=False, channels_last=False,
+                       optimizer=torch.optim.SGD(model.parameters(), lr=0.1))[0]
+    _assert_same_state(model, reference)
+    assert not model.training, "fit leaves the model ready for evaluation"
+    assert record["train_loss"] == pytest.approx(train_loss, rel=1e-6)
+    assert record["train_acc"] == pytest.approx(train_acc)
+    assert record["val_loss"] == pytest.approx(val_loss, rel=1e-5)
+    assert record["val_acc"] == pytest.approx(val_acc)
+    assert record["lr"] == 0.1 and record["epoch"] == 1
