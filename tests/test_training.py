@@ -282,11 +282,17 @@ def test_fit_schedulers_record_the_rate_each_epoch_starts_with(scheduler):
     assert history.to_dict()["lr"] == pytest.approx(expected, rel=1e-6)
 
 
+def _fake_validation(monkeypatch, scores):
+    """Make fit's validation report these (accuracy, loss) pairs, one per epoch, over 4 images
+    (fit adds up [summed loss, correct images, images], so that processes can add theirs up)."""
+    totals = iter(torch.tensor([4 * loss, 4 * acc, 4.0], dtype=torch.float64) for acc, loss in scores)
+    monkeypatch.setattr("course_utils.training._evaluate_totals", lambda *a, **k: next(totals))
+
+
 def test_fit_feeds_the_plateau_scheduler_the_validation_loss(monkeypatch):
     # Validation losses 1.0, 1.0, 0.5, 0.5 (accuracy flat): with patience 0 the rate halves
     # after epochs 2 and 4, whatever the training loss does.
-    scores = iter([(0.5, 1.0), (0.5, 1.0), (0.5, 0.5), (0.5, 0.5)])
-    monkeypatch.setattr("course_utils.training.evaluate", lambda *a, **k: next(scores))
+    _fake_validation(monkeypatch, [(0.5, 1.0), (0.5, 1.0), (0.5, 0.5), (0.5, 0.5)])
     torch.manual_seed(0)
     model = tiny_net()
     train, val = loaders()
@@ -298,8 +304,7 @@ def test_fit_feeds_the_plateau_scheduler_the_validation_loss(monkeypatch):
 
 
 def test_a_tie_keeps_the_earlier_best_checkpoint(tmp_path, monkeypatch):
-    scores = iter([(0.5, 1.0), (0.5, 0.8), (0.25, 0.7)])
-    monkeypatch.setattr("course_utils.training.evaluate", lambda *a, **k: next(scores))
+    _fake_validation(monkeypatch, [(0.5, 1.0), (0.5, 0.8), (0.25, 0.7)])
     torch.manual_seed(0)
     model = tiny_net()
     train, val = loaders()
