@@ -63,11 +63,16 @@ class Exercise:
         self._hint = hint
         self._solution = solution
 
-    def check(self, *answer) -> None:
-        """Check the answer and print what was found; never raises."""
-        print(repr(self._run(*answer)))
+    def check(self, *answer, **named) -> None:
+        """Check the answer and print what was found; never raises (except on Ctrl-C)."""
+        print(repr(self._run(*answer, **named)))
 
-    def _run(self, *answer) -> Result:
+    def _run(self, *answer, **named) -> Result:
+        if named:  # check(answer=14): accept one answer by any name, explain anything else
+            if answer or len(named) > 1:
+                return Result(WRONG, f"{self.name}: pass your answer alone, as in "
+                                     f"`check({self.answer})`.")
+            answer = tuple(named.values())
         if not answer or all(a is None or a is Ellipsis for a in answer):
             return Result(NOT_ATTEMPTED, f"{self.name}: fill in your answer, then run this cell again.")
         try:
@@ -80,7 +85,9 @@ class Exercise:
             return Result(WRONG, str(mistake))
         except RecursionError:
             return Result(WRONG, "your code calls itself without end (RecursionError).")
-        except Exception as error:  # the learner's code may raise anything at all
+        except KeyboardInterrupt:
+            raise  # the learner asked to stop
+        except BaseException as error:  # the learner's code may raise anything, even SystemExit
             where = _learner_frame(error)
             return Result(WRONG, f"your code raised {type(error).__name__}: {error}{where}")
 

@@ -59,6 +59,15 @@ def test_unanswered_is_not_attempted_and_hint_and_solution_print(name, ex, capsy
 
 
 @pytest.mark.parametrize(("name", "ex"), ALL, ids=[n for n, _ in ALL])
+def test_an_answer_by_keyword_is_checked_and_extra_arguments_are_explained(name, ex) -> None:
+    answer = solution_namespace(ex)[ex.answer]
+    assert ex._run(answer=answer).outcome == CORRECT  # check(answer=14) once raised TypeError
+    assert ex._run(**{ex.answer: answer}).outcome == CORRECT
+    for result in (ex._run(answer, answer=answer), ex._run(a=answer, b=answer)):
+        assert result.outcome == WRONG and f"check({ex.answer})" in result.message
+
+
+@pytest.mark.parametrize(("name", "ex"), ALL, ids=[n for n, _ in ALL])
 def test_no_answer_makes_a_check_raise(name, ex) -> None:
     def explode(*args, **kwargs):
         raise ZeroDivisionError("boom")
@@ -71,14 +80,25 @@ def test_no_answer_makes_a_check_raise(name, ex) -> None:
         def forward(self, x):
             return x.new_zeros(10**6, 1).expand(10**6, 10**6)
 
+    def leave(*args, **kwargs):
+        raise SystemExit(1)  # e.g. sys.exit() or exit() in the learner's code
+
     for junk in ("hello", 3.5, -1, float("nan"), [1, 2], {"a": 1}, explode, lambda *a: "text",
-                 lambda *a: 42, Huge, nn.Identity, object()):
+                 lambda *a: 42, Huge, nn.Identity, object(), leave):
         result = ex._run(junk)
         assert result.outcome in (WRONG, NOT_ATTEMPTED), (junk, result)
 
 
 def _stub(*args, **kwargs):
     raise NotImplementedError
+
+
+def test_ctrl_c_in_the_learners_code_still_stops_the_check() -> None:
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        E.ch2.q2.check(interrupted)
 
 
 @pytest.mark.parametrize(("name", "ex"), ALL, ids=[n for n, _ in ALL])
