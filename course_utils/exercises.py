@@ -48,6 +48,24 @@ class Result:
 
         return f'<span style="color:{colour}">{escape(repr(self))}</span>'
 
+    def show(self) -> None:
+        """Show the verdict once: coloured HTML under IPython/Jupyter, a plain line elsewhere."""
+        self._shown = True
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+        except ImportError:  # IPython is optional for the checks themselves
+            get_ipython = None
+        if get_ipython is not None and get_ipython() is not None:
+            display({"text/plain": repr(self), "text/html": self._repr_html_()}, raw=True)
+        else:
+            print(repr(self))
+
+    def _ipython_display_(self) -> None:
+        # `check(...)` has shown the verdict already; a cell ending in it must not show it twice.
+        if not getattr(self, "_shown", False):
+            self.show()
+
 
 _ICONS = {CORRECT: "Correct:", NOT_ATTEMPTED: "Not attempted yet:", WRONG: "Incorrect:"}
 
@@ -63,9 +81,14 @@ class Exercise:
         self._hint = hint
         self._solution = solution
 
-    def check(self, *answer, **named) -> None:
-        """Check the answer and print what was found; never raises (except on Ctrl-C)."""
-        print(repr(self._run(*answer, **named)))
+    def check(self, *answer, **named) -> Result:
+        """Check the answer, show the verdict and return it (truthy when correct).
+
+        Never raises, except on Ctrl-C, so an autograder can `assert ch1.q1.check(answer)`.
+        """
+        result = self._run(*answer, **named)
+        result.show()
+        return result
 
     def _run(self, *answer, **named) -> Result:
         if named:  # check(answer=14): accept one answer by any name, explain anything else

@@ -74,7 +74,8 @@ def test_student_edition_runs_top_to_bottom(path: Path, tmp_path: Path) -> None:
     verdicts = []
     for cell in nb.cells:
         if cell.cell_type == "code" and ".check(" in cell.source:
-            text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+            text = "".join(o.get("text", "") if o.output_type == "stream"
+                           else o.get("data", {}).get("text/plain", "") for o in cell.outputs)
             verdicts.append(text)
     assert verdicts, "no exercise checks ran"
     for text in verdicts:  # a cell may print other lines (e.g. the data it asks about) first
