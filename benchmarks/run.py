@@ -41,16 +41,12 @@ from torchvision import transforms as T
 
 from course_utils import runtime
 from course_utils.checkpoints import atomic_write
-from course_utils.data import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    ImageFolderDataset,
-    default_num_workers,
-    make_embedded_dataset,
-    make_loader,
-    train_transforms,
-)
+from course_utils.data import make_loader
+from course_utils.folders import ImageFolderDataset
 from course_utils.models import resnet50
+from course_utils.runtime import default_num_workers
+from course_utils.shapes import make_embedded_dataset
+from course_utils.transforms import IMAGENET_MEAN, IMAGENET_STD, train_transforms
 
 Bench = Callable[[], int]  # runs once, returns how many images it processed
 

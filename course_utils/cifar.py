@@ -17,8 +17,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from .gradients import conv_grad_norms
+
 # One parameter counter for the whole package; chapter 6 knows it by this shorter name.
-from .models import count_parameters as count_params  # noqa: F401  (re-exported)
+from .models import count_parameters as count_params
+
+# The names chapter 6 imports that live elsewhere or were renamed here so that they no longer
+# clash with models.BasicBlock and training.evaluate (cells c03, c05, c13, c17 import them).
+__all__ = ["BasicBlock", "conv_grad_norms", "count_params", "evaluate"]
 
 STAGE_WIDTHS = (16, 32, 64)
 
@@ -63,8 +69,12 @@ class PlainBlock(nn.Module):
         return F.relu(self.residual_branch(x))
 
 
-class BasicBlock(PlainBlock):
-    """The same two layers plus the shortcut: relu(F(x) + x). The only difference from PlainBlock."""
+class ResidualBlock(PlainBlock):
+    """The same two layers plus the shortcut: relu(F(x) + x). The only difference from PlainBlock.
+
+    Not models.BasicBlock: its shortcut is the parameter-free option A (ShortcutA), where
+    models.BasicBlock projects with a 1x1 conv at a stage change (option B), as torchvision does.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
         super().__init__(in_channels, out_channels, stride)
@@ -79,7 +89,7 @@ class CifarNet(nn.Module):
 
     def __init__(self, n: int, residual: bool, num_classes: int = 10):
         super().__init__()
-        block = BasicBlock if residual else PlainBlock
+        block = ResidualBlock if residual else PlainBlock
         self.depth = 6 * n + 2
         self.residual = residual
         self.conv1 = nn.Conv2d(3, STAGE_WIDTHS[0], 3, 1, 1, bias=False)
@@ -220,9 +230,13 @@ def train_steps(
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-             batch_size: int = 256, device: torch.device | str = "cpu") -> tuple[float, float]:
-    """Mean cross-entropy loss and error rate (0..1) of `model` in eval mode on tensors."""
+def loss_and_error(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                   batch_size: int = 256, device: torch.device | str = "cpu") -> tuple[float, float]:
+    """Mean cross-entropy loss and error rate (0..1) of `model` in eval mode on tensors.
+
+    The paper reports errors, so this returns (loss, error), in that order; the course's
+    training.evaluate works on a DataLoader and returns (accuracy, loss).
+    """
     model.to(device).eval()
     loss_sum, wrong = 0.0, 0
     for start in range(0, len(images), batch_size):
@@ -234,15 +248,6 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     return loss_sum / len(images), wrong / len(images)
 
 
-def conv_grad_norms(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> list[float]:
-    """L2 norm of the loss gradient for every conv weight, first layer to last (train mode)."""
-    buffers = {name: b.clone() for name, b in model.named_buffers()}
-    model.train()
-    model.zero_grad(set_to_none=True)
-    F.cross_entropy(model(images), labels).backward()
-    norms = [m.weight.grad.norm().item() for m in model.modules() if isinstance(m, nn.Conv2d)]
-    model.zero_grad(set_to_none=True)
-    with torch.no_grad():  # measuring must not move BatchNorm's running statistics
-        for name, b in model.named_buffers():
-            b.copy_(buffers[name])
-    return norms
+# The old names chapter 6 still imports; remove them once its cells import the new ones.
+BasicBlock = ResidualBlock
+evaluate = loss_and_error

@@ -27,7 +27,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from . import runtime
 from .checkpoints import unwrap_model
-from .data import default_num_workers
+from .runtime import default_num_workers
 from .training import LocalSync
 
 # How long a collective (all-reduce, barrier) waits for a missing process before it fails.

@@ -10,6 +10,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+# Chapter 2 imports its experiment from here; it lives with chapter 6's in gradients.py.
+from .gradients import gradient_norms_at_init  # noqa: F401  (re-exported)
+
 STRIDE_PLACES = ("3x3", "1x1")
 
 
@@ -226,108 +229,22 @@ def build_resnet(depth: int, num_classes: int = 1000, **kwargs) -> ResNet:
     return ResNet(block, layers, num_classes=num_classes, **kwargs)
 
 
-def resnet18(num_classes: int = 1000, **kwargs) -> ResNet:
-    """ResNet-18: basic blocks [2, 2, 2, 2]."""
-    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes, **kwargs)
+def _builder(depth: int):
+    """resnet{depth}(num_classes=1000, **kwargs): the builder torchvision names, made from the table."""
+    block, layers = RESNET_CONFIGS[depth]
+
+    def build(num_classes: int = 1000, **kwargs) -> ResNet:
+        return build_resnet(depth, num_classes, **kwargs)
+
+    build.__name__ = build.__qualname__ = f"resnet{depth}"
+    kind = "basic" if block is BasicBlock else "bottleneck"
+    build.__doc__ = f"ResNet-{depth}: {kind} blocks {layers}; kwargs as for build_resnet."
+    return build
 
 
-def resnet34(num_classes: int = 1000, **kwargs) -> ResNet:
-    """ResNet-34: basic blocks [3, 4, 6, 3]."""
-    return ResNet(BasicBlock, [3, 4, 6, 3], num_classes=num_classes, **kwargs)
-
-
-def resnet50(num_classes: int = 1000, **kwargs) -> ResNet:
-    """ResNet-50: bottleneck blocks [3, 4, 6, 3]."""
-    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes=num_classes, **kwargs)
-
-
-def resnet101(num_classes: int = 1000, **kwargs) -> ResNet:
-    """ResNet-101: bottleneck blocks [3, 4, 23, 3]."""
-    return ResNet(Bottleneck, [3, 4, 23, 3], num_classes=num_classes, **kwargs)
-
-
-def resnet152(num_classes: int = 1000, **kwargs) -> ResNet:
-    """ResNet-152: bottleneck blocks [3, 8, 36, 3]."""
-    return ResNet(Bottleneck, [3, 8, 36, 3], num_classes=num_classes, **kwargs)
+resnet18, resnet34, resnet50, resnet101, resnet152 = (_builder(d) for d in RESNET_CONFIGS)
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameter values (buffers such as BN running statistics are not counted)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
-
-
-# ---------------------------------------------------------------------------------------------
-# Gradient flow at initialisation: a deep plain stack vs the same stack with identity shortcuts.
-
-
-class _StackBlock(nn.Module):
-    """conv-(BN)-ReLU-conv-(BN), with or without the identity shortcut, then ReLU."""
-
-    def __init__(self, width: int, residual: bool, batch_norm: bool) -> None:
-        super().__init__()
-        self.residual = residual
-        # Without BN the convolutions keep their bias, as any plain CNN would.
-        self.conv1 = nn.Conv2d(width, width, 3, padding=1, bias=not batch_norm)
-        self.bn1 = nn.BatchNorm2d(width) if batch_norm else nn.Identity()
-        self.conv2 = nn.Conv2d(width, width, 3, padding=1, bias=not batch_norm)
-        self.bn2 = nn.BatchNorm2d(width) if batch_norm else nn.Identity()
-        self.relu = nn.ReLU()
-
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
-        return self.relu(out + x if self.residual else out)
-
-
-def gradient_norms_at_init(
-    depth: int,
-    residual: bool,
-    width: int = 16,
-    seed: int = 0,
-    batch_norm: bool = False,
-    init: str = "default",
-) -> list[float]:
-    """Gradient norm of every conv weight (input side first) after one backward pass at init.
-
-    A stem conv, `depth` two-conv blocks of `width` channels, global pooling and a 10-way linear
-    head; cross-entropy on one batch of 8 random 8x8 images and random labels. Convolutions
-    keep their bias when there is no BN. `init="default"` keeps PyTorch's default
-    initialisation (uniform, std = 1/sqrt(3 fan_in): each layer shrinks the signal);
-    `init="he"` draws the conv weights as this package's ResNet does (He et al. 2015: normal,
-    std = sqrt(2 / fan_out), zero biases), sized so that a ReLU layer keeps the signal's scale.
-    Runs in float64 so that a vanishing gradient shows as a tiny number instead of underflowing.
-    """
-    if init not in ("default", "he"):
-        raise ValueError(f"init must be 'default' or 'he', not {init!r}")
-    # One thread: the tensors are tiny, threads only add waiting on a busy machine, and conv
-    # gradients on the CPU change in the last bits with the thread count.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return _gradient_norms(depth, residual, width, seed, batch_norm, init)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _gradient_norms(depth: int, residual: bool, width: int, seed: int, batch_norm: bool,
-                    init: str) -> list[float]:
-    """The body of gradient_norms_at_init, run under one thread."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)  # same weights for plain and residual: only the shortcut differs
-        net = nn.Sequential(
-            conv3x3(3, width),
-            *[_StackBlock(width, residual, batch_norm) for _ in range(depth)],
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Linear(width, 10),
-        ).double()
-        if init == "he":
-            for m in net.modules():
-                if isinstance(m, nn.Conv2d):
-                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                    if m.bias is not None:
-                        nn.init.zeros_(m.bias)
-    x = torch.randn(8, 3, 8, 8, generator=gen, dtype=torch.float64)
-    y = torch.randint(0, 10, (8,), generator=gen)
-    nn.functional.cross_entropy(net(x), y).backward()
-    return [m.weight.grad.norm().item() for m in net.modules() if isinstance(m, nn.Conv2d)]

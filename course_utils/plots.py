@@ -1,4 +1,5 @@
-"""Figures: images and class counts (chapter 1), training curves, confusion matrix, misclassified images, Grad-CAM.
+"""Figures: images and class counts (chapter 1), training curves, confusion matrix, misclassified
+images, a Grad-CAM heat map over its image (explain.grad_cam computes it).
 
 Every helper returns its matplotlib Figure and never calls `plt.show()`: in JupyterLab the
 figure appears when it is the cell's result, and tests can close it.
@@ -13,9 +14,11 @@ from datetime import datetime
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from .data import IMAGENET_MEAN, IMAGENET_STD, denormalize
+from .explain import grad_cam
+from .transforms import IMAGENET_MEAN, IMAGENET_STD, denormalize
+
+__all__ = ["grad_cam"]  # re-exported: chapter 5 imports it from here beside show_cam
 
 # Fonts that can draw Chinese, most common first (Linux, Windows, macOS, Adobe/Google).
 CJK_FONTS = (
@@ -270,47 +273,8 @@ def show_misclassified(images, true: Sequence[int], pred: Sequence[int], class_n
 
 
 # --------------------------------------------------------------------------- Grad-CAM
-
-
-def grad_cam(model: nn.Module, image_tensor: torch.Tensor, target_layer: nn.Module,
-             class_idx: int | None = None) -> torch.Tensor:
-    """Grad-CAM heat map (H, W) in [0, 1] for one normalised image: where the evidence for
-    `class_idx` (default: the predicted class) lies, as seen by `target_layer` (e.g. layer4).
-
-    Selvaraju et al. 2017: weight each feature map of the layer by the mean gradient of the
-    class score over it, add them up, keep the positive part, upsample to the image size.
-    """
-    shape = list(image_tensor.shape)
-    if not (len(shape) == 3 or (len(shape) == 4 and shape[0] == 1)):
-        raise ValueError(f"image_tensor has shape {shape}; expected (3, H, W) or (1, 3, H, W)")
-    captured = []
-    handle = target_layer.register_forward_hook(lambda module, inputs, output: captured.append(output))
-    was_training = model.training
-    model.eval()
-    try:
-        # inference_mode(False) and enable_grad: works even when called under no_grad.
-        with torch.inference_mode(False), torch.enable_grad():
-            # clone(): a tensor made under inference_mode cannot take part in autograd itself.
-            x = image_tensor.detach().clone().reshape([1] + shape[-3:])
-            x = x.to(next(model.parameters()).device).float().requires_grad_(True)
-            logits = model(x)
-            if class_idx is None:
-                class_idx = int(logits.argmax(1))
-            if not 0 <= class_idx < logits.shape[1]:
-                raise ValueError(f"class_idx={class_idx}; the model has {logits.shape[1]} classes")
-            if not captured:
-                raise ValueError("target_layer was not used by the model's forward pass")
-            features = captured[0]
-            # autograd.grad instead of backward(): the parameters' .grad stay untouched.
-            (grads,) = torch.autograd.grad(logits[0, class_idx], features)
-    finally:
-        handle.remove()
-        model.train(was_training)
-    weights = grads.mean(dim=(2, 3), keepdim=True)  # one importance per channel
-    cam = F.relu((weights * features).sum(1, keepdim=True)).detach().float()
-    cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
-    top = cam.max()
-    return (cam / top if top > 0 else cam).clamp(0, 1).cpu()
+# grad_cam itself lives in explain.py (it computes, it does not draw); chapter 5 imports both
+# from here.
 
 
 def show_cam(image, heatmap: torch.Tensor, *, mean=IMAGENET_MEAN, std=IMAGENET_STD,

@@ -18,7 +18,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .data import eval_transforms, load_rgb, to_rgb
+from .images import load_rgb, to_rgb
+from .transforms import eval_transforms
 
 
 def _meta(meta) -> tuple[list[str], int, list[float], list[float]]:

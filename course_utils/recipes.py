@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .data import AUGMENTATIONS
 from .training import decay_groups
+from .transforms import AUGMENTATIONS
 
 
 @dataclass(frozen=True)

@@ -180,8 +180,6 @@ def describe_runtime(device: torch.device) -> str:
     """One line: device, threads, versions, bf16 support, the fast path and loader workers."""
     import torchvision
 
-    from .data import default_num_workers  # data imports this module
-
     device = torch.device(device)
     if device.type == "cuda":
         name = f"cuda ({torch.cuda.get_device_name(device)})"
@@ -196,6 +194,21 @@ def describe_runtime(device: torch.device) -> str:
         f" | fast path: {fast_path(device).describe()}"
         f" | loader workers: {default_num_workers(device)}"
     )
+
+
+def default_num_workers(device: torch.device | str | None = None) -> int:
+    """Loader worker processes: up to 4 beside a GPU; on the CPU, none unless cores are plenty.
+
+    Training on the CPU already keeps every core busy with the model's own threads; a worker
+    process competes with them, and PyTorch's threads then wait on each other. Decoding in the
+    main process costs little beside a training step there (`make bench` measures both; the
+    README's speed table has one machine's numbers).
+    """
+    cores = os.cpu_count() or 1
+    if device is not None and torch.device(device).type in ("cuda", "mps"):
+        return max(0, min(4, cores - 1))
+    return 0 if cores <= 4 else min(4, cores // 4)
+
 
 
 def setup(prefer: str | None = None, seed: int | None = 0) -> torch.device:

@@ -26,9 +26,12 @@ from torch.distributed.elastic.multiprocessing.errors import record
 from . import distributed, models, runtime
 from .checkpoints import CheckpointError, atomic_write, load_into, unwrap_model
 from .cifar import cifar_net
-from .data import IMAGENET_MEAN, IMAGENET_STD, DataError, course_data, resolve_data_dir
+from .data import course_data
+from .folders import resolve_data_dir
+from .images import DataError
 from .recipes import COURSE
 from .training import History, fit, history_path, resolve_fast_path
+from .transforms import IMAGENET_MEAN, IMAGENET_STD
 
 # Every network the command can train: chapter 3's ImageNet family and chapter 6's CIFAR ResNets.
 ARCHITECTURES = {

@@ -23,7 +23,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from course_utils import distributed, train, training
+from course_utils import distributed, loops, train
 from course_utils.cifar import cifar_net
 
 torch.set_num_threads(1)
@@ -96,7 +96,7 @@ def phase_die(world) -> None:
     if world.rank == 1:
         def fail(*args, **kwargs):
             raise RuntimeError("rank 1 fails on purpose")
-        training._train_epoch = fail  # fit looks it up at each epoch
+        loops.train_epoch_totals = fail  # fit looks it up at each epoch
     parser = train.build_parser()
     train.run(parser.parse_args([*ARGS, "--epochs", "2", "--out", str(RESULTS / "die")]), world)
 

@@ -5,18 +5,18 @@ import torch
 from torch import nn
 
 from course_utils.cifar import (
-    BasicBlock,
     PlainBlock,
+    ResidualBlock,
     ShortcutA,
     augment,
     batches,
     cifar_net,
     cifar_param_count,
-    conv_grad_norms,
-    count_params,
-    evaluate,
+    loss_and_error,
     train_steps,
 )
+from course_utils.gradients import conv_grad_norms
+from course_utils.models import count_parameters
 
 
 def _shapes(model: nn.Module) -> dict[str, tuple]:
@@ -27,7 +27,7 @@ def _shapes(model: nn.Module) -> dict[str, tuple]:
 def test_plain_and_residual_have_identical_parameters(depth):
     plain, residual = cifar_net(depth, residual=False), cifar_net(depth, residual=True)
     assert _shapes(plain) == _shapes(residual)
-    assert count_params(plain) == count_params(residual) == cifar_param_count(depth)
+    assert count_parameters(plain) == count_parameters(residual) == cifar_param_count(depth)
     # Same number of weight layers: 6n + 2 = the stem conv, 6n convs in blocks and the fc.
     layers = [m for m in plain.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     assert len(layers) == depth
@@ -39,9 +39,9 @@ def test_resnet20_has_the_papers_0_27m_parameters():
     by_hand = 432 + 32 + 6 * 2304 + (4608 + 5 * 9216) + (18432 + 5 * 36864) \
         + 2 * 6 * (16 + 32 + 64) + 650
     assert by_hand == 269_722
-    assert count_params(cifar_net(20, residual=True)) == 269_722  # the paper's "0.27M"
-    assert round(count_params(cifar_net(56, residual=True)) / 1e6, 2) == 0.85  # paper: 0.85M
-    assert round(count_params(cifar_net(110, residual=True)) / 1e6, 1) == 1.7  # paper: 1.7M
+    assert count_parameters(cifar_net(20, residual=True)) == 269_722  # the paper's "0.27M"
+    assert round(count_parameters(cifar_net(56, residual=True)) / 1e6, 2) == 0.85  # paper: 0.85M
+    assert round(count_parameters(cifar_net(110, residual=True)) / 1e6, 1) == 1.7  # paper: 1.7M
 
 
 def test_shortcut_a_has_no_parameters_and_pads_zero_channels():
@@ -58,7 +58,7 @@ def test_shortcut_a_has_no_parameters_and_pads_zero_channels():
 @pytest.mark.parametrize("stride,c_in,c_out", [(1, 16, 16), (2, 16, 32)])
 def test_residual_block_is_plain_branch_plus_shortcut(stride, c_in, c_out):
     torch.manual_seed(0)
-    residual = BasicBlock(c_in, c_out, stride).eval()
+    residual = ResidualBlock(c_in, c_out, stride).eval()
     plain = PlainBlock(c_in, c_out, stride).eval()
     plain.load_state_dict(residual.state_dict())  # strict: the same weights fit both
     x = torch.randn(2, c_in, 8, 8)
@@ -75,7 +75,7 @@ def test_same_weights_give_the_plain_net_when_shortcuts_are_removed():
     x = torch.randn(3, 3, 32, 32)
     assert not torch.allclose(plain(x), residual(x))
     for m in residual.modules():  # replace every shortcut by "add nothing"
-        if isinstance(m, BasicBlock):
+        if isinstance(m, ResidualBlock):
             m.shortcut.forward = lambda t: torch.zeros(())
     assert torch.allclose(plain(x), residual(x), atol=1e-6)
 
@@ -163,7 +163,7 @@ def test_train_steps_lowers_the_loss_on_a_tiny_problem():
         train_steps(model, batches(x, y, 16), steps=1, optimizer="lbfgs")
     assert history["step"] == [10, 20, 30]
     assert history["loss"][-1] < history["loss"][0]
-    loss, error = evaluate(model, x, y)
+    loss, error = loss_and_error(model, x, y)
     assert 0 <= error <= 1 and loss > 0
 
 
@@ -219,7 +219,7 @@ def test_train_steps_is_sgd_with_warmup_and_decay_computed_by_hand():
     assert history["error"] == pytest.approx([wrong / 12])
 
 
-def test_evaluate_uses_running_statistics_and_leaves_them_alone():
+def test_loss_and_error_uses_running_statistics_and_leaves_them_alone():
     torch.manual_seed(0)
     model = cifar_net(8, residual=True, num_classes=3)
     with torch.no_grad():  # running statistics away from the defaults, as after training
@@ -229,7 +229,7 @@ def test_evaluate_uses_running_statistics_and_leaves_them_alone():
     with torch.no_grad():
         logits = model.eval()(x)
     model.train()
-    loss, error = evaluate(model, x, y, batch_size=4)  # batches of 4, 4, 2
+    loss, error = loss_and_error(model, x, y, batch_size=4)  # batches of 4, 4, 2
     assert loss == pytest.approx(torch.nn.functional.cross_entropy(logits, y).item(), rel=1e-5)
     assert error == pytest.approx((logits.argmax(1) != y).float().mean().item())
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())

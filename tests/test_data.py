@@ -11,22 +11,17 @@ import pytest
 import torch
 from PIL import Image
 
-from course_utils import data
-from course_utils.data import (
-    EMBEDDED_CLASSES,
+from course_utils import folders, runtime, shapes
+from course_utils.data import class_counts, course_data, make_loader
+from course_utils.folders import ImageFolderDataset, resolve_data_dir
+from course_utils.images import DataError, load_rgb, to_rgb
+from course_utils.shapes import EMBEDDED_CLASSES, make_embedded_dataset
+from course_utils.splits import stratified_split
+from course_utils.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
-    DataError,
-    ImageFolderDataset,
-    class_counts,
-    course_data,
     denormalize,
     eval_transforms,
-    make_embedded_dataset,
-    make_loader,
-    resolve_data_dir,
-    stratified_split,
-    to_rgb,
     train_transforms,
 )
 
@@ -76,10 +71,10 @@ def test_embedded_dataset_layout_and_determinism(tmp_path: Path) -> None:
 
 def test_is_embedded_tells_generated_shapes_from_photos(tmp_path: Path, folder: Path) -> None:
     root = make_embedded_dataset(tmp_path / "shapes", per_class=2)
-    assert data.is_embedded(root) and not data.is_embedded(folder)
+    assert shapes.is_embedded(root) and not shapes.is_embedded(folder)
     manifest = root / ".manifest.json"
     manifest.write_text(manifest.read_text().replace('"version": 2', '"version": 1'))
-    assert not data.is_embedded(root)  # an older generator's copy is not what was measured
+    assert not shapes.is_embedded(root)  # an older generator's copy is not what was measured
 
 
 def test_embedded_dataset_is_reused_and_regenerated_when_incomplete(tmp_path: Path) -> None:
@@ -96,7 +91,7 @@ def test_embedded_dataset_is_reused_and_regenerated_when_incomplete(tmp_path: Pa
 
 def test_embedded_dataset_interrupted_leaves_nothing_half_written(tmp_path, monkeypatch) -> None:
     calls = {"n": 0}
-    real = data._draw_sample
+    real = shapes._draw_sample
 
     def flaky(label, rng):
         calls["n"] += 1
@@ -104,7 +99,7 @@ def test_embedded_dataset_interrupted_leaves_nothing_half_written(tmp_path, monk
             raise KeyboardInterrupt
         return real(label, rng)
 
-    monkeypatch.setattr(data, "_draw_sample", flaky)
+    monkeypatch.setattr(shapes, "_draw_sample", flaky)
     with pytest.raises(KeyboardInterrupt):
         make_embedded_dataset(tmp_path / "shapes", per_class=3)
     assert list(tmp_path.iterdir()) == [], "no partial folder may stay behind"
@@ -112,13 +107,13 @@ def test_embedded_dataset_interrupted_leaves_nothing_half_written(tmp_path, monk
 
 def test_resolve_data_dir_argument_environment_and_default(folder, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("COURSE_DATA_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv(data.DATA_ENV, raising=False)
-    monkeypatch.setattr(data, "make_embedded_dataset", lambda: tmp_path / "embedded")
+    monkeypatch.delenv(folders.DATA_ENV, raising=False)
+    monkeypatch.setattr(folders, "make_embedded_dataset", lambda: tmp_path / "embedded")
     assert resolve_data_dir() == tmp_path / "embedded"
-    monkeypatch.setenv(data.DATA_ENV, str(folder))
+    monkeypatch.setenv(folders.DATA_ENV, str(folder))
     assert resolve_data_dir() == folder
     assert resolve_data_dir(folder / "ant") == folder / "ant", "the argument wins over the env"
-    monkeypatch.setenv(data.DATA_ENV, str(tmp_path / "nowhere"))
+    monkeypatch.setenv(folders.DATA_ENV, str(tmp_path / "nowhere"))
     with pytest.raises(DataError, match=r"nowhere.*COURSE_DATA.*no such folder"):
         resolve_data_dir()
 
@@ -218,7 +213,7 @@ def test_transparent_pixels_show_white_in_every_mode(mode: str, tmp_path: Path) 
     assert np.asarray(to_rgb(image)).tolist() == expected
     if mode in ("RGBA", "LA", "P"):  # and read back from a PNG file (PA cannot be saved)
         image.save(tmp_path / "x.png")
-        assert np.asarray(data.load_rgb(tmp_path / "x.png")).tolist() == expected
+        assert np.asarray(load_rgb(tmp_path / "x.png")).tolist() == expected
 
 
 def test_half_transparent_pixels_are_blended_with_white() -> None:
@@ -232,7 +227,7 @@ def test_sixteen_bit_grayscale_is_scaled_not_clipped(tmp_path: Path) -> None:
     path = tmp_path / "c" / "x" / "deep.png"
     path.parent.mkdir(parents=True)
     Image.fromarray(array).save(path)
-    out = data.load_rgb(path)
+    out = load_rgb(path)
     assert out.mode == "RGB"
     assert 120 <= np.asarray(out)[0, 0, 0] <= 135, "16-bit mid-grey must stay mid-grey"
 
@@ -452,7 +447,7 @@ def test_validation_and_test_images_are_the_evaluation_transforms_by_value(ramps
             path, label = subset.dataset.samples[index]
             torch.manual_seed(position)  # a different random state for every image
             x, y = subset[position]
-            assert y == label and torch.equal(x, expected(data.load_rgb(path))), path
+            assert y == label and torch.equal(x, expected(load_rgb(path))), path
     # the loader gives them in the subset's order (chapter 5 finds a misclassified image by
     # its position), however often it is iterated
     for loader, subset in ((cd.val_loader, cd.val_set), (cd.test_loader, cd.test_set)):
@@ -468,8 +463,8 @@ def test_validation_and_test_images_are_the_evaluation_transforms_by_value(ramps
 
 
 def test_default_workers_leave_the_cpu_to_the_model(monkeypatch) -> None:
-    monkeypatch.setattr(data.os, "cpu_count", lambda: 2)
-    assert data.default_num_workers() == 0 and data.default_num_workers("cpu") == 0
-    assert data.default_num_workers("cuda") == 1
-    monkeypatch.setattr(data.os, "cpu_count", lambda: 16)
-    assert data.default_num_workers("cpu") == 4 and data.default_num_workers("cuda") == 4
+    monkeypatch.setattr(runtime.os, "cpu_count", lambda: 2)
+    assert runtime.default_num_workers() == 0 and runtime.default_num_workers("cpu") == 0
+    assert runtime.default_num_workers("cuda") == 1
+    monkeypatch.setattr(runtime.os, "cpu_count", lambda: 16)
+    assert runtime.default_num_workers("cpu") == 4 and runtime.default_num_workers("cuda") == 4

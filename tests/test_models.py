@@ -8,13 +8,13 @@ import torchvision
 from torch import nn
 
 from course_utils import models
+from course_utils.gradients import gradient_norms_at_init
 from course_utils.models import (
     RESNET_CONFIGS,
     BasicBlock,
     Bottleneck,
     build_resnet,
     count_parameters,
-    gradient_norms_at_init,
 )
 
 # torchvision's published parameter counts (1000 classes).

@@ -19,17 +19,13 @@ from torch.utils.data import DataLoader, Subset, TensorDataset
 
 from course_utils import checkpoints
 from course_utils.checkpoints import CheckpointWriteError, load_checkpoint, save_checkpoint
-from course_utils.data import (
-    DataError,
-    ImageFolderDataset,
-    course_data,
-    eval_transforms,
-    load_rgb,
-    make_loader,
-    stratified_split,
-)
+from course_utils.data import course_data, make_loader
+from course_utils.folders import ImageFolderDataset
+from course_utils.images import DataError, load_rgb
 from course_utils.predict import predict, prepare_image
+from course_utils.splits import stratified_split
 from course_utils.training import History, NonFiniteLossError, fit, history_path, predict_loader
+from course_utils.transforms import eval_transforms
 
 CLASSES = ["ants", "bees"]
 META = {"arch": "tiny", "class_names": CLASSES, "image_size": 16,

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 from torch import nn
 
-from course_utils import plots
+from course_utils import explain, plots
 from course_utils.training import History
 
 CLASSES = ["crow", "eagle", "owl", "swan"]
@@ -97,19 +97,19 @@ def test_grad_cam_on_a_resnet_layer4():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     image = torch.randn(3, 32, 32)
     with torch.inference_mode():  # as a notebook might call it; grad_cam must still work
-        heat = plots.grad_cam(model, image, model.layer4)
+        heat = explain.grad_cam(model, image, model.layer4)
     assert heat.shape == (32, 32)
     assert heat.min() >= 0 and heat.max() <= 1 and torch.isfinite(heat).all()
     assert model.training, "grad_cam must give the model back in the mode it found it"
     assert all(p.grad is None for p in model.parameters()), "grad_cam must not touch .grad"
     for k, v in model.state_dict().items():  # eval mode inside: BatchNorm statistics stay
         assert torch.equal(v, before[k]), f"grad_cam changed {k}"
-    other = plots.grad_cam(model, image.unsqueeze(0), model.layer4, class_idx=2)
+    other = explain.grad_cam(model, image.unsqueeze(0), model.layer4, class_idx=2)
     assert other.shape == (32, 32)
     with pytest.raises(ValueError, match="class_idx=7"):
-        plots.grad_cam(model, image, model.layer4, class_idx=7)
+        explain.grad_cam(model, image, model.layer4, class_idx=7)
     with pytest.raises(ValueError, match="expected \\(3, H, W\\)"):
-        plots.grad_cam(model, torch.randn(2, 3, 32, 32), model.layer4)
+        explain.grad_cam(model, torch.randn(2, 3, 32, 32), model.layer4)
 
 
 def test_grad_cam_finds_the_evidence():
@@ -124,7 +124,7 @@ def test_grad_cam_finds_the_evidence():
         conv.weight.fill_(0.1)
         conv.bias.zero_()
         model.fc.weight.fill_(1.0)
-    heat = plots.grad_cam(model, image, model.conv, class_idx=0)
+    heat = explain.grad_cam(model, image, model.conv, class_idx=0)
     assert heat[:, :6].mean() > 0.5 > heat[:, 10:].mean()
 
 
@@ -243,5 +243,5 @@ def test_grad_cam_shows_only_the_evidence_for_the_class():
     image = torch.zeros(3, 16, 16)
     image[0, :, :8] = 1.0
     image[1, :, 8:] = 1.0
-    heat = plots.grad_cam(model, image, model.conv, class_idx=0)
+    heat = explain.grad_cam(model, image, model.conv, class_idx=0)
     assert heat[:, :7].min() > 0.9 and heat[:, 9:].max() == 0

@@ -226,7 +226,7 @@ def test_ctrl_c_while_saving_keeps_the_previous_best(tmp_path, monkeypatch, caps
     # fit adds up [summed loss, correct images, images] (so that processes can add theirs up too)
     scores = iter(torch.tensor([4 * loss, acc * 4, 4.0], dtype=torch.float64)
                   for acc, loss in [(0.25, 1.0), (0.5, 0.9), (0.75, 0.8)])
-    monkeypatch.setattr("course_utils.training._evaluate_totals", lambda *a, **k: next(scores))
+    monkeypatch.setattr("course_utils.loops.evaluate_totals", lambda *a, **k: next(scores))
     monkeypatch.setattr(checkpoints.torch, "save", save_then_interrupt_the_second_time)
     torch.manual_seed(0)
     model = tiny_net()
@@ -286,7 +286,7 @@ def _fake_validation(monkeypatch, scores):
     """Make fit's validation report these (accuracy, loss) pairs, one per epoch, over 4 images
     (fit adds up [summed loss, correct images, images], so that processes can add theirs up)."""
     totals = iter(torch.tensor([4 * loss, 4 * acc, 4.0], dtype=torch.float64) for acc, loss in scores)
-    monkeypatch.setattr("course_utils.training._evaluate_totals", lambda *a, **k: next(totals))
+    monkeypatch.setattr("course_utils.loops.evaluate_totals", lambda *a, **k: next(totals))
 
 
 def test_fit_feeds_the_plateau_scheduler_the_validation_loss(monkeypatch):

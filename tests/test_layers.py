@@ -1,0 +1,143 @@
+"""The package's shape: layers, not chapters.
+
+Notebooks import course modules, course modules import each other and torch, and nothing points
+back up: no import cycle inside course_utils (also none hidden in a function body), nothing in it
+imports the notebooks' neighbours (tests, benchmarks), and no module grows past ~400 lines.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "course_utils"
+MAX_LINES = 400
+# Modules another branch is splitting at the same time (issue 13: the exercises become a package
+# with one module per chapter); the lead removes an entry once that split is merged.
+SPLIT_ELSEWHERE = {"exercises", "exercises_ch7"}
+
+
+def _modules(root: Path) -> dict[str, Path]:
+    """{"data": root/data.py, "exercises.ch2": root/exercises/ch2.py, ...}; a package's
+    __init__.py is the package's own name."""
+    found = {}
+    for path in sorted(root.rglob("*.py")):
+        parts = list(path.relative_to(root).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        found[".".join(parts)] = path
+    return found
+
+
+def _imported(node: ast.AST, module: str, is_package: bool, package: str,
+              modules: dict[str, Path]) -> list[str]:
+    """The package's modules (dotted, without the package's name) one import statement loads."""
+    if isinstance(node, ast.Import):
+        return [alias.name.removeprefix(package + ".") for alias in node.names
+                if alias.name == package or alias.name.startswith(package + ".")]
+    if not isinstance(node, ast.ImportFrom):
+        return []
+    if node.level == 0:
+        if node.module != package and not (node.module or "").startswith(package + "."):
+            return []
+        base = node.module.removeprefix(package).lstrip(".")
+    else:
+        here = module.split(".") if module else []
+        if not is_package:
+            here = here[:-1]  # a module's relative imports start from its package
+        here = here[: len(here) - (node.level - 1)] if node.level > 1 else here
+        base = ".".join(here + ([node.module] if node.module else []))
+    # `from . import runtime` names a module; `from .data import course_data` a name in one.
+    named = [f"{base}.{alias.name}".strip(".") for alias in node.names]
+    return [name if name in modules else base for name in named]
+
+
+def import_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
+    """Module -> the package's modules it imports anywhere in its text (function bodies too)."""
+    package = root.name
+    modules = _modules(root)
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            for target in _imported(node, name, path.name == "__init__.py", package, modules):
+                while target and target not in modules:  # course_data -> data
+                    target = target.rpartition(".")[0]
+                if target != name and target in modules:
+                    graph[name].add(target)
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as [a, b, ..., a], or None when the graph is acyclic."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: finished
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start)):
+            return cycle
+    return None
+
+
+def test_no_import_cycle_inside_the_package() -> None:
+    graph = import_graph()
+    assert {"data", "runtime", "training", "checkpoints"} <= set(graph), sorted(graph)
+    assert "runtime" in graph["data"], "the graph must see data's import of runtime"
+    cycle = find_cycle(graph)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def _write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    return root
+
+
+def test_the_cycle_check_sees_cycles_hidden_in_functions_and_packages(tmp_path) -> None:
+    pkg = _write(tmp_path / "pkg", {
+        "__init__.py": "",
+        "a.py": "from .b import f\n",
+        "b.py": "def f():\n    from . import c  # a lazy import is still an edge\n",
+        "c.py": "import pkg.sub.d\n",
+        "sub/__init__.py": "",
+        "sub/d.py": "from ..a import x\n",
+    })
+    graph = import_graph(pkg)
+    assert graph["a"] == {"b"} and graph["b"] == {"c"} and graph["sub.d"] == {"a"}
+    assert graph["c"] == {"sub.d"}
+    assert find_cycle(graph) == ["a", "b", "c", "sub.d", "a"]
+    (pkg / "sub" / "d.py").write_text("import torch\n", encoding="utf-8")
+    assert find_cycle(import_graph(pkg)) is None
+
+
+def test_the_package_does_not_import_its_callers() -> None:
+    for name, path in _modules(PACKAGE).items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level
+                     else [])
+            up = [n for n in names if n.split(".")[0] in ("tests", "benchmarks", "notebooks")]
+            assert not up, f"course_utils.{name} imports {up}: the package sits below them"
+
+
+@pytest.mark.parametrize("name", sorted(set(_modules(PACKAGE)) - SPLIT_ELSEWHERE))
+def test_each_module_stays_short(name: str) -> None:
+    lines = len(_modules(PACKAGE)[name].read_text(encoding="utf-8").splitlines())
+    assert lines <= MAX_LINES, (f"course_utils/{name}.py has {lines} lines; split it by concept "
+                                f"(at most {MAX_LINES})")
