@@ -25,9 +25,9 @@ from pathlib import Path
 
 import torch
 
-from course_utils.checkpoints import atomic_write
 from course_utils.data import resolve_data_dir
 from course_utils.distributed import usable_cores
+from course_utils.files import atomic_write
 from course_utils.runtime import _cpu_name
 from course_utils.training import History
 

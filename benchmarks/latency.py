@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from course_utils import runtime
-from course_utils.checkpoints import atomic_write
+from course_utils.files import atomic_write
 from course_utils.models import RESNET_CONFIGS, build_resnet
 
 

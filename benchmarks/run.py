@@ -21,7 +21,6 @@ d. the training step's achieved FLOP rate as a fraction of the measured matmul p
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
@@ -39,9 +38,10 @@ from torch import nn
 from torchvision import datasets
 from torchvision import transforms as T
 
-from course_utils import runtime
-from course_utils.checkpoints import atomic_write
+from course_utils import malloc_tuning, runtime
 from course_utils.data import make_loader
+from course_utils.fastpath import autocast, cpu_has_native_bf16, fast_path
+from course_utils.files import atomic_write
 from course_utils.folders import ImageFolderDataset
 from course_utils.models import resnet50
 from course_utils.runtime import default_num_workers
@@ -76,10 +76,6 @@ def interleaved(fns: dict[str, Bench], reps: int, device: torch.device) -> dict[
     return {name: statistics.median(r) for name, r in rates.items()}
 
 
-def _autocast(device: torch.device, amp_dtype: torch.dtype | None):
-    return torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
-
-
 def train_step(model: nn.Module, batch: int, size: int, device: torch.device, images: int,
                amp_dtype: torch.dtype | None = None, channels_last: bool = False) -> Bench:
     """AdamW steps on random data, as the training loop does them, until `images` are seen."""
@@ -92,7 +88,7 @@ def train_step(model: nn.Module, batch: int, size: int, device: torch.device, im
 
     def run() -> int:
         for _ in range(steps):
-            with _autocast(device, amp_dtype):
+            with autocast(device, amp_dtype):
                 loss = nn.functional.cross_entropy(model(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -111,7 +107,7 @@ def forward_only(model: nn.Module, batch: int, size: int, device: torch.device, 
     steps = math.ceil(images / batch)
 
     def run() -> int:
-        with context(), _autocast(device, amp_dtype):
+        with context(), autocast(device, amp_dtype):
             for _ in range(steps):
                 model(x)
         return steps * batch
@@ -135,7 +131,7 @@ def epoch_slice(loader_factory: Callable[[], torch.utils.data.DataLoader], model
         try:
             for x, y in it:
                 x = x.to(device, non_blocking=True).contiguous(memory_format=fmt)
-                with _autocast(device, amp_dtype):
+                with autocast(device, amp_dtype):
                     loss = nn.functional.cross_entropy(model(x), y.to(device, non_blocking=True))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -224,7 +220,7 @@ def build(spec: dict) -> Bench:
 def child(spec: dict) -> None:
     """Runs in a fresh process: set the allocator, warm up once, print images/s as JSON."""
     if spec["reuse"]:
-        runtime.reuse_freed_memory(True)
+        malloc_tuning.reuse_freed_memory(True)
     device = torch.device(spec["device"])
     fn = build(spec)
     fn()
@@ -272,7 +268,7 @@ def main() -> None:
     cpu = device.type == "cpu"
     reps = 2 if args.quick else args.reps
     size = args.size
-    path = runtime.fast_path(device)
+    path = fast_path(device)
     big = 32 if cpu else 128  # the course's batch size (chapter 4 uses 32 on the CPU)
     # per repetition: at least one course step, and 8 of the lesson's on the CPU
     images = args.images or (big if cpu else 4 * big)
@@ -291,7 +287,7 @@ def main() -> None:
             peaks["fp16"] = matmul_peak(device, torch.float16, n, reps)
         elif path.amp_dtype is not None or cpu:
             # emulated bf16 runs at a few GFLOP/s: a smaller matrix says the same in seconds
-            emulated = cpu and not runtime.cpu_has_native_bf16()
+            emulated = cpu and not cpu_has_native_bf16()
             peaks["bf16"] = matmul_peak(device, torch.bfloat16, n // 4 if emulated else n, reps)
         return peaks
 
@@ -301,7 +297,7 @@ def main() -> None:
     ours, theirs = resnet50(num_classes=4), torchvision.models.resnet50(num_classes=4)
     ours.load_state_dict(theirs.state_dict())
     half = big // 2
-    with runtime.memory_reuse(reuse):  # given back after section a
+    with malloc_tuning.memory_reuse(reuse):  # given back after section a
         fwd = interleaved({"ours": forward_only(ours, half, size, device, 4 * images),
                            "torchvision": forward_only(theirs, half, size, device, 4 * images)},
                           reps, device)

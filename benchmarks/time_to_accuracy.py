@@ -21,8 +21,8 @@ from collections.abc import Sequence
 import torch
 
 from course_utils import recipes, runtime
-from course_utils.checkpoints import atomic_write
 from course_utils.data import course_data
+from course_utils.files import atomic_write
 from course_utils.models import resnet50
 from course_utils.training import fit
 

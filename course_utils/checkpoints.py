@@ -9,143 +9,28 @@ names, image size or normalisation; without them nobody can use the file for pre
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import numbers
 import os
 import pickle
-import re
-import shutil
-import tempfile
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO
 
 import torch
 from torch import nn
 
+from .files import atomic_write
+
 FORMAT = "course_utils.checkpoint/1"  # bump when the layout changes
-_RESERVED = ("format", "arch", "class_names", "num_classes", "image_size", "mean", "std",
-             "epoch", "metrics", "saved_at", "torch_version", "state_dict", "path")
+# What a run must say about itself (RunMeta), and what the checkpoint records by itself.
+META_FIELDS = ("arch", "class_names", "image_size", "mean", "std")
+RECORDED = ("format", "num_classes", "epoch", "metrics", "saved_at", "torch_version",
+            "state_dict", "path")
 
 
 class CheckpointError(ValueError):
     """A checkpoint that is not a course checkpoint, or that does not fit the model."""
-
-
-class CheckpointWriteError(OSError):
-    """A checkpoint (or history) that cannot be written where it was asked for."""
-
-
-# --------------------------------------------------------------------------- writing safely
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
-    """Call `write(file)` on a temporary file next to `path`, then rename it over `path`.
-
-    Readers see either the old file or the complete new one, never half of it: a crash, a
-    full disk or Ctrl-C during the write leaves the old file as it was and removes the
-    temporary file. The temporary file sits in the same folder because a rename is only
-    atomic within one file system. Its name holds the writer's process id, so temporary
-    files of a process that was killed mid-write are removed on the next write of `path`.
-    """
-    path = Path(path)
-    check_writable(path)
-    _remove_stale_temporaries(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
-                               dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())  # the bytes are on disk before the name points at them
-        os.replace(tmp, path)
-        if os.name == "posix":  # make the rename itself survive a power cut
-            with contextlib.suppress(OSError):
-                dir_fd = os.open(path.parent, os.O_RDONLY)
-                try:
-                    os.fsync(dir_fd)
-                finally:
-                    os.close(dir_fd)
-    except BaseException as error:  # KeyboardInterrupt too: never leave a stray temporary file
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        if isinstance(error, (OSError, RuntimeError)) and _disk_full(error):
-            free = shutil.disk_usage(path.parent).free
-            raise CheckpointWriteError(
-                errno.ENOSPC, f"could not write {str(path)!r}: the disk is full ({free / 1e6:.0f} MB "
-                f"free there; a ResNet-50 checkpoint needs about 100 MB). Free some space or "
-                f"choose another folder; the previous file at that path is unchanged") from error
-        raise
-    return path
-
-
-def _disk_full(error: BaseException) -> bool:
-    # torch.save reports a full disk as a RuntimeError from its zip writer
-    # ("[enforce fail at inline_container.cc:...] . unexpected pos ..."), not as ENOSPC.
-    return (getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
-            or "unexpected pos" in str(error) or "No space left" in str(error))
-
-
-def check_writable(path: str | os.PathLike) -> Path:
-    """Raise CheckpointWriteError now unless a file can be written at `path`: it must not be a
-    folder, and its folder must exist (or be creatable) and accept a new file (tried for real:
-    permission bits say nothing about read-only mounts, and root ignores them)."""
-    path = Path(path)
-    if path.is_dir():
-        raise CheckpointWriteError(
-            errno.EISDIR, f"cannot write the checkpoint {str(path)!r}: it is a folder; give a "
-            f"file name, e.g. {str(path / 'best.pth')!r}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
-                                   dir=path.parent)
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as error:
-        raise CheckpointWriteError(
-            error.errno, f"cannot write files in {str(path.parent)!r} (for {path.name!r}): "
-            f"{error.strerror or error}; choose a folder you can write to, such as runs/ in "
-            "the course folder") from error
-    return path
-
-
-_STALE_AFTER_S = 3600  # a temporary file without a process id: stale after an hour
-
-
-def _remove_stale_temporaries(path: Path) -> None:
-    """Delete `.{name}.{pid}.xxxx.tmp` files next to `path` whose process no longer runs."""
-    pattern = re.compile(re.escape(f".{path.name}.") + r"(?:(\d+)\.)?[A-Za-z0-9_]+\.tmp")
-    for candidate in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
-        match = pattern.fullmatch(candidate.name)
-        if not match:
-            continue
-        pid = int(match.group(1)) if match.group(1) else None
-        with contextlib.suppress(OSError):
-            if pid == os.getpid():
-                continue  # our own, being written by another thread
-            if pid is not None and os.name == "posix":
-                stale = not _running(pid)
-            else:  # no id, or Windows (os.kill there would end the process)
-                stale = time.time() - candidate.stat().st_mtime > _STALE_AFTER_S
-            if stale:
-                candidate.unlink()
-
-
-def glob_escape(name: str) -> str:
-    return re.sub(r"([*?[])", r"[\1]", name)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, under another user
-    return True
 
 
 def _plain(value, where: str):
@@ -197,12 +82,10 @@ def unwrap_model(model: nn.Module) -> nn.Module:
             return model
 
 
-_unwrap = unwrap_model  # the name the rest of this module uses
-
 
 def check_head(model: nn.Module, class_names: list[str], where: str = "the model") -> None:
     """Raise CheckpointError unless the model's classifier has one output per class name."""
-    state = _unwrap(model).state_dict()
+    state = unwrap_model(model).state_dict()
     key = classifier_key(state)
     outputs = state[key].shape[0]
     if outputs != len(class_names):
@@ -225,33 +108,120 @@ def save_checkpoint(
     metrics: Mapping | None = None,
     **extra,
 ) -> Path:
-    """Write the model's weights and plain metadata to `path` atomically; returns the path."""
-    clash = sorted(set(extra) & set(_RESERVED))
-    if clash:
-        raise TypeError(f"save_checkpoint: extra metadata may not use the reserved names {clash}")
-    class_names = [str(name) for name in class_names]
-    check_head(model, class_names)
-    if len(mean) != len(std):
-        raise ValueError(f"mean {list(mean)} and std {list(std)} must have one value per channel")
+    """Write the model's weights and plain metadata to `path` atomically; returns the path.
+
+    The metadata are a RunMeta's fields (`save_checkpoint(path, model, **run_meta)` works), plus
+    the epoch and its metrics; the rest is recorded here.
+    """
+    meta = RunMeta(arch, class_names, image_size, mean, std, extra)
+    check_head(model, list(meta.class_names))
     payload = {
         "format": FORMAT,
-        "arch": str(arch),
-        "class_names": class_names,
-        "num_classes": len(class_names),
-        "image_size": int(image_size),
-        "mean": [float(m) for m in mean],
-        "std": [float(s) for s in std],
+        "arch": meta.arch,
+        "class_names": list(meta.class_names),
+        "num_classes": len(meta.class_names),
+        "image_size": meta.image_size,
+        "mean": list(meta.mean),
+        "std": list(meta.std),
         "epoch": None if epoch is None else int(epoch),
         "metrics": _plain(dict(metrics or {}), "metrics"),
         "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "torch_version": torch.__version__.split("+")[0],
-        **_plain(extra, "extra"),
+        **meta.extra,
     }
     # CPU and contiguous, so the file loads on any machine whatever device or memory format
     # (channels-last) the model was trained with.
     payload["state_dict"] = {k: v.detach().to("cpu").contiguous()
-                             for k, v in _unwrap(model).state_dict().items()}
+                             for k, v in unwrap_model(model).state_dict().items()}
     return atomic_write(path, lambda f: torch.save(payload, f))
+
+
+# --------------------------------------------------------------------------- what a run records
+
+
+@dataclass(frozen=True)
+class RunMeta(Mapping):
+    """What a checkpoint needs besides its weights to be used again, checked when it is made.
+
+    The architecture's name, the class names in the order of the model's outputs, the image
+    size and the normalisation; `extra` holds other plain facts about the run (the split's seed,
+    the recipe, ...). `CourseData.run_meta(arch)` makes one from the data. It is a Mapping of
+    plain values, so `fit(..., meta=run_meta)`, `save_checkpoint(path, model, **run_meta)` and
+    `sorted(run_meta)` work as they do with a dict.
+    """
+
+    arch: str
+    class_names: tuple[str, ...]
+    image_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    extra: Mapping = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        put = object.__setattr__.__get__(self)  # frozen: the checked values replace the given
+        if not isinstance(self.arch, str) or not self.arch:
+            raise ValueError(f"arch={self.arch!r}; expected the model's name, e.g. 'resnet50'")
+        if isinstance(self.class_names, str):
+            raise ValueError(f"class_names={self.class_names!r} is one string; expected a list "
+                             "of names, one per output of the model")
+        names = tuple(str(name) for name in self.class_names)
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"class_names {list(names)}: expected distinct names, one per output")
+        if (isinstance(self.image_size, bool) or not isinstance(self.image_size, numbers.Integral)
+                or self.image_size < 1):
+            raise ValueError(f"image_size={self.image_size!r}; expected a positive whole number "
+                             "of pixels")
+        mean, std = _floats(self.mean, "mean"), _floats(self.std, "std")
+        if len(mean) != len(std):
+            raise ValueError(f"mean {list(mean)} and std {list(std)} must have one value per "
+                             "channel")
+        if any(not s > 0 for s in std):
+            raise ValueError(f"std {list(std)}: every value must be positive (it divides)")
+        clash = sorted(set(self.extra) & (set(META_FIELDS) | set(RECORDED)))
+        if clash:
+            raise TypeError(f"run metadata may not use the reserved names {clash}: the "
+                            "checkpoint records those itself")
+        put("class_names", names)
+        put("image_size", int(self.image_size))
+        put("mean", mean)
+        put("std", std)
+        put("extra", _plain(dict(self.extra), "extra"))  # now, not after the first epoch
+
+    @classmethod
+    def of(cls, meta: Mapping, where: str = "the run") -> RunMeta:
+        """A RunMeta from a dict with the five fields (the rest goes to `extra`)."""
+        if isinstance(meta, RunMeta):
+            return meta
+        missing = [k for k in META_FIELDS if k not in meta]
+        if missing:
+            raise ValueError(f"{where} needs meta with {list(META_FIELDS)}; missing {missing}")
+        return cls(*(meta[k] for k in META_FIELDS),
+                   extra={k: v for k, v in meta.items() if k not in META_FIELDS})
+
+    def as_dict(self) -> dict:
+        """The plain dict that goes into the checkpoint (lists, not tuples)."""
+        return {"arch": self.arch, "class_names": list(self.class_names),
+                "image_size": self.image_size, "mean": list(self.mean), "std": list(self.std),
+                **self.extra}
+
+    def __getitem__(self, key: str):
+        return self.as_dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.as_dict())
+
+    def __len__(self) -> int:
+        return len(META_FIELDS) + len(self.extra)
+
+
+def _floats(values, name: str) -> tuple[float, ...]:
+    try:
+        out = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={values!r}; expected one number per channel") from None
+    if not out:
+        raise ValueError(f"{name} is empty; expected one number per channel")
+    return out
 
 
 # --------------------------------------------------------------------------- reading safely
@@ -303,11 +273,6 @@ def _check_map_location(map_location) -> None:
                            "here; load with map_location='cpu'")
 
 
-def checkpoint_meta(checkpoint: Mapping) -> dict:
-    """Everything but the weights: class names, image size, mean/std, epoch, metrics, ..."""
-    return {k: v for k, v in checkpoint.items() if k != "state_dict"}
-
-
 def load_into(model: nn.Module, checkpoint: Mapping | str | os.PathLike, *,
               arch: str | None = None) -> nn.Module:
     """Copy a checkpoint's weights into `model`, or explain exactly why they do not fit."""
@@ -319,7 +284,7 @@ def load_into(model: nn.Module, checkpoint: Mapping | str | os.PathLike, *,
             f"{where} holds a {checkpoint['arch']!r} but the model is a {arch!r}; build a "
             f"{checkpoint['arch']} (or use model_from_checkpoint)")
     saved = checkpoint["state_dict"]
-    target = _unwrap(model)
+    target = unwrap_model(model)
     current = target.state_dict()
 
     # The most common mistake first: the same network built for another number of classes.

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from .checkpoints import RunMeta
 from .folders import ImageFolderDataset, resolve_data_dir
 from .images import DataError
 from .runtime import default_num_workers, seed_worker
@@ -84,9 +85,17 @@ class CourseData:
     train_loader: DataLoader
     val_loader: DataLoader
     test_loader: DataLoader
-    mean: tuple = IMAGENET_MEAN
+    mean: tuple = IMAGENET_MEAN  # the normalisation both transforms use
     std: tuple = IMAGENET_STD
     augment: str = "flip-shift"  # the training augmentation (see train_transforms)
+    seed: int = 0  # the split's seed and cap: with them chapter 5 rebuilds the same test split
+    max_per_class: int | None = None
+
+    def run_meta(self, arch: str, **extra) -> RunMeta:
+        """What a checkpoint of a model trained on this data records: `arch`, the class names,
+        image size, mean and std, the split's seed and cap, and any plain `extra` facts."""
+        return RunMeta(arch, self.classes, self.image_size, self.mean, self.std,
+                       extra={"seed": self.seed, "max_per_class": self.max_per_class, **extra})
 
     @property
     def embedded(self) -> bool:
@@ -111,6 +120,8 @@ def course_data(
     num_workers: int | None = None,
     device: torch.device | str | None = None,
     augment: str = "flip-shift",
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
 ) -> CourseData:
     """Chapter 1 in one call: choose the folder, check it, split it and build the loaders.
 
@@ -118,18 +129,21 @@ def course_data(
     folder (train/ + val/ or valid/, optional test/) keeps its split, printed once.
 
     `augment` picks the training augmentation (`train_transforms`); evaluation never has any.
+    `mean` and `std` normalise both (ImageNet's by default, see transforms.IMAGENET_MEAN).
     """
     root = resolve_data_dir(data_dir)
     full = ImageFolderDataset(root)
     train_idx, val_idx, test_idx = stratified_split(full.targets, fractions, seed, max_per_class)
     if full.split_folders is not None:
         _announce(describe_split(full, (train_idx, val_idx, test_idx), fractions, seed))
-    train_set = Subset(full.with_transform(train_transforms(image_size, augment=augment)),
-                       train_idx)
-    evaluation = full.with_transform(eval_transforms(image_size))
+    mean, std = tuple(mean), tuple(std)
+    train_set = Subset(full.with_transform(train_transforms(image_size, mean, std,
+                                                            augment=augment)), train_idx)
+    evaluation = full.with_transform(eval_transforms(image_size, mean, std))
     val_set, test_set = Subset(evaluation, val_idx), Subset(evaluation, test_idx)
     return CourseData(
         root=root, classes=full.classes, image_size=image_size, augment=augment,
+        mean=mean, std=std, seed=seed, max_per_class=max_per_class,
         train_set=train_set, val_set=val_set, test_set=test_set,
         train_loader=make_loader(train_set, batch_size, train=True, seed=seed,
                                  num_workers=num_workers, device=device),

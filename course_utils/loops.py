@@ -21,14 +21,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .checkpoints import classifier_key
+from .fastpath import autocast
 from .history import History
-
-
-def autocast(device: torch.device | str, amp_dtype: torch.dtype | None):
-    """torch.autocast for `device` in `amp_dtype`, or a do-nothing context when it is None."""
-    if amp_dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=torch.device(device).type, dtype=amp_dtype)
 
 
 def _to_device(images: torch.Tensor, targets: torch.Tensor, device, channels_last: bool):

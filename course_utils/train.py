@@ -24,14 +24,15 @@ import torch
 from torch.distributed.elastic.multiprocessing.errors import record
 
 from . import distributed, models, runtime
-from .checkpoints import CheckpointError, atomic_write, load_into, unwrap_model
+from .checkpoints import CheckpointError, load_into, unwrap_model
 from .cifar import cifar_net
 from .data import course_data
+from .fastpath import fast_path
+from .files import atomic_write
 from .folders import resolve_data_dir
 from .images import DataError
 from .recipes import COURSE
-from .training import History, fit, history_path, resolve_fast_path
-from .transforms import IMAGENET_MEAN, IMAGENET_STD
+from .training import History, fit, history_path
 
 # Every network the command can train: chapter 3's ImageNet family and chapter 6's CIFAR ResNets.
 ARCHITECTURES = {
@@ -214,7 +215,7 @@ def run(args: argparse.Namespace, world: distributed.World) -> History:
         state = load_resume_state(out / RESUME_NAME)
         _check_resumable(state, args.arch, data.classes, size)
         load_into(model, state)  # into the plain model, before DDP copies rank 0's weights out
-    if resolve_fast_path(world.device).channels_last:
+    if fast_path(world.device).channels_last:
         model.to(memory_format=torch.channels_last)  # before DDP, which registers the weights' layout
     model = distributed.wrap(model, world, log=say)
     torch.manual_seed(args.seed + world.rank)  # augmentation: a different random stream per process
@@ -237,11 +238,8 @@ def run(args: argparse.Namespace, world: distributed.World) -> History:
         say(f"resuming {state['path']} after epoch {state['epoch']} (trained with "
             f"{state['world_size']} process(es), global batch {state['global_batch']})")
 
-    meta = {"arch": args.arch, "class_names": data.classes, "image_size": size,
-            "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "seed": args.seed,
-            "max_per_class": args.max_per_class, "world_size": world.world_size,
-            "batch_size": args.batch_size, "global_batch": global_batch, "lr": lr,
-            "recipe": recipe.describe()}
+    meta = data.run_meta(args.arch, world_size=world.world_size, batch_size=args.batch_size,
+                         global_batch=global_batch, lr=lr, recipe=recipe.describe())
 
     def save_for_resume(record: dict) -> None:
         if main:

@@ -18,17 +18,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import loops, runtime
-from .checkpoints import (
-    _RESERVED,
-    _plain,
-    check_head,
-    check_writable,
-    save_checkpoint,
-    unwrap_model,
-)
+from . import loops
+from .checkpoints import RunMeta, check_head, save_checkpoint, unwrap_model
+from .fastpath import FastPath, fast_path
+from .files import check_writable
 from .history import History, history_path
 from .loops import NonFiniteLossError, evaluate, predict_loader, train_one_epoch
+from .malloc_tuning import memory_reuse
 
 __all__ = [  # the loops and the history are re-exported: the notebooks import them from here
     "EPOCH_TEMPLATE", "History", "LocalSync", "NonFiniteLossError", "decay_groups", "evaluate",
@@ -40,34 +36,6 @@ __all__ = [  # the loops and the history are re-exported: the notebooks import t
 # validation split: it chose the best epoch, so it is no longer an unbiased test).
 EPOCH_TEMPLATE = ("Epoch:{epoch:2d}, Train_acc:{train_acc:.1%}, Train_loss:{train_loss:.3f}, "
                   "Test_acc (val):{val_acc:.1%}, Test_loss:{val_loss:.3f}, Lr:{lr:.2E}")
-_META_KEYS = ("arch", "class_names", "image_size", "mean", "std")
-
-def resolve_fast_path(device: torch.device | str, amp: bool | str | torch.dtype = "auto",
-                      channels_last: bool | str = "auto",
-                      reuse_memory: bool | str = "auto") -> runtime.FastPath:
-    """Turn fit's amp/channels_last/reuse_memory arguments into a FastPath ("auto" asks the
-    hardware, runtime.fast_path; True/False override it)."""
-    for name, value in (("amp", amp), ("channels_last", channels_last),
-                        ("reuse_memory", reuse_memory)):
-        if isinstance(value, str) and value != "auto":
-            raise ValueError(f"{name}={value!r}; expected 'auto', True or False")
-    device = torch.device(device)
-    auto = runtime.fast_path(device)
-    if isinstance(amp, torch.dtype):
-        dtype = amp
-    elif amp == "auto":
-        dtype = auto.amp_dtype
-    elif amp:
-        # Asked for explicitly: honoured even on a CPU that emulates bf16 (slow, but correct).
-        dtype = auto.amp_dtype or (torch.float16 if device.type == "mps" else torch.bfloat16)
-    else:
-        dtype = None
-    memory = auto.channels_last if channels_last == "auto" else bool(channels_last)
-    # Asked for explicitly, memory reuse still needs glibc: it cannot be on anywhere else.
-    reuse = auto.reuse_memory if reuse_memory == "auto" else (
-        bool(reuse_memory) and runtime.can_reuse_memory())
-    return runtime.FastPath(dtype, memory, reuse)
-
 
 def decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Optimizer parameter groups: weight decay on the conv and linear weights only.
@@ -172,10 +140,8 @@ def fit(
     loss_fn: Callable | None = None,
     scheduler=None,
     checkpoint_path: str | os.PathLike | None = None,
-    meta: Mapping | None = None,
-    amp: bool | str | torch.dtype = "auto",
-    channels_last: bool | str = "auto",
-    reuse_memory: bool | str = "auto",
+    meta: RunMeta | Mapping | None = None,
+    fast: FastPath | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = print,
     on_epoch_end: Callable[[dict], None] | None = None,
@@ -191,12 +157,14 @@ def fit(
     - loss_fn: the training loss (default CrossEntropyLoss()). For an nn.CrossEntropyLoss with
       label smoothing, validation uses the same loss without smoothing, so an unweighted
       validation loss still reads against ln(classes).
-    - checkpoint_path + meta (arch, class_names, image_size, mean, std, any plain extras):
-      the best epoch by validation accuracy is written there atomically, and the history
-      next to it as JSON after every epoch.
-    - amp / channels_last / reuse_memory: "auto" takes the fast path that is faster on this
-      hardware (runtime.fast_path); True/False (or a dtype for amp) overrides it. Memory reuse
-      (CPU, Linux) keeps freed memory for the next step while fit runs and gives it back after.
+    - checkpoint_path + meta (a checkpoints.RunMeta, e.g. `data.run_meta("resnet50")`, or a
+      dict with arch, class_names, image_size, mean, std and any plain extras): the best epoch
+      by validation accuracy is written there atomically, and the history next to it as JSON
+      after every epoch.
+    - fast: how a step runs (mixed precision, channels-last, memory reuse); None takes the
+      choice that is faster on this hardware, `fastpath.fast_path(device)`; pass e.g.
+      `fast_path(device, amp=False)` or `FastPath()` (plain fp32) to choose yourself. Memory
+      reuse (CPU, Linux: see malloc_tuning) keeps freed memory while fit runs, gives it back after.
     - A NaN or infinite loss (training, checked every step on the CPU; or validation) stops
       training at once with a NonFiniteLossError: the epochs finished before are in
       `error.history` (and saved next to the checkpoint), the best checkpoint is untouched.
@@ -229,21 +197,15 @@ def fit(
         raise ValueError(f"the run to resume has already finished {done} epoch(s) and epochs={epochs}; "
                          "ask for more epochs in all to train further")
 
-    meta = dict(meta or {})
-    if checkpoint_path is not None:
-        missing = [k for k in _META_KEYS if k not in meta]
-        if missing:
-            raise ValueError(f"fit(checkpoint_path={str(checkpoint_path)!r}) needs meta with "
-                             f"{list(_META_KEYS)}; missing {missing}")
-        clash = sorted(set(meta) & (set(_RESERVED) - set(_META_KEYS)))
-        if clash:
-            raise ValueError(f"meta may not set {clash}: fit records those itself")
-        _plain(meta, "meta")  # fail now, not after the first epoch, on a non-plain value
-        check_head(model, list(meta["class_names"]))
-        check_writable(checkpoint_path)  # now, not after an epoch that would be lost
+    if checkpoint_path is not None:  # checked now, not after an epoch that would be lost
+        meta = RunMeta.of(meta or {}, where=f"fit(checkpoint_path={str(checkpoint_path)!r})")
+        check_head(model, list(meta.class_names))
+        check_writable(checkpoint_path)
     _check_outputs(model, train_loader)
 
-    fast = resolve_fast_path(device, amp, channels_last, reuse_memory)
+    if fast is not None and not isinstance(fast, FastPath):
+        raise TypeError(f"fast={fast!r}; expected a FastPath (see fastpath.fast_path) or None")
+    fast = fast_path(device) if fast is None else fast.checked()
     model.to(device)  # keeps the same Parameter objects, so the optimizer still holds them
     if fast.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -262,7 +224,7 @@ def fit(
     sampler = getattr(train_loader, "sampler", None)
     epoch_bar = tqdm(range(done + 1, epochs + 1), desc="epochs", disable=not progress, unit="epoch")
     epoch, lr = done, optimizer.param_groups[0]["lr"]
-    with runtime.memory_reuse(fast.reuse_memory):  # freed memory back after fit
+    with memory_reuse(fast.reuse_memory):  # freed memory back after fit
         try:
             for epoch in epoch_bar:
                 lr = optimizer.param_groups[0]["lr"]  # the rate this epoch starts with
@@ -339,7 +301,7 @@ def _stopped(error: NonFiniteLossError, history: History, epoch: int, lr: float,
     stopped = NonFiniteLossError(
         f"training stopped in epoch {epoch}: {error}. The weights are no longer usable; lower "
         f"the learning rate (this epoch started at {lr:.2E}), or switch mixed precision off "
-        f"(amp=False), and train again. Kept: {kept}.")
+        f"(fast=fast_path(device, amp=False)), and train again. Kept: {kept}.")
     stopped.history = history
     return stopped
 

@@ -81,7 +81,7 @@ def phase_command(world) -> list[str]:
         written.append(Path(dst).name)
         return real_replace(src, dst, *args, **kwargs)
 
-    os.replace = recording_replace  # checkpoints.atomic_write ends with os.replace
+    os.replace = recording_replace  # files.atomic_write ends with os.replace
     try:
         parser = train.build_parser()
         train.run(parser.parse_args([*ARGS, "--epochs", "2", "--out", str(RESULTS / "ddp")]), world)

@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import checkpoints
+from course_utils import checkpoints, files
 from course_utils.checkpoints import (
     CheckpointError,
-    checkpoint_meta,
+    RunMeta,
     load_checkpoint,
     load_into,
     model_from_checkpoint,
@@ -66,7 +66,6 @@ def test_metadata_is_plain_and_complete(tmp_path):
     assert checkpoint["epoch"] == 2 and checkpoint["metrics"] == {"val_acc": 0.5, "val_loss": 1.25}
     assert checkpoint["history"] == [{"epoch": 1, "val_acc": 0.25}] and checkpoint["seed"] == 0
     assert checkpoint["path"] == str(path)
-    assert "state_dict" not in checkpoint_meta(checkpoint)
 
 
 def test_file_loads_with_plain_weights_only_torch_load(tmp_path):
@@ -207,3 +206,42 @@ def test_a_compiled_model_saves_the_plain_names(tmp_path):
     x = torch.randn(2, 3, 16, 16)
     with torch.inference_mode():
         assert torch.equal(fresh(x), model(x))
+
+
+def test_run_meta_checks_what_a_checkpoint_needs_and_reads_like_a_dict(tmp_path):
+    meta = RunMeta.of({**META, "seed": 3})
+    assert meta.class_names == tuple(CLASSES) and meta.mean == (0.485, 0.456, 0.406)
+    assert meta.extra == {"seed": 3} and dict(meta) == {**META, "class_names": CLASSES,
+                                                         "mean": [0.485, 0.456, 0.406],
+                                                         "std": [0.229, 0.224, 0.225], "seed": 3}
+    assert RunMeta.of(meta) is meta and len(meta) == 6
+    path = save_checkpoint(tmp_path / "best.pth", trained_net(), epoch=1, **meta)
+    loaded = load_checkpoint(path)
+    assert {k: loaded[k] for k in meta} == dict(meta) and loaded["num_classes"] == 4
+    bad = [({"class_names": "crow"}, ValueError, "one string"),
+           ({"class_names": ["crow", "crow"]}, ValueError, "distinct"),
+           ({"image_size": 0}, ValueError, "image_size=0"),
+           ({"image_size": 16.5}, ValueError, "image_size=16.5"),
+           ({"arch": ""}, ValueError, "arch=''"),
+           ({"std": (0.2, 0.2)}, ValueError, "one value per channel"),
+           ({"std": (0.2, 0.0, 0.2)}, ValueError, "positive"),
+           ({"mean": "abc"}, ValueError, "mean='abc'"),
+           ({"epoch": 3}, TypeError, r"reserved names \['epoch'\]"),
+           ({"device": torch.device("cpu")}, TypeError, r"extra\.device is a device")]
+    for change, error, message in bad:
+        with pytest.raises(error, match=message):
+            RunMeta.of({**META, **change})
+    with pytest.raises(ValueError, match=r"fit\(\) needs meta .* missing \['image_size', 'std'\]"):
+        RunMeta.of({k: v for k, v in META.items() if k not in ("image_size", "std")},
+                   where="fit()")
+
+
+def test_run_folder_keeps_fast_runs_apart_and_paths_print_relative(monkeypatch):
+    monkeypatch.setenv("COURSE_FAST", "1")
+    assert files.run_folder("ch4").parts[-2:] == ("runs", "ch4-fast")
+    assert files.run_folder("ch4", fast=False).parts[-2:] == ("runs", "ch4")
+    monkeypatch.setenv("COURSE_FAST", "0")
+    folder = files.run_folder("ch4")
+    assert folder.parent.parent == files.repository() and folder.name == "ch4"
+    assert (files.repository() / "pyproject.toml").is_file()
+    assert files.shown(folder / "best.pth") == "runs/ch4/best.pth"

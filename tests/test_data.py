@@ -428,6 +428,25 @@ def test_course_data_end_to_end(folder: Path) -> None:
     assert repr(cropped.val_set.dataset.transform) == repr(cd.val_set.dataset.transform)
 
 
+def test_course_data_normalises_with_its_own_mean_and_std_and_records_them(folder: Path) -> None:
+    mean, std = (0.5, 0.25, 0.75), (0.2, 0.4, 0.1)
+    cd = course_data(folder, image_size=8, batch_size=4, num_workers=0, seed=3, max_per_class=4,
+                     fractions=(0.5, 0.25, 0.25), mean=mean, std=std)
+    # every image is one plain colour: ant (200, 0, 0), bee (0, 200, 0), cat (0, 0, 200)
+    colours = {0: (200, 0, 0), 1: (0, 200, 0), 2: (0, 0, 200)}
+    for subset in (cd.train_set, cd.val_set):
+        x, label = subset[0]
+        by_hand = [(c / 255 - m) / s for c, m, s in zip(colours[label], mean, std, strict=True)]
+        assert torch.allclose(x.mean((1, 2)), torch.tensor(by_hand), atol=1e-5), (label, by_hand)
+    assert (cd.mean, cd.std) == (mean, std)
+    meta = cd.run_meta("resnet18", lr=0.1)
+    assert sorted(meta) == ["arch", "class_names", "image_size", "lr", "max_per_class", "mean",
+                            "seed", "std"]
+    assert (meta.mean, meta.std, meta.image_size) == (mean, std, 8)
+    assert meta["class_names"] == ["ant", "bee", "cat"] and meta["seed"] == 3
+    assert meta["max_per_class"] == 4 and meta["lr"] == 0.1
+
+
 @pytest.fixture
 def ramps(tmp_path: Path) -> Path:
     """Two classes of left-right ramps (asymmetric, so a flip or a shift changes the pixels)."""

@@ -33,6 +33,7 @@ from course_utils.checkpoints import (
 )
 from course_utils.cifar import cifar_net
 from course_utils.data import course_data
+from course_utils.fastpath import FastPath
 from course_utils.training import History, evaluate, fit, history_path
 
 # torchrun's error recorder (train.main's @record) cannot reach a file number under pytest's capture.
@@ -198,7 +199,7 @@ def test_fit_calls_set_epoch_so_each_epoch_has_a_new_order():
     val = DataLoader(Indices(4), batch_size=4)
     model = nn.Linear(2, 2)
     fit(model, loader, val, torch.optim.SGD(model.parameters(), lr=0.1), epochs=2, device="cpu",
-        progress=False, log=None, amp=False, channels_last=False, reuse_memory=False)
+        progress=False, log=None, fast=FastPath())
     first, second = dataset.seen[:8], dataset.seen[8:]
     assert len(second) == 8 and first != second
     for epoch, seen in ((1, first), (2, second)):

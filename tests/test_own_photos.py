@@ -17,9 +17,10 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Subset, TensorDataset
 
-from course_utils import checkpoints
-from course_utils.checkpoints import CheckpointWriteError, load_checkpoint, save_checkpoint
+from course_utils import files
+from course_utils.checkpoints import load_checkpoint, save_checkpoint
 from course_utils.data import course_data, make_loader
+from course_utils.files import CheckpointWriteError
 from course_utils.folders import ImageFolderDataset
 from course_utils.images import DataError, load_rgb
 from course_utils.predict import predict, prepare_image
@@ -376,14 +377,14 @@ def test_a_full_disk_names_the_path_and_the_cause(tmp_path, monkeypatch):
         pytest.skip("needs /dev/full, a device that answers every write with 'disk full'")
     path = save_checkpoint(tmp_path / "best.pth", tiny_net(), **META)
     before = path.read_bytes()
-    real_mkstemp = checkpoints.tempfile.mkstemp
+    real_mkstemp = files.tempfile.mkstemp
 
     def on_full_disk(prefix, suffix, dir):  # the temporary file lives on a full disk
         fd, name = real_mkstemp(prefix=prefix, suffix=suffix, dir=dir)
         os.close(fd)
         return os.open("/dev/full", os.O_WRONLY), name
 
-    monkeypatch.setattr(checkpoints.tempfile, "mkstemp", on_full_disk)
+    monkeypatch.setattr(files.tempfile, "mkstemp", on_full_disk)
     with pytest.raises(CheckpointWriteError) as caught:
         save_checkpoint(path, tiny_net(), **META)  # torch's own writer meets the full disk
     assert caught.value.errno == errno.ENOSPC

@@ -12,7 +12,7 @@ import pytest
 import torch
 import torchvision
 
-from course_utils import runtime
+from course_utils import fastpath, malloc_tuning, runtime
 
 
 @pytest.mark.parametrize(("value", "expected"), [("", False), ("0", False), ("no", False),
@@ -50,29 +50,29 @@ def test_seed_everything_repeats_every_generator() -> None:
 
 
 def test_fast_path_never_picks_emulated_bf16(monkeypatch) -> None:
-    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: False)
-    path = runtime.fast_path(torch.device("cpu"))
+    monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: False)
+    path = fastpath.fast_path(torch.device("cpu"))
     assert path.amp_dtype is None and path.channels_last
-    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
-    assert runtime.fast_path(torch.device("cpu")).amp_dtype == torch.bfloat16
-    off = runtime.fast_path(torch.device("cpu"), amp=False, channels_last=False)
+    monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: True)
+    assert fastpath.fast_path(torch.device("cpu")).amp_dtype == torch.bfloat16
+    off = fastpath.fast_path(torch.device("cpu"), amp=False, channels_last=False)
     assert off.amp_dtype is None and not off.channels_last
-    assert runtime.fast_path(torch.device("mps")).amp_dtype is None
+    assert fastpath.fast_path(torch.device("mps")).amp_dtype is None
 
 
 def test_memory_reuse_is_a_cpu_choice():
-    assert runtime.fast_path(torch.device("cpu")).reuse_memory == runtime.can_reuse_memory()
-    assert not runtime.fast_path(torch.device("cpu"), reuse_memory=False).reuse_memory
-    assert not runtime.fast_path(torch.device("cuda")).reuse_memory  # the GPU has its own cache
-    assert "memory reuse" in runtime.fast_path(torch.device("cpu")).describe()
+    assert fastpath.fast_path(torch.device("cpu")).reuse_memory == malloc_tuning.can_reuse_memory()
+    assert not fastpath.fast_path(torch.device("cpu"), reuse_memory=False).reuse_memory
+    assert not fastpath.fast_path(torch.device("cuda")).reuse_memory  # the GPU has its own cache
+    assert "memory reuse" in fastpath.fast_path(torch.device("cpu")).describe()
 
 
 # Runs in a fresh interpreter: the allocator's state is process-wide and has a memory.
 PAGE_FAULTS = """
 import resource, sys, torch
-from course_utils import runtime
+from course_utils import malloc_tuning
 if sys.argv[1] == "reuse":
-    assert runtime.reuse_freed_memory(True) and runtime.memory_reuse_enabled()
+    assert malloc_tuning.reuse_freed_memory(True) and malloc_tuning.memory_reuse_enabled()
 for _ in range(20):  # settle: glibc needs up to ~10 rounds here before it reuses a block
     torch.ones(16 * 2**20)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -82,7 +82,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 4)
 """
 
 
-@pytest.mark.skipif(not runtime.can_reuse_memory(), reason="memory reuse needs glibc (Linux)")
+@pytest.mark.skipif(not malloc_tuning.can_reuse_memory(), reason="memory reuse needs glibc (Linux)")
 def test_reuse_freed_memory_stops_page_faults():
     # glibc maps a block of 64 MiB fresh from the kernel every time: one fault per 4 KiB page
     # (16384). With reuse on, the freed block is used again and the kernel is not asked.
@@ -98,21 +98,21 @@ def test_reuse_freed_memory_stops_page_faults():
 
 def test_memory_reuse_context_restores_the_previous_state():
     calls = []
-    assert not runtime.memory_reuse_enabled()
+    assert not malloc_tuning.memory_reuse_enabled()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(runtime, "reuse_freed_memory", lambda enable=True: calls.append(enable))
-        with runtime.memory_reuse(True):
+        mp.setattr(malloc_tuning, "reuse_freed_memory", lambda enable=True: calls.append(enable))
+        with malloc_tuning.memory_reuse(True):
             pass
-        with runtime.memory_reuse(False):  # already off: nothing to change
+        with malloc_tuning.memory_reuse(False):  # already off: nothing to change
             pass
     assert calls == [True, False]
 
 
 def test_memory_reuse_is_a_no_op_without_glibc(monkeypatch):
-    monkeypatch.setattr(runtime, "_glibc", lambda: None)
-    assert not runtime.can_reuse_memory()
-    assert runtime.reuse_freed_memory(True) is False and not runtime.memory_reuse_enabled()
-    assert not runtime.fast_path(torch.device("cpu")).reuse_memory
+    monkeypatch.setattr(malloc_tuning, "_glibc", lambda: None)
+    assert not malloc_tuning.can_reuse_memory()
+    assert malloc_tuning.reuse_freed_memory(True) is False and not malloc_tuning.memory_reuse_enabled()
+    assert not fastpath.fast_path(torch.device("cpu")).reuse_memory
 
 
 def test_setup_prints_one_loud_line(capsys) -> None:

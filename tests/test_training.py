@@ -12,8 +12,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils import runtime
+from course_utils import malloc_tuning
 from course_utils.checkpoints import load_checkpoint
+from course_utils.fastpath import FastPath, fast_path
 from course_utils.training import (
     History,
     decay_groups,
@@ -21,7 +22,6 @@ from course_utils.training import (
     fit,
     history_path,
     predict_loader,
-    resolve_fast_path,
     train_one_epoch,
 )
 
@@ -68,7 +68,7 @@ def test_loss_falls_on_a_tiny_set():
     torch.manual_seed(0)
     model = tiny_net()
     train, val = loaders()
-    history = quiet_fit(model, train, val, epochs=5, amp=False, channels_last=False)
+    history = quiet_fit(model, train, val, epochs=5, fast=FastPath())
     assert len(history) == 5
     assert history[-1]["train_loss"] < 0.7 * history[0]["train_loss"]
     assert history[-1]["val_acc"] >= 0.9
@@ -355,44 +355,49 @@ def test_predict_loader_uses_running_statistics_and_changes_nothing():
 # ----------------------------------------------------------------- fast path: numerical soundness
 
 
-def test_resolve_fast_path_choices():
-    assert resolve_fast_path("cpu") == runtime.fast_path(torch.device("cpu"))
-    assert resolve_fast_path("cpu", amp=False, channels_last=False, reuse_memory=False) == \
-        runtime.FastPath(None, False, False)
-    assert resolve_fast_path("cpu", reuse_memory=True).reuse_memory == runtime.can_reuse_memory()
-    assert not resolve_fast_path("cpu", reuse_memory=False).reuse_memory
-    assert resolve_fast_path("cpu", amp=True).amp_dtype == torch.bfloat16
-    assert resolve_fast_path("cpu", amp=torch.float16).amp_dtype == torch.float16
-    with pytest.raises(ValueError, match="amp='yes'"):
-        resolve_fast_path("cpu", amp="yes")
-    with pytest.raises(ValueError, match="reuse_memory='on'"):
-        resolve_fast_path("cpu", reuse_memory="on")
+def test_fit_takes_one_fast_path_object(monkeypatch):
+    lines = []
+    train, val = loaders()
+    quiet_fit(tiny_net(), train, val, epochs=1, log=lines.append)  # None: the hardware's choice
+    assert fast_path(torch.device("cpu")).describe() in lines[0]
+    lines.clear()
+    quiet_fit(tiny_net(), train, val, epochs=1, log=lines.append, fast=FastPath(torch.bfloat16))
+    assert "autocast bfloat16, channels-last off, memory reuse off" in lines[0]
+    monkeypatch.setattr("course_utils.malloc_tuning._glibc", lambda: None)
+    assert FastPath(None, True, True).checked() == FastPath(None, True, False)  # needs glibc
+    with pytest.raises(TypeError, match="fast=True; expected a FastPath"):
+        quiet_fit(tiny_net(), train, val, epochs=1, fast=True)
+    with pytest.raises(ValueError, match="amp_dtype=torch.float64"):
+        quiet_fit(tiny_net(), train, val, epochs=1, fast=FastPath(torch.float64))
+    with pytest.raises(ValueError, match="channels_last='on'"):
+        FastPath(channels_last="on").checked()
 
 
-@pytest.mark.skipif(not runtime.can_reuse_memory(), reason="memory reuse needs glibc (Linux)")
+@pytest.mark.skipif(not malloc_tuning.can_reuse_memory(), reason="memory reuse needs glibc (Linux)")
 @pytest.mark.parametrize("reuse", [True, False])
 def test_fit_reuses_memory_only_while_it_runs(reuse):
     during = []
     torch.manual_seed(0)
     train, val = loaders()
-    assert not runtime.memory_reuse_enabled()
-    quiet_fit(tiny_net(), train, val, epochs=2, reuse_memory=reuse,
-              on_epoch_end=lambda record: during.append(runtime.memory_reuse_enabled()))
+    assert not malloc_tuning.memory_reuse_enabled()
+    quiet_fit(tiny_net(), train, val, epochs=2, fast=FastPath(reuse_memory=reuse),
+              on_epoch_end=lambda record: during.append(malloc_tuning.memory_reuse_enabled()))
     assert during == [reuse, reuse]
-    assert not runtime.memory_reuse_enabled()  # given back when fit ends
+    assert not malloc_tuning.memory_reuse_enabled()  # given back when fit ends
 
 
-@pytest.mark.skipif(not runtime.can_reuse_memory(), reason="memory reuse needs glibc (Linux)")
+@pytest.mark.skipif(not malloc_tuning.can_reuse_memory(), reason="memory reuse needs glibc (Linux)")
 @pytest.mark.parametrize("error", [KeyboardInterrupt, RuntimeError])
 def test_fit_gives_memory_back_when_stopped(error):
     def stop(record):
-        assert runtime.memory_reuse_enabled()
+        assert malloc_tuning.memory_reuse_enabled()
         raise error("stop")
 
     train, val = loaders()
     with contextlib.suppress(RuntimeError):
-        quiet_fit(tiny_net(), train, val, epochs=2, reuse_memory=True, on_epoch_end=stop)
-    assert not runtime.memory_reuse_enabled()
+        quiet_fit(tiny_net(), train, val, epochs=2, fast=FastPath(reuse_memory=True),
+                  on_epoch_end=stop)
+    assert not malloc_tuning.memory_reuse_enabled()
 
 
 # bf16 keeps 8 significant bits (about 2-3 decimal digits), so logits agree with fp32 to a
@@ -418,7 +423,7 @@ def test_bf16_evaluate_matches_fp32_evaluate():
     torch.manual_seed(0)
     model = tiny_net()
     train, val = loaders()
-    quiet_fit(model, train, val, epochs=2, amp=False)
+    quiet_fit(model, train, val, epochs=2, fast=FastPath())
     acc32, loss32 = evaluate(model, val, nn.CrossEntropyLoss(), "cpu")
     acc16, loss16 = evaluate(model, val, nn.CrossEntropyLoss(), "cpu", amp_dtype=torch.bfloat16)
     assert abs(acc16 - acc32) <= 0.1
@@ -444,7 +449,8 @@ def test_training_with_channels_last_and_bf16_follows_fp32():
         torch.manual_seed(0)
         model = tiny_net()
         train, val = loaders(seed=0)
-        histories[name] = quiet_fit(model, train, val, epochs=2, amp=amp, channels_last=memory)
+        histories[name] = quiet_fit(model, train, val, epochs=2,
+                                    fast=FastPath(torch.bfloat16 if amp else None, memory))
     for record_32, record_cl in zip(histories["fp32"], histories["cl"], strict=True):
         assert record_cl["train_loss"] == pytest.approx(record_32["train_loss"], rel=1e-3)
     for record_32, record_bf in zip(histories["fp32"], histories["bf16"], strict=True):
@@ -586,7 +592,7 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one():
                 raise KeyboardInterrupt
 
         history = quiet_fit(model, train, val, optimizer=optimizer, scheduler=schedule,
-                            on_epoch_end=stop, resume_history=resume, amp=False)
+                            on_epoch_end=stop, resume_history=resume, fast=FastPath())
         return model, optimizer, history
 
     straight, _, full = run()
@@ -677,7 +683,7 @@ def test_one_fit_epoch_by_hand_and_the_model_left_in_eval_mode():
         logits = reference(x)
         val_loss = nn.functional.cross_entropy(logits, y).item()
         val_acc = (logits.argmax(1) == y).float().mean().item()
-    record = quiet_fit(model, _two_batches(), val, epochs=1, amp=False, channels_last=False,
+    record = quiet_fit(model, _two_batches(), val, epochs=1, fast=FastPath(),
                        optimizer=torch.optim.SGD(model.parameters(), lr=0.1))[0]
     _assert_same_state(model, reference)
     assert not model.training, "fit leaves the model ready for evaluation"
