@@ -21,8 +21,6 @@ class History(list):
         keys = list(self[0]) if self else []
         return {k: [record.get(k) for record in self] for k in keys}
 
-    columns = property(to_dict)
-
     @property
     def best(self) -> dict | None:
         """The record with the highest validation accuracy (the earliest on a tie), or None."""

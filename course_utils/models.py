@@ -246,5 +246,27 @@ resnet18, resnet34, resnet50, resnet101, resnet152 = (_builder(d) for d in RESNE
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
-    """Number of parameter values (buffers such as BN running statistics are not counted)."""
+    """Number of parameter values (buffers such as BN running statistics are not counted).
+
+    The package's one parameter counter: chapters 2 and 3 call it `n_params`, chapter 6
+    `count_params`.
+    """
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+@torch.no_grad()
+def randomise_batch_norm(model: nn.Module, seed: int = 0) -> None:
+    """Give every BatchNorm2d non-trivial running statistics and affine values (seeded).
+
+    A fresh BN is the identity in eval mode (mean 0, variance 1, scale 1, shift 0), so two
+    models that wire their BNs differently would still agree; after this they do not. Tests
+    and the exercise checks use it to compare a model with a reference.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=gen) * 0.1)
+            m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
+            m.weight.copy_(torch.rand(n, generator=gen) + 0.5)
+            m.bias.copy_(torch.randn(n, generator=gen) * 0.1)

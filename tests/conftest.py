@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import pytest
 import torch
+from torch import nn
 
 
 @pytest.fixture(autouse=True)
@@ -15,6 +18,19 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def tiny_net(num_classes: int = 4, width: int = 8, seed: int | None = None) -> nn.Module:
+    """Two convolutions with BatchNorm and a linear head called `fc`, like a ResNet's; seeded
+    when `seed` is given (otherwise it draws from the global generator, as the caller seeded)."""
+    if seed is not None:
+        torch.manual_seed(seed)
+    return nn.Sequential(OrderedDict(
+        conv1=nn.Conv2d(3, width, 3, padding=1, bias=False), bn1=nn.BatchNorm2d(width),
+        relu1=nn.ReLU(), conv2=nn.Conv2d(width, 16, 3, stride=2, padding=1, bias=False),
+        bn2=nn.BatchNorm2d(16), relu2=nn.ReLU(), pool=nn.AdaptiveAvgPool2d(1),
+        flat=nn.Flatten(), fc=nn.Linear(16, num_classes),
+    ))
 
 
 def write_photo(path, size, seed: int, kind: int = 0):

@@ -6,6 +6,7 @@ from collections import OrderedDict
 
 import pytest
 import torch
+from conftest import tiny_net
 from torch import nn
 
 from course_utils import checkpoints, files
@@ -21,16 +22,6 @@ from course_utils.checkpoints import (
 CLASSES = ["crow", "eagle", "owl", "swan"]
 META = {"arch": "tiny", "class_names": CLASSES, "image_size": 16,
         "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
-
-
-def tiny_net(num_classes: int = 4, width: int = 8) -> nn.Module:
-    """Two convolutions with BatchNorm and a linear head called `fc`, like a ResNet's."""
-    return nn.Sequential(OrderedDict(
-        conv1=nn.Conv2d(3, width, 3, padding=1, bias=False), bn1=nn.BatchNorm2d(width),
-        relu1=nn.ReLU(), conv2=nn.Conv2d(width, 16, 3, stride=2, padding=1, bias=False),
-        bn2=nn.BatchNorm2d(16), relu2=nn.ReLU(), pool=nn.AdaptiveAvgPool2d(1),
-        flat=nn.Flatten(), fc=nn.Linear(16, num_classes),
-    ))
 
 
 def trained_net() -> nn.Module:

@@ -15,6 +15,7 @@ from course_utils.models import (
     Bottleneck,
     build_resnet,
     count_parameters,
+    randomise_batch_norm,
 )
 
 # torchvision's published parameter counts (1000 classes).
@@ -24,23 +25,11 @@ PARAMS = {18: 11_689_512, 34: 21_797_672, 50: 25_557_032, 101: 44_549_160, 152: 
 PARITY_SIZES = {18: (32, 64, 97), 34: (32, 64, 97), 50: (32, 64, 97), 101: (32, 64, 97), 152: (32, 64)}
 
 
-def randomise_bn_stats(model: nn.Module, seed: int) -> None:
-    """Give every BN non-trivial running stats and affine terms, so a mix-up of names shows."""
-    gen = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            n = m.num_features
-            m.running_mean.copy_(torch.randn(n, generator=gen) * 0.1)
-            m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
-            m.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
-            m.bias.data.copy_(torch.randn(n, generator=gen) * 0.1)
-
-
 @pytest.mark.parametrize("depth", sorted(PARAMS))
 def test_torchvision_state_dict_loads_and_outputs_match(depth: int) -> None:
     torch.manual_seed(depth)
     reference = getattr(torchvision.models, f"resnet{depth}")(num_classes=10).eval()
-    randomise_bn_stats(reference, seed=depth)
+    randomise_batch_norm(reference, seed=depth)
     ours = build_resnet(depth, num_classes=10).eval()
     ours.load_state_dict(reference.state_dict(), strict=True)
     assert list(ours.state_dict()) == list(reference.state_dict())  # same names, same order
@@ -168,3 +157,17 @@ def test_residual_stack_keeps_gradients_that_a_plain_stack_loses() -> None:
     # Deterministic: the figure in chapter 2 is reproducible.
     assert gradient_norms_at_init(5, residual=True, seed=3) == gradient_norms_at_init(
         5, residual=True, seed=3)
+
+
+def test_randomise_batch_norm_is_seeded_and_makes_each_bn_visible() -> None:
+    a, b = build_resnet(18, num_classes=3), build_resnet(18, num_classes=3)
+    b.load_state_dict(a.state_dict())
+    randomise_batch_norm(a, seed=1)
+    randomise_batch_norm(b, seed=1)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
+                                                  b.state_dict().values(), strict=True))
+    bn = nn.BatchNorm2d(4).eval()
+    x = torch.randn(2, 4, 3, 3)
+    torch.testing.assert_close(bn(x), x, rtol=1e-4, atol=1e-4)  # fresh: the identity
+    randomise_batch_norm(bn, seed=2)
+    assert (bn(x) - x).abs().max() > 0.05 and bn.running_var.min() >= 0.5

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 
+import conftest
 import numpy as np
 import pytest
 import torch
@@ -21,13 +21,7 @@ META = {"arch": "tiny", "class_names": CLASSES, "image_size": 16,
 
 
 def tiny_net(num_classes: int = 4) -> nn.Module:
-    """Two convolutions with BatchNorm and a linear head called `fc`, like a ResNet's."""
-    torch.manual_seed(0)
-    return nn.Sequential(OrderedDict(
-        conv1=nn.Conv2d(3, 8, 3, padding=1, bias=False), bn1=nn.BatchNorm2d(8), relu1=nn.ReLU(),
-        conv2=nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False), bn2=nn.BatchNorm2d(16),
-        relu2=nn.ReLU(), pool=nn.AdaptiveAvgPool2d(1), flat=nn.Flatten(), fc=nn.Linear(16, num_classes),
-    ))
+    return conftest.tiny_net(num_classes, seed=0)
 
 
 def _rgb(width=30, height=20) -> Image.Image:

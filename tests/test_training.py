@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections import OrderedDict
 
 import pytest
 import torch
+from conftest import tiny_net
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -28,15 +28,6 @@ from course_utils.training import (
 CLASSES = ["a", "b", "c", "d"]
 META = {"arch": "tiny", "class_names": CLASSES, "image_size": 16,
         "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
-
-
-def tiny_net(num_classes: int = 4) -> nn.Module:
-    """Two convolutions with BatchNorm and a linear head called `fc`, like a ResNet's."""
-    return nn.Sequential(OrderedDict(
-        conv1=nn.Conv2d(3, 8, 3, padding=1, bias=False), bn1=nn.BatchNorm2d(8), relu1=nn.ReLU(),
-        conv2=nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False), bn2=nn.BatchNorm2d(16),
-        relu2=nn.ReLU(), pool=nn.AdaptiveAvgPool2d(1), flat=nn.Flatten(), fc=nn.Linear(16, num_classes),
-    ))
 
 
 def tiny_data(n: int = 36, seed: int = 0) -> TensorDataset:
