@@ -51,10 +51,12 @@ def measure(processes: int, args: argparse.Namespace) -> dict:
         out = Path(tmp) / "run"
         load = os.getloadavg()[0]
         start = time.perf_counter()
-        done = subprocess.run(command(processes, args, out), cwd=REPO, capture_output=True, text=True)
+        done = subprocess.run(command(processes, args, out), cwd=REPO, capture_output=True,
+                              text=True)
         wall = time.perf_counter() - start
         if done.returncode:
-            raise RuntimeError(f"{processes} process(es) failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+            raise RuntimeError(f"{processes} process(es) "
+                               f"failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
         history = History.load(out / "best.history.json")
     return {"processes": processes, "wall_s": wall, "fit_s": sum(r["seconds"] for r in history),
             "images_per_s": sum(r["images_per_s"] for r in history) / len(history),
@@ -74,7 +76,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default=str(REPO / "runs" / "ddp_scaling.json"))
     args = parser.parse_args(argv)
     if args.global_batch % args.processes:
-        parser.error(f"--global-batch {args.global_batch} is not divisible by {args.processes} processes")
+        parser.error(f"--global-batch {args.global_batch} is not divisible by {args.processes} "
+                     f"processes")
     resolve_data_dir()  # generate the embedded dataset first (once), outside the clocks
     runs = [measure(1, args), measure(args.processes, args)]
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
@@ -85,10 +88,12 @@ def main(argv: list[str] | None = None) -> dict:
               "speed_up_fit": runs[0]["fit_s"] / runs[1]["fit_s"]}
     atomic_write(args.out, lambda f: f.write(json.dumps(result, indent=1).encode("utf-8")))
     print(f"{result['machine']}, {result['usable_cores']} usable cores, torch {result['torch']}")
-    print("| processes | wall time (s) | fit time (s) | training images/s | best val acc | load avg before |")
+    print("| processes | wall time (s) | fit time (s) | training images/s | best val acc | load "
+          "avg before |")
     print("| --- | --- | --- | --- | --- | --- |")
     for r in runs:
-        print(f"| {r['processes']} | {r['wall_s']:.1f} | {r['fit_s']:.1f} | {r['images_per_s']:.0f} | "
+        print(f"| {r['processes']} | {r['wall_s']:.1f} | {r['fit_s']:.1f} | "
+              f"{r['images_per_s']:.0f} | "
               f"{r['best_val_acc']:.1%} | {r['load_before']:.1f} |")
     print(f"speed-up with {args.processes} processes: {result['speed_up_wall']:.2f}x wall, "
           f"{result['speed_up_fit']:.2f}x fit")

@@ -74,7 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     all_threads = f"{rows[0]['threads']} threads"
     print(f"{'model':11s} {'1 thread':>10s} {all_threads:>11s}")
     for row in rows:
-        print(f"ResNet-{row['depth']:<4d} {row['ms_1_thread']:>7.0f} ms {row['ms_all_threads']:>8.0f} ms")
+        print(f"ResNet-{row['depth']:<4d} {row['ms_1_thread']:>7.0f} ms "
+              f"{row['ms_all_threads']:>8.0f} ms")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {"machine": platform.processor() or platform.machine(), "torch": torch.__version__,
               "rows": rows}

@@ -2,7 +2,8 @@
 
     python -m benchmarks.mutation                 every mutant; prints caught/total
     python -m benchmarks.mutation --list          the mutants, without running anything
-    python -m benchmarks.mutation -k zero_grad    only the mutants whose name has a word (-k again: or)
+    python -m benchmarks.mutation -k zero_grad    only the mutants whose name has a word (-k again:
+    or)
     python -m benchmarks.mutation --min-score 90  exit 1 below that percentage (`make mutation`)
     python -m benchmarks.mutation --jobs 4        four mutants at once, on a machine with the cores
 
@@ -77,8 +78,10 @@ MUTANTS = [
        ("loss_sum += loss.detach().to(loss_sum.dtype) * n",
         "loss_sum += loss.detach().to(loss_sum.dtype)")),
     _m("train: accuracy of the last batch only", "loops",
-       ("            correct += (logits.argmax(1) == targets).sum()\n            seen += n\n            bar",
-        "            correct = (logits.argmax(1) == targets).sum()\n            seen += n\n            bar")),
+       ("            correct += (logits.argmax(1) == targets).sum()\n            seen += n\n       "
+        "     bar",
+        "            correct = (logits.argmax(1) == targets).sum()\n            seen += n\n        "
+        "    bar")),
     _m("train: model.train() forgotten", "loops",
        ("    model.train()\n    # Running sums", "    # Running sums")),
     _m("train: per-batch scheduler not stepped", "loops",
@@ -111,16 +114,20 @@ MUTANTS = [
        ("    model.eval()\n    trues, probs = [], []", "    trues, probs = [], []")),
     _m("predict_loader: logits instead of probabilities", "loops",
        ("probs.append(logits.float().softmax(1).cpu())", "probs.append(logits.float().cpu())")),
-    # ---------------------------------------------------------------- images, transforms, splits, data
+    # ---------------------------------------------------------------- images, transforms, splits,
+    # data
     _m("data: evaluation transforms flip at random", "transforms",
        ("        T.CenterCrop(image_size),\n        T.ToTensor(),",
-        "        T.CenterCrop(image_size),\n        T.RandomHorizontalFlip(),\n        T.ToTensor(),")),
+        "        T.CenterCrop(image_size),\n        T.RandomHorizontalFlip(),\n        "
+        "T.ToTensor(),")),
     _m("data: evaluation stretches instead of cropping", "transforms",
-       ("        T.Resize(image_size, antialias=True),\n        T.CenterCrop(image_size),\n        T.ToTensor",
+       ("        T.Resize(image_size, antialias=True),\n        T.CenterCrop(image_size),\n        "
+        "T.ToTensor",
         "        T.Resize((image_size, image_size), antialias=True),\n        T.ToTensor")),
     _m("data: val/test sets built with the training transforms", "data",
        ("evaluation = full.with_transform(eval_transforms(image_size, mean, std))",
-        "evaluation = full.with_transform(train_transforms(image_size, mean, std, augment=augment))")),
+        "evaluation = full.with_transform(train_transforms(image_size, mean, std, "
+        "augment=augment))")),
     _m("data: the data's mean/std never reach the evaluation transforms", "data",
        ("eval_transforms(image_size, mean, std))", "eval_transforms(image_size))")),
     _m("data: validation loader shuffled", "data",
@@ -134,7 +141,8 @@ MUTANTS = [
     _m("data: flip-shift pads with black", "transforms",
        ("padding_mode=\"edge\"", "padding_mode=\"constant\"")),
     _m("data: LA transparency dropped", "images",
-       ("if image.mode in (\"RGBA\", \"LA\", \"PA\", \"RGBa\", \"La\"):", "if image.mode == \"RGBA\":")),
+       ("if image.mode in (\"RGBA\", \"LA\", \"PA\", \"RGBa\", \"La\"):", "if image.mode == "
+                                                                          "\"RGBA\":")),
     _m("data: palette transparency dropped", "images",
        ("image = image.convert(\"RGBA\" if \"transparency\" in image.info else \"RGB\")",
         "image = image.convert(\"RGB\")")),
@@ -143,7 +151,8 @@ MUTANTS = [
     _m("data: 16-bit images clipped", "images",
        ("            top = 65535.0\n", "            top = 255.0\n")),
     _m("data: split not seeded", "splits",
-       ("rng = np.random.default_rng(seed)\n    for label", "rng = np.random.default_rng()\n    for label")),
+       ("rng = np.random.default_rng(seed)\n    for label", "rng = np.random.default_rng()\n    "
+                                                            "for label")),
     # ---------------------------------------------------------------- predict.py
     _m("predict: model left in train mode while predicting", "predict",
        ("    model.eval()  # one image", "    pass  # one image")),
@@ -155,10 +164,12 @@ MUTANTS = [
        ("    names = _meta(meta)[0]\n", "    names = sorted(_meta(meta)[0])\n")),
     _m("predict: the training transforms", "predict",
        ("return eval_transforms(size, mean, std)(picture)",
-        "from .transforms import train_transforms\n    return train_transforms(size, mean, std)(picture)")),
+        "from .transforms import train_transforms\n    return train_transforms(size, mean, "
+        "std)(picture)")),
     # ---------------------------------------------------------------- metrics.py
     _m("metrics: weighted avg weighted equally", "metrics",
-       ("(\"weighted avg\", [r[\"support\"] for r in rows])", "(\"weighted avg\", [1] * len(rows))")),
+       ("(\"weighted avg\", [r[\"support\"] for r in rows])",
+        "(\"weighted avg\", [1] * len(rows))")),
     _m("metrics: averages divided by the number of classes", "metrics",
        ("norm = sum(weights) or 1", "norm = len(rows)")),
     _m("metrics: precision from row sums", "metrics",
@@ -175,7 +186,8 @@ MUTANTS = [
     _m("plots: history plots validation loss as training loss", "plots",
        ("ax_loss.plot(epochs, cols[\"train_loss\"]", "ax_loss.plot(epochs, cols[\"val_loss\"]")),
     _m("explain: Grad-CAM in train mode", "explain",
-       ("    model.eval()\n    try:\n        # inference_mode(False)", "    try:\n        # inference_mode(False)")),
+       ("    model.eval()\n    try:\n        # inference_mode(False)", "    try:\n        # "
+                                                                       "inference_mode(False)")),
     _m("explain: Grad-CAM keeps negative evidence", "explain",
        ("cam = F.relu((weights * features).sum(1, keepdim=True))",
         "cam = ((weights * features).sum(1, keepdim=True)).abs()")),
@@ -184,21 +196,24 @@ MUTANTS = [
        ("    except BaseException as error:  # KeyboardInterrupt too",
         "    except Exception as error:  # KeyboardInterrupt too")),
     _m("checkpoints: loaded without weights_only", "checkpoints",
-       ("map_location=map_location, weights_only=True)", "map_location=map_location, weights_only=False)")),
+       ("map_location=map_location, weights_only=True)", "map_location=map_location, "
+                                                         "weights_only=False)")),
     _m("checkpoints: torch.compile's prefix stored", "checkpoints",
        ("        elif hasattr(model, \"_orig_mod\"):\n            model = model._orig_mod\n", "")),
     _m("checkpoints: class names not checked against the head", "checkpoints",
        ("    check_head(model, list(meta.class_names))\n    payload = {", "    payload = {")),
     # ---------------------------------------------------------------- cifar.py
     _m("cifar: augmentation never flips", "cifar",
-       ("flip = torch.rand(n, generator=generator) < 0.5", "flip = torch.rand(n, generator=generator) < 0.0")),
+       ("flip = torch.rand(n, generator=generator) < 0.5", "flip = torch.rand(n, "
+                                                           "generator=generator) < 0.0")),
     _m("cifar: augmentation never shifts", "cifar",
        ("dy, dx = torch.randint(0, 2 * pad + 1, (2, n), generator=generator)",
         "dy, dx = torch.full((2, n), pad)")),
     _m("cifar: augmentation flips upside down", "cifar",
        ("out[flip] = out[flip].flip(3)", "out[flip] = out[flip].flip(2)")),
     _m("cifar: train_steps without zero_grad", "cifar",
-       ("        opt.zero_grad(set_to_none=True)\n        loss.backward()", "        loss.backward()")),
+       ("        opt.zero_grad(set_to_none=True)\n        loss.backward()",
+        "        loss.backward()")),
     _m("cifar: evaluate in train mode", "cifar",
        ("    model.to(device).eval()\n    loss_sum, wrong = 0.0, 0",
         "    model.to(device).train()\n    loss_sum, wrong = 0.0, 0")),
@@ -246,7 +261,8 @@ def _pytest(copy: Path, files: list[str], timeout: float) -> tuple[bool, str]:
 def _check_copy_is_imported(copy: Path) -> None:
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     env.pop("PYTHONPATH", None)
-    where = subprocess.run([sys.executable, "-c", "import course_utils; print(course_utils.__file__)"],
+    where = subprocess.run([sys.executable, "-c", "import course_utils; "
+                                                  "print(course_utils.__file__)"],
                            cwd=copy, env=env, capture_output=True, text=True, check=True).stdout
     if not Path(where.strip()).resolve().is_relative_to(copy.resolve()):
         raise SystemExit(f"the copy is not what gets imported ({where.strip()}); a mutation run "

@@ -33,7 +33,8 @@ DEGRADATION_CONFIG = ("06_why_residuals_work.ipynb", "c09")
 
 
 def begin(name: str) -> str:
-    return f"<!-- BEGIN generated: {name}, by `python -m benchmarks.readme` from the notebooks' outputs -->"
+    return (f"<!-- BEGIN generated: {name}, by `python -m benchmarks.readme` from the notebooks' "
+            "outputs -->")
 
 
 def end(name: str) -> str:
@@ -120,7 +121,8 @@ BLOCKS: dict[str, Callable[[Path], list[str]]] = {
 
 
 def block(name: str, root: Path = REPO) -> str:
-    """The generated Markdown of one block, marker lines included, from the notebooks under `root`."""
+    """The generated Markdown of one block, marker lines included, from the notebooks under
+    `root`."""
     return "\n".join([begin(name), *BLOCKS[name](root), end(name)])
 
 

@@ -197,7 +197,8 @@ def build(spec: dict) -> Bench:
     if spec["kind"] == "step":
         return train_step(model, batch, size, device, images, amp, spec["channels_last"])
     if spec["kind"] == "eval":
-        context = {"no_grad": torch.no_grad, "inference_mode": torch.inference_mode}[spec["context"]]
+        contexts = {"no_grad": torch.no_grad, "inference_mode": torch.inference_mode}
+        context = contexts[spec["context"]]
         return forward_only(model, batch, size, device, images, context, spec["channels_last"], amp)
     if spec["kind"] == "epoch":
         root = make_embedded_dataset()
@@ -253,9 +254,12 @@ def in_fresh_processes(specs: dict[str, dict], reps: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best there is)")
-    parser.add_argument("--size", type=int, default=224, help="image size (default 224, as the lesson)")
-    parser.add_argument("--reps", type=int, default=5, help="interleaved repetitions per measurement")
+    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best there "
+                                                       "is)")
+    parser.add_argument("--size", type=int, default=224, help="image size (default 224, as the "
+                                                              "lesson)")
+    parser.add_argument("--reps", type=int, default=5, help="interleaved repetitions per "
+                                                            "measurement")
     parser.add_argument("--images", type=int, default=None,
                         help="images per repetition (default: 32 on the CPU, 512 on a GPU)")
     parser.add_argument("--quick", action="store_true", help="2 repetitions: a smoke test")
@@ -357,7 +361,8 @@ def main() -> None:
     # c. the input pipeline alone, 0..N workers
     max_workers = min(4, os.cpu_count() or 1)
     results["c_input_pipeline_img_s"] = {
-        f"{w} workers": pipeline_rate(w, big, size, 1 if args.quick else 2) for w in range(max_workers + 1)}
+        f"{w} workers": pipeline_rate(w, big, size, 1 if args.quick else 2)
+        for w in range(max_workers + 1)}
     results["c_default_workers"] = workers
 
     # d. achieved FLOP rate vs the matmul peak (the best of the start and the end of the run:

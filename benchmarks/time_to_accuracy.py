@@ -6,7 +6,8 @@ with the course's recipe and with the lesson's, on the same machine, data and sp
 Each recipe trains chapter 3's ResNet-50 from scratch (seed 0, chapter 4's data, split and
 image size, `course_utils.recipes`): the course's for chapter 4's final 10 epochs (the same run
 as chapter 4's final run), the lesson's for the lesson's own 10 epochs (chapter 4's ladder can
-afford it only 3). The clock is fit's own per-epoch time, validation included. Prints a table and writes runs/time_to_accuracy.json. One run per recipe:
+afford it only 3). The clock is fit's own per-epoch time, validation included. Prints a table and
+writes runs/time_to_accuracy.json. One run per recipe:
 on a shared machine the minutes vary by some 10 %; a recipe that never reaches a threshold
 says so, with its best.
 """
@@ -81,7 +82,8 @@ def train(recipe: recipes.Recipe, size: int, epochs: int, device: torch.device) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best there is)")
+    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best there "
+                                                       "is)")
     parser.add_argument("--size", type=int, default=None,
                         help="image size (default: chapter 4's, 40 on a CPU, 128 on a GPU)")
     parser.add_argument("--epochs", type=int, default=10,

@@ -51,7 +51,8 @@ def _plain(value, where: str):
         out = {}
         for key, v in value.items():
             if not isinstance(key, str):
-                raise TypeError(f"checkpoint metadata {where} has the key {key!r}; keys must be strings")
+                raise TypeError(f"checkpoint metadata {where} has the key {key!r}; keys must be "
+                                f"strings")
             out[key] = _plain(v, f"{where}.{key}")
         return out
     raise TypeError(
@@ -60,7 +61,8 @@ def _plain(value, where: str):
 
 
 def classifier_key(state_dict: Mapping[str, torch.Tensor]) -> str:
-    """Name of the last 2-D weight in a state dict: the classifier head (`fc.weight` in a ResNet)."""
+    """Name of the last 2-D weight in a state dict: the classifier head (`fc.weight` in a
+    ResNet)."""
     keys = [k for k, v in state_dict.items() if k.endswith("weight") and v.dim() == 2]
     if not keys:
         raise CheckpointError("the model has no linear layer, so its number of outputs is unknown")
@@ -245,7 +247,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             "not a PyTorch file, or it pickles whole objects (such as a model saved with "
             "torch.save(model)); only tensors and plain values are accepted.") from error
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        if isinstance(data, dict) and data and all(isinstance(v, torch.Tensor) for v in data.values()):
+        if (isinstance(data, dict) and data
+                and all(isinstance(v, torch.Tensor) for v in data.values())):
             raise CheckpointError(
                 f"{str(path)!r} is a bare state dict (like the lesson's "
                 "torch.save(model.state_dict(), PATH)), not a course checkpoint: it has no class "
@@ -303,9 +306,11 @@ def load_into(model: nn.Module, checkpoint: Mapping | str | os.PathLike, *,
     if missing or unexpected or reshaped:
         details = []
         if missing:
-            details.append(f"{len(missing)} model tensors not in the checkpoint (e.g. {missing[:3]})")
+            details.append(f"{len(missing)} model tensors not in the checkpoint (e.g. "
+                           f"{missing[:3]})")
         if unexpected:
-            details.append(f"{len(unexpected)} checkpoint tensors not in the model (e.g. {unexpected[:3]})")
+            details.append(f"{len(unexpected)} checkpoint tensors not in the model (e.g. "
+                           f"{unexpected[:3]})")
         if reshaped:
             details.append(f"{len(reshaped)} shapes differ (e.g. {reshaped[:2]})")
         raise CheckpointError(

@@ -109,7 +109,8 @@ class CifarNet(nn.Module):
                 nn.init.zeros_(m.bias)
 
     @staticmethod
-    def _make_stage(block, in_channels: int, out_channels: int, n: int, stride: int) -> nn.Sequential:
+    def _make_stage(block, in_channels: int, out_channels: int, n: int,
+                    stride: int) -> nn.Sequential:
         layers = [block(in_channels, out_channels, stride)]
         layers += [block(out_channels, out_channels) for _ in range(n - 1)]
         return nn.Sequential(*layers)
@@ -121,7 +122,7 @@ class CifarNet(nn.Module):
 
 
 def cifar_net(depth: int, residual: bool, num_classes: int = 10) -> CifarNet:
-    """The paper's 6n+2-layer CIFAR net: plain (`residual=False`) or ResNet; depth 20, 32, 56, ..."""
+    """The paper's 6n+2-layer CIFAR net: plain (`residual=False`) or ResNet; depth 20, 32, 56..."""
     if depth < 8 or (depth - 2) % 6:
         raise ValueError(f"depth {depth} is not 6n+2 with n >= 1; use e.g. 20, 32, 44, 56 or 110")
     return CifarNet((depth - 2) // 6, residual, num_classes)
@@ -192,7 +193,8 @@ def train_steps(
     """Train for `steps` mini-batches and return the training curve.
 
     `optimizer="sgd"` is the paper's recipe (momentum 0.9, weight decay 1e-4, lr 0.1);
-    `"adam"` (AdamW with the same decay; use lr ~1e-3) gets going in far fewer steps. The learning rate ramps up linearly over `warmup` steps, then stays constant; every
+    `"adam"` (AdamW with the same decay; use lr ~1e-3) gets going in far fewer steps. The learning
+    rate ramps up linearly over `warmup` steps, then stays constant; every
     `log_every` steps the curve records the mean training loss and error of those steps.
     """
     model.to(device).train()
@@ -231,7 +233,8 @@ def train_steps(
 
 @torch.inference_mode()
 def loss_and_error(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                   batch_size: int = 256, device: torch.device | str = "cpu") -> tuple[float, float]:
+                   batch_size: int = 256,
+                   device: torch.device | str = "cpu") -> tuple[float, float]:
     """Mean cross-entropy loss and error rate (0..1) of `model` in eval mode on tensors.
 
     The paper reports errors, so this returns (loss, error), in that order; the course's

@@ -105,8 +105,9 @@ class CourseData:
 
     def __repr__(self) -> str:
         return (f"CourseData({len(self.classes)} classes {self.classes}, image size "
-                f"{self.image_size}, augment {self.augment!r}, train/val/test = {len(self.train_set)}/{len(self.val_set)}/"
-                f"{len(self.test_set)} images, from {self.root.name!r})")
+                f"{self.image_size}, augment {self.augment!r}, train/val/test = "
+                f"{len(self.train_set)}/{len(self.val_set)}/{len(self.test_set)} images, from "
+                f"{self.root.name!r})")
 
 
 def course_data(

@@ -62,7 +62,8 @@ class World:
 
 
 def launched_by_torchrun() -> bool:
-    """True inside a process that torchrun (or another launcher setting RANK and WORLD_SIZE) started."""
+    """True inside a process that torchrun (or another launcher setting RANK and WORLD_SIZE)
+    started."""
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
@@ -95,8 +96,9 @@ def init(prefer: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> Wor
     if use_cuda:
         if local_rank >= torch.cuda.device_count():
             raise RuntimeError(
-                f"local rank {local_rank} has no GPU: this machine has {torch.cuda.device_count()}; "
-                f"start torchrun with --nproc-per-node={torch.cuda.device_count()} or fewer")
+                f"local rank {local_rank} has no GPU: this machine has "
+                f"{torch.cuda.device_count()}; start torchrun with "
+                f"--nproc-per-node={torch.cuda.device_count()} or fewer")
         device, backend = torch.device("cuda", local_rank), "nccl"
         torch.cuda.set_device(device)
     else:
@@ -113,7 +115,8 @@ def shutdown(world: World) -> None:
 
 
 def usable_cores() -> int:
-    """The CPU cores this process may run on (a container or `taskset` may allow fewer than exist)."""
+    """The CPU cores this process may run on (a container or `taskset` may allow fewer than
+    exist)."""
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
@@ -164,7 +167,8 @@ def wrap(model: nn.Module, world: World, log=print) -> nn.Module:
 
 
 def loader_workers(world: World) -> int:
-    """Loader worker processes per training process: the machine's share, as data.default_num_workers."""
+    """Loader worker processes per training process: the machine's share, as
+    runtime.default_num_workers."""
     if not world.distributed:
         return default_num_workers(world.device)
     if world.device.type == "cpu":

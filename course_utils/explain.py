@@ -22,7 +22,8 @@ def grad_cam(model: nn.Module, image_tensor: torch.Tensor, target_layer: nn.Modu
     if not (len(shape) == 3 or (len(shape) == 4 and shape[0] == 1)):
         raise ValueError(f"image_tensor has shape {shape}; expected (3, H, W) or (1, 3, H, W)")
     captured = []
-    handle = target_layer.register_forward_hook(lambda module, inputs, output: captured.append(output))
+    handle = target_layer.register_forward_hook(
+        lambda module, inputs, output: captured.append(output))
     was_training = model.training
     model.eval()
     try:

@@ -61,7 +61,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
         if isinstance(error, (OSError, RuntimeError)) and _disk_full(error):
             free = shutil.disk_usage(path.parent).free
             raise CheckpointWriteError(
-                errno.ENOSPC, f"could not write {str(path)!r}: the disk is full ({free / 1e6:.0f} MB "
+                errno.ENOSPC,
+                f"could not write {str(path)!r}: the disk is full ({free / 1e6:.0f} MB "
                 f"free there; a ResNet-50 checkpoint needs about 100 MB). Free some space or "
                 f"choose another folder; the previous file at that path is unchanged") from error
         raise

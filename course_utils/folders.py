@@ -243,7 +243,8 @@ def _scan(root: Path, min_classes: int = 2) -> tuple[list[str], list[tuple[str, 
                         "missing without a word. Fix the links or remove them.")
     if empty:
         raise DataError(f"class folder(s) {empty} in {str(root)!r} contain no images "
-                        f"(looked for {', '.join(IMAGE_EXTENSIONS)}); add images or remove the folder")
+                        f"(looked for {', '.join(IMAGE_EXTENSIONS)}); add images or remove the "
+                        f"folder")
     return classes, samples, ignored
 
 

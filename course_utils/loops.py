@@ -111,12 +111,14 @@ def train_epoch_totals(model, loader, optimizer, loss_fn, device, *, amp_dtype, 
             if scheduler is not None:
                 scheduler.step()
             n = targets.size(0)
-            loss_sum += loss.detach().to(loss_sum.dtype) * n  # sample-weighted: batch mean x batch size
+            # sample-weighted: batch mean x batch size
+            loss_sum += loss.detach().to(loss_sum.dtype) * n
             correct += (logits.argmax(1) == targets).sum()
             seen += n
             bar.update(1)
             if progress and step % 10 == 0:
-                bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}", acc=f"{correct.item() / seen:.1%}")
+                bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}",
+                                acc=f"{correct.item() / seen:.1%}")
     finally:
         bar.close()  # also on Ctrl-C, so no stale bar is left on screen
     if seen and not math.isfinite(loss_sum.item()):
@@ -197,7 +199,8 @@ def evaluate(
     channels_last: bool = False,
     progress: bool = False,
 ) -> tuple[float, float]:
-    """Accuracy and mean loss per image over `loader`, in eval mode; changes nothing in the model."""
+    """Accuracy and mean loss per image over `loader`, in eval mode; changes nothing in the
+    model."""
     totals = evaluate_totals(model, loader, loss_fn, device, amp_dtype=amp_dtype,
                               channels_last=channels_last, progress=progress)
     acc, loss, _ = rates(totals, "evaluation")
@@ -224,7 +227,8 @@ def evaluate_totals(model, loader, loss_fn, device, *, amp_dtype, channels_last,
                     logits = model(images)
                     loss = loss_fn(logits, targets)
                 n = targets.size(0)
-                loss_sum += loss.to(loss_sum.dtype) * n  # per image, not per batch (see the module doc)
+                # per image, not per batch (see the module doc)
+                loss_sum += loss.to(loss_sum.dtype) * n
                 correct += (logits.argmax(1) == targets).sum()
                 seen += n
     finally:

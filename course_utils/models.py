@@ -230,7 +230,7 @@ def build_resnet(depth: int, num_classes: int = 1000, **kwargs) -> ResNet:
 
 
 def _builder(depth: int):
-    """resnet{depth}(num_classes=1000, **kwargs): the builder torchvision names, made from the table."""
+    """resnet{depth}(num_classes=1000, **kwargs): torchvision's builder, made from the table."""
     block, layers = RESNET_CONFIGS[depth]
 
     def build(num_classes: int = 1000, **kwargs) -> ResNet:

@@ -76,7 +76,8 @@ def show_images(images: torch.Tensor, labels: Sequence[int], class_names: Sequen
     return fig
 
 
-def plot_class_counts(counts: dict[str, int] | dict[str, dict[str, int]], title: str = "Images per class"):
+def plot_class_counts(counts: dict[str, int] | dict[str, dict[str, int]],
+                      title: str = "Images per class"):
     """Bar chart of images per class; pass {split: counts} to compare splits side by side."""
     import matplotlib.pyplot as plt
 
@@ -111,13 +112,15 @@ def _columns(history) -> dict[str, list]:
 
 def _check_classes(num_classes) -> None:
     if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 2):
-        raise ValueError(f"num_classes={num_classes!r}; expected an int >= 2 (the number of classes)")
+        raise ValueError(f"num_classes={num_classes!r}; expected an int >= 2 (the number of "
+                         f"classes)")
 
 
 def _chance_lines(ax_acc, ax_loss, num_classes: int) -> None:
     """Dashed lines at what guessing scores: accuracy 1/C (in %) and the loss ln(C)."""
     chance = 100 / num_classes
-    ax_acc.axhline(chance, color="grey", linestyle="--", linewidth=1, label=f"chance ({chance:.0f} %)")
+    ax_acc.axhline(chance, color="grey", linestyle="--", linewidth=1,
+                   label=f"chance ({chance:.0f} %)")
     ax_loss.axhline(math.log(num_classes), color="grey", linestyle="--", linewidth=1,
                     label=f"chance: ln {num_classes} = {math.log(num_classes):.2f}")
 
@@ -243,7 +246,8 @@ def _picture(image, mean, std) -> np.ndarray:
         if mean is not None:
             tensor = denormalize(tensor, mean, std)
         return tensor.clamp(0, 1).permute(1, 2, 0).numpy()
-    array = np.asarray(image.convert("RGB") if hasattr(image, "convert") else image, dtype=np.float64)
+    array = np.asarray(image.convert("RGB") if hasattr(image, "convert") else image,
+                       dtype=np.float64)
     return array / 255.0 if array.max() > 1 else array
 
 
@@ -307,7 +311,8 @@ def show_cam(image, heatmap: torch.Tensor, *, mean=IMAGENET_MEAN, std=IMAGENET_S
     return fig
 
 
-# --------------------------------------------------------------------------- data parallelism (chapter 7)
+# --------------------------------------------------------------------------- data parallelism
+# (chapter 7)
 
 
 def plot_data_parallelism(processes: int = 2, images_per_process: int = 4):
@@ -317,7 +322,8 @@ def plot_data_parallelism(processes: int = 2, images_per_process: int = 4):
     from matplotlib.patches import FancyBboxPatch
 
     if processes < 1 or images_per_process < 1:
-        raise ValueError(f"processes={processes}, images_per_process={images_per_process}; expected >= 1")
+        raise ValueError(f"processes={processes}, images_per_process={images_per_process}; "
+                         f"expected >= 1")
     colours = plt.get_cmap("tab10").colors
     width = processes * (images_per_process + 1.5)
     fig, ax = plt.subplots(figsize=(min(12, 1.0 * width), 4.6))
@@ -338,19 +344,23 @@ def plot_data_parallelism(processes: int = 2, images_per_process: int = 4):
     for rank in range(processes):
         x0 = rank * (images_per_process + 1.5)
         for i in range(images_per_process):  # this process's images
-            ax.add_patch(plt.Rectangle((x0 + i, 6.0), 0.85, 0.8, color=colours[rank % 10], alpha=0.6))
+            ax.add_patch(plt.Rectangle((x0 + i, 6.0), 0.85, 0.8, color=colours[rank % 10],
+                                       alpha=0.6))
         centre = x0 + images_per_process / 2 - 0.1
         arrow(centre, 5.95, centre, 5.35)
-        box(x0, 4.2, images_per_process - 0.15, 1.0, f"rank {rank}: the same model\n(identical weights)",
+        box(x0, 4.2, images_per_process - 0.15, 1.0,
+            f"rank {rank}: the same model\n(identical weights)",
             "#e8eef7")
         arrow(centre, 4.1, centre, 3.5)
         box(x0, 2.75, images_per_process - 0.15, 0.65, f"gradient $g_{rank}$ of its images",
             colours[rank % 10], alpha=0.35)
         arrow(centre, 2.65, centre, 2.05)
         arrow(centre, 1.25, centre, 0.55)
-        box(x0, -0.35, images_per_process - 0.15, 0.8, "the same optimizer step\n-> weights stay identical",
+        box(x0, -0.35, images_per_process - 0.15, 0.8,
+            "the same optimizer step\n-> weights stay identical",
             "#e8eef7")
-    terms = " + ".join(f"$g_{r}$" for r in range(min(processes, 4))) + (" + ..." if processes > 4 else "")
+    terms = " + ".join(f"$g_{r}$" for r in range(min(processes, 4)))
+    terms += " + ..." if processes > 4 else ""
     box(0, 1.3, width - 1.65, 0.65, f"all-reduce: every rank receives  g = ({terms}) / {processes}",
         "#fff2cc")
     fig.tight_layout()

@@ -29,7 +29,8 @@ def _meta(meta) -> tuple[list[str], int, list[float], list[float]]:
         if missing:
             raise ValueError(f"the metadata lacks {missing}; pass the dict from load_checkpoint() "
                              "or a tuple (class_names, image_size, mean, std)")
-        return list(meta["class_names"]), int(meta["image_size"]), list(meta["mean"]), list(meta["std"])
+        return (list(meta["class_names"]), int(meta["image_size"]), list(meta["mean"]),
+                list(meta["std"]))
     if isinstance(meta, Sequence) and len(meta) == 4:
         names, size, mean, std = meta
         return list(names), int(size), list(mean), list(std)
@@ -49,7 +50,8 @@ def prepare_image(image: str | os.PathLike | Image.Image, meta) -> torch.Tensor:
                              "'photo.jpg'), then predict(model, 'photo.jpg', ...)")
         path = Path(image)
         if not path.is_file():
-            raise FileNotFoundError(f"no image file at {str(path)!r} (absolute: {str(path.absolute())!r})")
+            raise FileNotFoundError(f"no image file at {str(path)!r} (absolute: "
+                                    f"{str(path.absolute())!r})")
         picture = load_rgb(path)
     return eval_transforms(size, mean, std)(picture)
 
@@ -76,7 +78,8 @@ def predict(
         model.train(was_training)
     if logits.shape[-1] != len(names):
         raise ValueError(f"the model has {logits.shape[-1]} outputs but the metadata names "
-                         f"{len(names)} classes ({names}); use the model that checkpoint belongs to")
+                         f"{len(names)} classes ({names}); use the model that checkpoint "
+                         "belongs to")
     probs = logits.float().softmax(-1)[0].cpu()
     values, indices = probs.topk(min(topk, len(names)))
     return [(names[i], p) for p, i in zip(values.tolist(), indices.tolist(), strict=True)]

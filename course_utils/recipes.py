@@ -32,7 +32,8 @@ class Recipe:
     label_smoothing: float = 0.0
     weight_decay: float = 0.01  # AdamW's default, applied to every parameter
     decay_norm_and_bias: bool = True  # False: decay only conv/linear weights (decay_groups)
-    augment: str = "crop"  # "crop": random crops (the ImageNet habit); "flip-shift": data.train_transforms
+    # "crop": random crops (the ImageNet habit); "flip-shift": data.train_transforms
+    augment: str = "crop"
 
     def __post_init__(self) -> None:
         if self.augment not in AUGMENTATIONS:
@@ -53,8 +54,9 @@ class Recipe:
         if self.one_cycle:
             total = epochs * steps_per_epoch
             if total < 3:
-                raise ValueError(f"a one-cycle schedule needs at least 3 optimiser steps, got {epochs} "
-                                 f"epoch(s) x {steps_per_epoch} batch(es); train longer or on more images")
+                raise ValueError(f"a one-cycle schedule needs at least 3 optimiser steps, got "
+                                 f"{epochs} epoch(s) x {steps_per_epoch} batch(es); train longer "
+                                 f"or on more images")
             # OneCycleLR divides by zero unless the warm-up spans at least 2 steps (tiny runs)
             scheduler = torch.optim.lr_scheduler.OneCycleLR(
                 optimizer, max_lr=self.lr, epochs=epochs, steps_per_epoch=steps_per_epoch,
@@ -89,7 +91,8 @@ LADDER = _climb(
     {"name": "+ lr 2e-3, one-cycle warm-up", "lr": 2e-3, "one_cycle": True},
     {"name": "+ flips and shifts, not crops", "augment": "flip-shift"},
     {"name": "+ label smoothing 0.1", "label_smoothing": 0.1},
-    {"name": "+ weight decay 0.05, weights only", "weight_decay": 0.05, "decay_norm_and_bias": False},
+    {"name": "+ weight decay 0.05, weights only", "weight_decay": 0.05,
+     "decay_norm_and_bias": False},
 )
 COURSE = dataclasses.replace(LADDER[-1], name="the course")
 

@@ -25,7 +25,8 @@ def fast_mode() -> bool:
         return False
     if value in ("1", "true", "yes", "on"):
         return True
-    raise ValueError(f"{FAST_ENV}={value!r} is not understood; use 1 (fast) or 0 (real configuration)")
+    raise ValueError(f"{FAST_ENV}={value!r} is not understood; use 1 (fast) or 0 (real "
+                     f"configuration)")
 
 
 def pick_device(prefer: str | None = None) -> torch.device:

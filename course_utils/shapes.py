@@ -129,7 +129,10 @@ def _draw_sample(label: int, rng: np.random.Generator) -> Image.Image:
     w, h = (int(v) for v in rng.integers(160, 321, size=2))
     # Background: a random two-colour gradient, so no class owns a colour or a brightness.
     c0, c1 = rng.integers(0, 256, size=(2, 3))
-    t = np.linspace(0, 1, w)[None, :, None] if rng.random() < 0.5 else np.linspace(0, 1, h)[:, None, None]
+    if rng.random() < 0.5:
+        t = np.linspace(0, 1, w)[None, :, None]
+    else:
+        t = np.linspace(0, 1, h)[:, None, None]
     background = (c0 * (1 - t) + c1 * t) * np.ones((h, w, 1))
     image = Image.fromarray(background.astype(np.uint8), "RGB")
     draw = ImageDraw.Draw(image)
@@ -138,7 +141,8 @@ def _draw_sample(label: int, rng: np.random.Generator) -> Image.Image:
         x0, x1 = rng.integers(0, w, size=2)
         y0, y1 = rng.integers(0, h, size=2)
         draw.line([(int(x0), int(y0)), (int(x1), int(y1))],
-                  fill=tuple(int(v) for v in rng.integers(0, 256, 3)), width=int(rng.integers(1, 3)))
+                  fill=tuple(int(v) for v in rng.integers(0, 256, 3)),
+                  width=int(rng.integers(1, 3)))
     for _ in range(int(rng.integers(0, 3))):
         x, y = rng.integers(0, w), rng.integers(0, h)
         s = int(rng.integers(2, 7))

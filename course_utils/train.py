@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                "(chapter 5 loads both); OUT/last.pth is what --resume continues from.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", metavar="DIR",
-                        help="an image folder with one sub-folder per class (default: $COURSE_DATA, "
+                        help="an image folder with one sub-folder per class (default: "
+                             "$COURSE_DATA, "
                              "else the course's generated shapes)")
     parser.add_argument("--arch", default="resnet50", choices=sorted(ARCHITECTURES, key=_depth),
                         help="which network (default: %(default)s); resnet20/32/56 are chapter 6's "
@@ -94,8 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="continue the run in --out from its last finished epoch (with any "
                              "number of processes) up to --epochs in all")
     parser.add_argument("--overwrite", action="store_true",
-                        help="start afresh even if --out already holds a run (its files are replaced)")
-    parser.add_argument("--device", help="cpu or cuda (default: CUDA if there is a GPU, else the CPU)")
+                        help="start afresh even if --out already holds a run (its files are "
+                             "replaced)")
+    parser.add_argument("--device", help="cpu or cuda (default: CUDA if there is a GPU, else the "
+                                         "CPU)")
     parser.add_argument("--threads", type=int,
                         help="compute threads per process (default: the usable cores shared out "
                              "among this machine's processes on a CPU; PyTorch's choice otherwise)")
@@ -109,7 +112,8 @@ def _depth(name: str) -> int:
 
 
 def build_model(arch: str, num_classes: int) -> torch.nn.Module:
-    """A fresh network; chapter 3's ResNets start each residual block as the identity (chapter 4)."""
+    """A fresh network; chapter 3's ResNets start each residual block as the identity (chapter
+    4)."""
     if arch not in ARCHITECTURES:
         raise ValueError(f"arch={arch!r}; expected one of {sorted(ARCHITECTURES, key=_depth)}")
     if arch in ("resnet20", "resnet32", "resnet56"):
@@ -124,7 +128,8 @@ def scaled_lr(lr: float, global_batch: int, rule: str) -> tuple[float, str]:
         return lr, (f"learning rate {lr:g}, as given (--lr-scaling none; the recipe was tuned at a "
                     f"global batch of {REFERENCE_BATCH})")
     if rule == "linear":  # Goyal et al. 2017: k times the batch, k times the rate (with warm-up)
-        return lr * ratio, f"learning rate {lr:g} x {global_batch}/{REFERENCE_BATCH} = {lr * ratio:g} (linear scaling)"
+        return lr * ratio, (f"learning rate {lr:g} x {global_batch}/{REFERENCE_BATCH} = "
+                            f"{lr * ratio:g} (linear scaling)")
     if rule == "sqrt":  # often preferred for Adam: the gradient noise falls with sqrt(batch)
         return lr * ratio**0.5, (f"learning rate {lr:g} x sqrt({global_batch}/{REFERENCE_BATCH}) = "
                                  f"{lr * ratio**0.5:g} (square-root scaling)")
@@ -151,8 +156,8 @@ def save_resume_state(path: Path, model, optimizer, *, epoch: int, meta: Mapping
 def load_resume_state(path: Path) -> dict:
     """What save_resume_state wrote, with errors that say what to do."""
     if not path.is_file():
-        raise CheckpointError(f"--resume: there is no {path.name} in {str(path.parent)!r}, so no run to "
-                              "continue; train without --resume first (or check --out)")
+        raise CheckpointError(f"--resume: there is no {path.name} in {str(path.parent)!r}, so no "
+                              f"run to continue; train without --resume first (or check --out)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
@@ -169,17 +174,17 @@ def _check_resumable(state: Mapping, arch: str, classes: list[str], image_size: 
     found = (state["arch"], list(state["class_names"]), state["image_size"])
     if found != (arch, classes, image_size):
         raise CheckpointError(
-            f"--resume: {state['path']} trained a {found[0]} at {found[2]} px on the classes {found[1]}, "
-            f"but this run asks for a {arch} at {image_size} px on {classes}; pass the same --arch, "
-            "--image-size and --data to continue it")
+            f"--resume: {state['path']} trained a {found[0]} at {found[2]} px on the classes "
+            f"{found[1]}, but this run asks for a {arch} at {image_size} px on {classes}; pass the "
+            f"same --arch, --image-size and --data to continue it")
 
 
 def _resume_history(out: Path, epochs_done: int) -> History:
     path = history_path(out / CHECKPOINT_NAME)
     past = History.load(path) if path.is_file() else History()
     if len(past) < epochs_done:
-        raise CheckpointError(f"--resume: {str(path)!r} has {len(past)} epochs but the resume state "
-                              f"says {epochs_done} are done; the folder is inconsistent")
+        raise CheckpointError(f"--resume: {str(path)!r} has {len(past)} epochs but the resume "
+                              f"state says {epochs_done} are done; the folder is inconsistent")
     # A stop between the history and the resume state leaves the history one epoch ahead.
     return History(past[:epochs_done])
 
@@ -193,8 +198,9 @@ def run(args: argparse.Namespace, world: distributed.World) -> History:
     say = print if main else (lambda *a, **k: None)
     out = Path(args.out)
     if main and not args.resume and not args.overwrite and (out / CHECKPOINT_NAME).exists():
-        raise FileExistsError(f"{str(out)!r} already holds a run ({CHECKPOINT_NAME}); pass --resume to "
-                              "continue it, --overwrite to replace it, or another --out")
+        raise FileExistsError(f"{str(out)!r} already holds a run ({CHECKPOINT_NAME}); pass "
+                              f"--resume to continue it, --overwrite to replace it, or another "
+                              f"--out")
     threads = distributed.choose_threads(world, args.threads)
     say(runtime.describe_runtime(world.device))
     say(f"processes: {world.describe()} | threads per process: {threads}")
@@ -207,7 +213,8 @@ def run(args: argparse.Namespace, world: distributed.World) -> History:
     runtime.seed_everything(args.seed)  # the same split and initial weights on every process
     size = args.image_size or (128 if world.device.type == "cuda" else 40)
     data = course_data(args.data, image_size=size, batch_size=args.batch_size, seed=args.seed,
-                       max_per_class=args.max_per_class, device=world.device, augment=COURSE.augment)
+                       max_per_class=args.max_per_class, device=world.device,
+                       augment=COURSE.augment)
     say(data)
     model = build_model(args.arch, len(data.classes))
     state = None
@@ -216,12 +223,14 @@ def run(args: argparse.Namespace, world: distributed.World) -> History:
         _check_resumable(state, args.arch, data.classes, size)
         load_into(model, state)  # into the plain model, before DDP copies rank 0's weights out
     if fast_path(world.device).channels_last:
-        model.to(memory_format=torch.channels_last)  # before DDP, which registers the weights' layout
+        # before DDP, which registers the weights' layout
+        model.to(memory_format=torch.channels_last)
     model = distributed.wrap(model, world, log=say)
     torch.manual_seed(args.seed + world.rank)  # augmentation: a different random stream per process
 
     if world.distributed:
-        train_loader = distributed.train_loader(data.train_set, args.batch_size, world, seed=args.seed)
+        train_loader = distributed.train_loader(data.train_set, args.batch_size, world,
+                                                seed=args.seed)
         val_loader = distributed.eval_loader(data.val_set, args.batch_size, world)
     else:  # exactly chapter 4's loaders
         train_loader, val_loader = data.train_loader, data.val_loader
@@ -230,7 +239,8 @@ def run(args: argparse.Namespace, world: distributed.World) -> History:
     say(f"global batch {global_batch} = {args.batch_size} per process x {world.world_size} "
         f"process(es); {len(train_loader)} steps per epoch; {lr_line}")
     recipe = dataclasses.replace(COURSE, lr=lr)
-    optimizer, scheduler, loss_fn = recipe.build(unwrap_model(model), args.epochs, len(train_loader))
+    optimizer, scheduler, loss_fn = recipe.build(unwrap_model(model), args.epochs,
+                                                 len(train_loader))
     past = None
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])  # after build; fit moves the schedule on
@@ -246,15 +256,18 @@ def run(args: argparse.Namespace, world: distributed.World) -> History:
             save_resume_state(out / RESUME_NAME, model, optimizer, epoch=record["epoch"], meta=meta)
 
     progress = (sys.stderr.isatty() if args.progress is None else args.progress) and main
-    history = fit(model, train_loader, val_loader, optimizer, epochs=args.epochs, device=world.device,
+    history = fit(model, train_loader, val_loader, optimizer, epochs=args.epochs,
+                  device=world.device,
                   loss_fn=loss_fn, scheduler=scheduler, meta=meta,
                   checkpoint_path=out / CHECKPOINT_NAME if main else None,  # rank 0 writes
                   progress=progress, log=print if main else None, on_epoch_end=save_for_resume,
                   resume_history=past, sync=distributed.sync_for(world))
     best = history.best
     if best is not None:
-        say(f"best epoch: {best['epoch']} of {len(history)}, validation accuracy {best['val_acc']:.1%}"
-            f" | files: {out / CHECKPOINT_NAME}, {history_path(out / CHECKPOINT_NAME).name}, {RESUME_NAME}")
+        say(f"best epoch: {best['epoch']} of {len(history)}, validation accuracy "
+            f"{best['val_acc']:.1%}"
+            f" | files: {out / CHECKPOINT_NAME}, {history_path(out / CHECKPOINT_NAME).name}, "
+            f"{RESUME_NAME}")
     return history
 
 

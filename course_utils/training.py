@@ -77,8 +77,8 @@ def _make_scheduler(scheduler, optimizer, epochs: int, steps_per_epoch: int):
         if scheduler.total_steps != wanted:
             raise ValueError(
                 f"the OneCycleLR scheduler has total_steps={scheduler.total_steps}, but fit will "
-                f"take {epochs} epochs x {steps_per_epoch} batches = {wanted} steps; create it with "
-                "epochs=EPOCHS, steps_per_epoch=len(train_loader)")
+                f"take {epochs} epochs x {steps_per_epoch} batches = {wanted} steps; create it "
+                f"with epochs=EPOCHS, steps_per_epoch=len(train_loader)")
         return None, scheduler
     return scheduler, None
 
@@ -88,8 +88,9 @@ def _fast_forward(per_epoch, per_step, epochs_done: int, steps_per_epoch: int) -
     if not epochs_done:
         return
     if isinstance(per_epoch, torch.optim.lr_scheduler.ReduceLROnPlateau):
-        raise ValueError("ReduceLROnPlateau depends on the past validation losses, so a resumed run "
-                         "cannot rebuild it; resume with a schedule that depends on the step only")
+        raise ValueError("ReduceLROnPlateau depends on the past validation losses, so a resumed "
+                         "run cannot rebuild it; resume with a schedule that depends on the step "
+                         "only")
     with warnings.catch_warnings():
         # PyTorch warns about scheduler.step() before optimizer.step(): that is the point here.
         warnings.simplefilter("ignore")
@@ -194,8 +195,8 @@ def fit(
     history = History(dict(record) for record in resume_history or ())
     done = len(history)
     if done >= epochs:
-        raise ValueError(f"the run to resume has already finished {done} epoch(s) and epochs={epochs}; "
-                         "ask for more epochs in all to train further")
+        raise ValueError(f"the run to resume has already finished {done} epoch(s) and "
+                         f"epochs={epochs}; ask for more epochs in all to train further")
 
     if checkpoint_path is not None:  # checked now, not after an epoch that would be lost
         meta = RunMeta.of(meta or {}, where=f"fit(checkpoint_path={str(checkpoint_path)!r})")
@@ -214,7 +215,8 @@ def fit(
     _fast_forward(per_epoch, per_step, done, len(train_loader))
     val_size = loops.dataset_size(val_loader)
     if isinstance(val_size, int):  # each process may validate on its own share of the images
-        val_size = int(sync.sum(torch.tensor(val_size, dtype=loops.sum_dtype(device), device=device)))
+        size = torch.tensor(val_size, dtype=loops.sum_dtype(device), device=device)
+        val_size = int(sync.sum(size))
     emit(f"fit: {epochs} epochs on {device} | {fast.describe()} | "
          f"{loops.dataset_size(train_loader)} train / {val_size} val images"
          + (f" | resuming after epoch {done}" if done else ""))
@@ -228,7 +230,8 @@ def fit(
         try:
             for epoch in epoch_bar:
                 lr = optimizer.param_groups[0]["lr"]  # the rate this epoch starts with
-                if hasattr(sampler, "set_epoch"):  # a new order every epoch, the same on every process
+                # a new order every epoch, the same on every process
+                if hasattr(sampler, "set_epoch"):
                     sampler.set_epoch(epoch)
                 start = time.perf_counter()
                 totals = loops.train_epoch_totals(
@@ -254,8 +257,8 @@ def fit(
                 if improved:
                     if checkpoint_path is not None:
                         save_checkpoint(checkpoint_path, model, epoch=epoch,
-                                        metrics={k: record[k] for k in
-                                                 ("train_acc", "train_loss", "val_acc", "val_loss")},
+                                        metrics={k: record[k] for k in ("train_acc", "train_loss",
+                                                                        "val_acc", "val_loss")},
                                         **meta)
                     best = record  # only once it is safely on disk
                 history.append(record)
@@ -278,8 +281,10 @@ def fit(
             history.interrupted = True
             if checkpoint_path is not None:
                 history.save(history_path(checkpoint_path))
-            kept = (f"the best checkpoint (epoch {best['epoch']}, val acc {best['val_acc']:.1%}) is "
-                    f"intact at {checkpoint_path}" if best and checkpoint_path else "no checkpoint was saved")
+            kept = "no checkpoint was saved"
+            if best and checkpoint_path:
+                kept = (f"the best checkpoint (epoch {best['epoch']}, val acc "
+                        f"{best['val_acc']:.1%}) is intact at {checkpoint_path}")
             emit(f"Interrupted during epoch {epoch}: returning the history of the {len(history)} "
                  f"finished epoch(s); {kept}.")
         finally:

@@ -28,8 +28,8 @@ from course_utils.cifar import cifar_net
 
 torch.set_num_threads(1)
 RESULTS, DATA = Path(sys.argv[1]), sys.argv[2]
-ARGS = ["--data", DATA, "--arch", "resnet20", "--image-size", "16", "--batch-size", "4", "--threads", "1",
-        "--no-progress"]
+ARGS = ["--data", DATA, "--arch", "resnet20", "--image-size", "16", "--batch-size", "4",
+        "--threads", "1", "--no-progress"]
 
 
 def batch(seed: int, n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:

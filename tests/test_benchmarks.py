@@ -110,8 +110,10 @@ def test_time_to_accuracy_counts_minutes_to_the_first_epoch_past_the_threshold()
     assert course["best_val_acc"] == 0.95 and course["best_epoch"] == 6 and course["minutes"] == 7.0
     lesson = tta.summarise("the lesson", [{"epoch": 1, "val_acc": 0.26, "seconds": 30.0}])
     lines = tta.table([course, lesson]).splitlines()
-    assert lines[0] == "| recipe | to 80 % val acc | to 90 % val acc | best val acc | minutes in all |"
-    assert lines[2] == "| the course | 3.0 min (epoch 3) | 5.0 min (epoch 5) | 95.0% (epoch 6) | 7.0 |"
+    assert lines[0] == ("| recipe | to 80 % val acc | to 90 % val acc | best val acc | "
+                        "minutes in all |")
+    assert lines[2] == ("| the course | 3.0 min (epoch 3) | 5.0 min (epoch 5) | 95.0% (epoch 6) | "
+                        "7.0 |")
     assert lines[3] == ("| the lesson | not reached in 1 epochs | not reached in 1 epochs | "
                         "26.0% (epoch 1) | 0.5 |")
 

@@ -93,9 +93,11 @@ def test_other_architecture_is_refused(tmp_path):
     path = save_checkpoint(tmp_path / "x.pth", trained_net(), **META)
     with pytest.raises(CheckpointError, match="holds a 'tiny' but the model is a 'resnet50'"):
         load_into(tiny_net(), path, arch="resnet50")
-    with pytest.raises(CheckpointError, match=r"holds a 'tiny' whose layers do not match.*shapes differ"):
+    with pytest.raises(CheckpointError, match=r"holds a 'tiny' whose layers do not match.*shapes "
+                                              r"differ"):
         load_into(tiny_net(width=4), path)
-    deeper = nn.Sequential(OrderedDict(list(tiny_net().named_children()) + [("extra", nn.Linear(4, 4))]))
+    children = list(tiny_net().named_children()) + [("extra", nn.Linear(4, 4))]
+    deeper = nn.Sequential(OrderedDict(children))
     with pytest.raises(CheckpointError, match="not in the checkpoint"):
         load_into(deeper, path)
 
@@ -176,7 +178,8 @@ def test_resnet_checkpoint_round_trip(tmp_path):
     x = torch.randn(1, 3, 32, 32)
     with torch.inference_mode():
         assert torch.equal(rebuilt(x), model(x))
-    with pytest.raises(CheckpointError, match=r"trained for 4 classes .* 5 outputs \(fc.weight is \[5, 512\]\)"):
+    with pytest.raises(CheckpointError, match=r"trained for 4 classes .* 5 outputs \(fc.weight is "
+                                              r"\[5, 512\]\)"):
         load_into(resnet18(num_classes=5), path)
 
 

@@ -146,8 +146,11 @@ def test_augment_keeps_shape_and_content():
 
 def test_batches_cover_an_epoch_and_are_seeded():
     x, y = torch.arange(10.0).view(10, 1, 1, 1).expand(10, 3, 2, 2), torch.arange(10)
-    first = [next(it)[1] for it in [batches(x, y, 3, seed=0, train_augment=False)] for _ in range(3)]
-    again = [next(it)[1] for it in [batches(x, y, 3, seed=0, train_augment=False)] for _ in range(3)]
+    def three(seed: int) -> list:
+        it = batches(x, y, 3, seed=seed, train_augment=False)
+        return [next(it)[1] for _ in range(3)]
+
+    first, again = three(0), three(0)
     assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
     assert len(set(torch.cat(first).tolist())) == 9  # one epoch's 3 full batches, no repeats
 

@@ -304,7 +304,8 @@ def _left_right_ramp(width: int = 96, height: int = 48) -> Image.Image:
 
 def _normalised(picture: Image.Image) -> torch.Tensor:
     array = torch.from_numpy(np.asarray(picture, np.float32) / 255).permute(2, 0, 1)
-    return (array - torch.tensor(IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    mean, std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    return (array - mean) / std
 
 
 def test_eval_transforms_are_resize_and_centre_crop_by_value_whatever_the_seed() -> None:
@@ -347,7 +348,8 @@ def test_flip_shift_flips_half_the_time_and_repeats_the_border() -> None:
 
 def test_denormalize_inverts_normalize() -> None:
     x = torch.rand(2, 3, 5, 5)
-    normalised = (x - torch.tensor(IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    mean, std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    normalised = (x - mean) / std
     assert torch.allclose(denormalize(normalised), x, atol=1e-6)
     assert torch.allclose(denormalize(normalised[0]), x[0], atol=1e-6)
 

@@ -36,7 +36,8 @@ from course_utils.data import course_data
 from course_utils.fastpath import FastPath
 from course_utils.training import History, evaluate, fit, history_path
 
-# torchrun's error recorder (train.main's @record) cannot reach a file number under pytest's capture.
+# torchrun's error recorder (train.main's @record) cannot reach a file number under pytest's
+# capture.
 pytestmark = pytest.mark.filterwarnings("ignore:Unable to enable fault handler")
 ROOT = Path(__file__).resolve().parent.parent
 JOB_TIMEOUT_S = 240  # far above the ~20-40 s the job takes on a busy 2-core machine: a hang fails
@@ -49,7 +50,8 @@ def tiny_folder(root: Path, per_class: int = 10) -> Path:
     for name in ("a", "b", "c", "d"):
         (root / name).mkdir(parents=True)
         for i in range(per_class):
-            Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(root / name / f"{i}.png")
+            pixels = rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
     return root
 
 
@@ -63,7 +65,8 @@ def command(data: Path, out: Path, *extra: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
-    """Run tests/ddp_worker.py under torchrun once; returns (results folder, data, process, seconds)."""
+    """Run tests/ddp_worker.py under torchrun once; returns (results folder, data, process,
+    seconds)."""
     results = tmp_path_factory.mktemp("ddp")
     data = tiny_folder(results / "data")
     threads = torch.get_num_threads()
@@ -99,7 +102,8 @@ def test_one_ddp_step_over_two_shards_equals_one_step_over_the_whole_batch(job):
         # half-batches is exactly the gradient of the whole batch, up to float rounding.
         assert found["one_step"]["eval"] < 1e-5, found
         # In train mode each process normalises with the statistics of its own 4 images, not of
-        # all 8: another function of the images, so the step differs (SyncBatchNorm fixes it on GPUs).
+        # all 8: another function of the images, so the step differs (SyncBatchNorm fixes it on
+        # GPUs).
         assert found["one_step"]["train"] > 1e-4, found
 
 
@@ -108,7 +112,8 @@ def test_only_rank_0_writes_files(job):
     assert rank1["written"] == []
     # 3 epochs (2 from scratch, 1 resumed): the history and the resume state after every epoch,
     # the checkpoint when the epoch was the best so far
-    assert rank0["written"].count("best.history.json") == 3 and rank0["written"].count("last.pth") == 3
+    assert rank0["written"].count("best.history.json") == 3
+    assert rank0["written"].count("last.pth") == 3
     assert "best.pth" in rank0["written"]
 
 

@@ -22,7 +22,8 @@ from course_utils.models import (
 PARAMS = {18: 11_689_512, 34: 21_797_672, 50: 25_557_032, 101: 44_549_160, 152: 60_192_808}
 
 # The deep models are checked at small sizes only, to keep the file fast on 2 CPU cores.
-PARITY_SIZES = {18: (32, 64, 97), 34: (32, 64, 97), 50: (32, 64, 97), 101: (32, 64, 97), 152: (32, 64)}
+PARITY_SIZES = {18: (32, 64, 97), 34: (32, 64, 97), 50: (32, 64, 97), 101: (32, 64, 97),
+                152: (32, 64)}
 
 
 @pytest.mark.parametrize("depth", sorted(PARAMS))
@@ -142,15 +143,19 @@ def test_residual_stack_keeps_gradients_that_a_plain_stack_loses() -> None:
     assert plain_bn[0] > 1e4 * plain_bn[-1]
     assert max(residual_bn) / min(residual_bn) < 1e3
     assert max(residual) / min(residual) < 1e3
-    # He initialisation (as the ResNet uses) alone keeps the plain stack's gradients level, while the
-    # residual stack without BN grows block after block: the vanishing above came from the default init.
+    # He initialisation (as the ResNet uses) alone keeps the plain stack's gradients level, while
+    # the
+    # residual stack without BN grows block after block: the vanishing above came from the default
+    # init.
     plain_he = gradient_norms_at_init(50, residual=False, init="he")
     residual_he = gradient_norms_at_init(50, residual=True, init="he")
     assert max(plain_he) / min(plain_he) < 50
     assert min(residual_he) > 1e6 * max(plain_he)
     # With BN the plain stack's explosion grows with depth (about plain-20's and plain-56's depths).
-    ratio = {d: (lambda g: g[0] / g[-1])(gradient_norms_at_init(d, residual=False, batch_norm=True, init="he"))
-             for d in (9, 27)}
+    ratio = {}
+    for d in (9, 27):
+        g = gradient_norms_at_init(d, residual=False, batch_norm=True, init="he")
+        ratio[d] = g[0] / g[-1]
     assert ratio[9] < 100 < ratio[27]
     with pytest.raises(ValueError, match="init must be"):
         gradient_norms_at_init(2, residual=True, init="xavier")

@@ -1,6 +1,7 @@
 """The numbers chapters 4-5's prose relies on are asserted in the notebooks, and those asserts
 can fail: each claim's `if not FAST and data.embedded:` block is run here on the values the
-committed notebook printed (it must pass) and on values that contradict the prose (it must raise)."""
+committed notebook printed (it must pass) and on values that contradict the prose (it must raise).
+"""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def claim(notebook: str, cell_id: str) -> str:
     """The body of the cell's `if not FAST and data.embedded:` block: the assertions of the real
     configuration on the course's own data (a learner's photos give other numbers)."""
     source = "".join(cell(notebook, cell_id)["source"])
-    match = re.search(r"^if not FAST and data\.embedded:.*\n((?:[ \t]+.*\n?)+)", source, re.MULTILINE)
+    match = re.search(r"^if not FAST and data\.embedded:.*\n((?:[ \t]+.*\n?)+)", source,
+                      re.MULTILINE)
     assert match, f"{notebook} cell {cell_id} has no `if not FAST and data.embedded:` block"
     body = textwrap.dedent(match.group(1))
     assert "assert" in body, f"{notebook} cell {cell_id}: the block asserts nothing"
@@ -55,7 +57,8 @@ def check(code: str, good: dict, bad: dict) -> None:
 
 def top_k(text: str) -> list[tuple[str, float]]:
     """predict()'s printed lines, e.g. '  circle    88.4%', as (class, probability)."""
-    return [(name, float(p) / 100) for name, p in re.findall(r"^\s+(\w+)\s+([\d.]+)%$", text, re.MULTILINE)]
+    rows = re.findall(r"^\s+(\w+)\s+([\d.]+)%$", text, re.MULTILINE)
+    return [(name, float(p) / 100) for name, p in rows]
 
 
 def test_chapter_4_lesson_recipe_is_diagnosed_at_chance():
@@ -96,7 +99,8 @@ def test_chapter_5_confusion_matrix_is_nearly_diagonal():
     cm = torch.tensor(counts).view(4, 4)
     assert cm.sum() == 360
     confused = cm.clone()
-    confused[0, 0], confused[0, 1] = confused[0, 0] - 20, confused[0, 1] + 20  # 20 circles as squares
+    # 20 circles as squares
+    confused[0, 0], confused[0, 1] = confused[0, 0] - 20, confused[0, 1] + 20
     check(claim("05_evaluation.ipynb", "c19"), {"cm": cm, "mistakes": {}},
           {"cm": confused, "mistakes": {}})
 

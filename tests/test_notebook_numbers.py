@@ -22,7 +22,8 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("
 # A number not glued to a word (ResNet-50, conv2_x, v1.5 and 3x3's second 3 are names, not claims).
 NUMBER = re.compile(r"(?<![\w.\-/^])−?\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?(?![\w.]*\w)")
 LIST_MARK = re.compile(r"^(\s*|#+ )\d+\. ", re.M)  # "5. item", "## 5. Heading"
-REFERENCE = re.compile(r"\b(chapters?|sections?|figure|table|exercise)\s+\d+(\s*(–|-|and|,)\s*\d+)*", re.I)
+REFERENCE = re.compile(r"\b(chapters?|sections?|figure|table|exercise)\s+\d+"
+                       r"(\s*(–|-|and|,)\s*\d+)*", re.I)
 YEAR = re.compile(r"^(19|20)\d\d$")
 SCALES = (1, 100, 0.01, 1e-3, 1e-6, 1e-9, 1e3)
 
@@ -40,7 +41,8 @@ SOURCED = {
     "04_training.ipynb": {
         "224": "the lesson's image size (the seed lesson)",
         "996": "1000 - 4 ImageNet outputs that the 4-class data never uses",
-        "0.925": "label smoothing 0.1 over 4 classes: 1 - 0.1 + 0.1 / 4 (arithmetic in the sentence)",
+        "0.925": "label smoothing 0.1 over 4 classes: 1 - 0.1 + 0.1 / 4 (arithmetic in the "
+                 "sentence)",
         "159": "steps of the lesson's run: 3 epochs x 53 batches, printed per epoch by fit",
         "85": "a design run at 48 px, recorded in the text (not re-run by the notebook)",
     },
@@ -152,5 +154,7 @@ def test_a_stale_number_is_caught():
     assert unbacked(notebook, {}) == ["cell m: 97.5"]  # 96.2 % was printed; 3 is in the code
     notebook["cells"][1]["outputs"][0]["text"] = "accuracy 0.975\n"
     assert unbacked(notebook, {}) == []
-    names = {"cells": [{"cell_type": "markdown", "id": "m", "source": "ResNet-50, 3x3 and 7 more\n2. x"}]}
-    assert unbacked(names, {}) == ["cell m: 7"]  # names and list numbers are skipped, a bare number is not
+    names = {"cells": [{"cell_type": "markdown", "id": "m", "source": "ResNet-50, 3x3 and 7 "
+                                                                      "more\n2. x"}]}
+    # names and list numbers are skipped, a bare number is not
+    assert unbacked(names, {}) == ["cell m: 7"]

@@ -34,9 +34,11 @@ def test_chapters_1_4_5_run_on_a_pre_split_two_class_folder(tmp_path, monkeypatc
     # a two-epoch one-cycle rung has the 3 steps it needs; val/ 2 per class gives val and test.
     photos = make_photo_folder(tmp_path / "hymenoptera", {"train": 9, "val": 2})
     monkeypatch.setenv("COURSE_DATA", str(photos))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(course), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("PYTHONPATH",
+                       os.pathsep.join([str(course), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("MPLBACKEND", "Agg")  # no figures are looked at here
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # tiny tensors: one thread, no spin-waiting (conftest)
+    # tiny tensors: one thread, no spin-waiting (conftest)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     ran = {}
     for name in CHAPTERS:
         nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
@@ -44,8 +46,9 @@ def test_chapters_1_4_5_run_on_a_pre_split_two_class_folder(tmp_path, monkeypatc
                        resources={"metadata": {"path": str(course / "notebooks")}}).execute()
         ran[name] = nb
     ch1, ch4, ch5 = (ran[name] for name in CHAPTERS)
-    split_line = ("pre-split folder 'hymenoptera': train/ 18, val/ 4 images (no test/ folder); test "
-                  "is cut from val/ (stratified, 50%, seed 0) -> train/val/test = 18/2/2 images\n")
+    split_line = ("pre-split folder 'hymenoptera': train/ 18, val/ 4 images (no test/ folder); "
+                  "test is cut from val/ (stratified, 50%, seed 0) -> train/val/test = 18/2/2 "
+                  "images\n")
     assert "classes: ['ants', 'bees']" in _stdout(ch1, "c11")
     assert "pre-split: train/ 18, val/ 4 images (no test/ folder)" in _stdout(ch1, "c11")
     assert _stdout(ch1, "c25") == split_line + "['ants', 'bees']\n"

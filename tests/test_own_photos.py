@@ -139,7 +139,8 @@ def test_too_few_images_per_class_are_refused_with_the_counts(tmp_path, photo_fo
     assert "'ants': train 2, val 0, test 0" in message
     assert "every class needs at least 3 images" in message
     split = photo_folder(tmp_path / "s", {"train": 4, "val": 1})
-    with pytest.raises(DataError, match=r"'ants': train 4, val 1, test 0 \(from train/ 4, val/ 1\)"):
+    with pytest.raises(DataError,
+                       match=r"'ants': train 4, val 1, test 0 \(from train/ 4, val/ 1\)"):
         course_data(split, num_workers=0)
 
 
@@ -161,7 +162,8 @@ def test_images_above_pils_limit_are_refused_by_name(tmp_path, photo_folder, mon
             ImageFolderDataset(root)
         assert "bees_001.jpg' is too large" in str(caught.value)
         assert f"more than PIL's limit of {limit:,} pixels" in str(caught.value)
-        with pytest.raises(DataError, match=r"bees_001\.jpg' is too large \((55x99 = )?5,445 pixels"):
+        with pytest.raises(DataError,
+                           match=r"bees_001\.jpg' is too large \((55x99 = )?5,445 pixels"):
             load_rgb(big)
         with pytest.raises(DataError, match=r"bees_001\.jpg' is too large"):
             predict(model, big, (CLASSES, 8, [0.5] * 3, [0.25] * 3))
@@ -389,7 +391,8 @@ def test_a_full_disk_names_the_path_and_the_cause(tmp_path, monkeypatch):
         save_checkpoint(path, tiny_net(), **META)  # torch's own writer meets the full disk
     assert caught.value.errno == errno.ENOSPC
     assert f"could not write {str(path)!r}: the disk is full" in str(caught.value)
-    assert "unexpected pos" in str(caught.value.__cause__) or "No space" in str(caught.value.__cause__)
+    cause = str(caught.value.__cause__)
+    assert "unexpected pos" in cause or "No space" in cause
     monkeypatch.undo()
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["best.pth"]
 
@@ -444,7 +447,8 @@ def test_a_model_with_fewer_outputs_than_classes_is_refused_by_fit(tmp_path, pho
 def test_predict_loader_on_an_empty_loader_and_predict_on_a_url():
     model = tiny_net()
     empty = DataLoader(Subset(TensorDataset(torch.randn(2, 3, 8, 8), torch.tensor([0, 1])), []))
-    with pytest.raises(ValueError, match="the loader gave no batches, so there is nothing to predict"):
+    with pytest.raises(ValueError, match="the loader gave no batches, so there is nothing to "
+                                         "predict"):
         predict_loader(model, empty, "cpu")
     with pytest.raises(ValueError, match=r"'https://example.com/bee.jpg' is a web address; "
                                          "predict reads a local file"):

@@ -59,7 +59,8 @@ def test_plot_history_timestamp_label():
 
 def _cells(ax) -> dict[tuple[int, int], str]:
     """The text written in each cell, by (row, column) = (true class, predicted class)."""
-    return {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts}
+    return {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text()
+            for t in ax.texts}
 
 
 def test_plot_confusion_matrix_writes_counts_and_row_shares_by_value():
@@ -139,7 +140,8 @@ def test_show_cam_overlay():
 def test_use_cjk_font_without_a_chinese_font_says_so_once(monkeypatch, capsys):
     monkeypatch.setattr(plots, "_said_no_cjk", [])
     monkeypatch.setattr(font_manager.fontManager, "ttflist",
-                        [f for f in font_manager.fontManager.ttflist if f.name not in plots.CJK_FONTS])
+                        [f for f in font_manager.fontManager.ttflist
+                         if f.name not in plots.CJK_FONTS])
     with matplotlib.rc_context():
         before = list(matplotlib.rcParams["font.sans-serif"])
         assert plots.use_cjk_font() is None
@@ -205,7 +207,8 @@ def test_plot_runs_one_line_per_run_and_chance():
     other = History([{**r, "val_acc": r["val_acc"] / 2, "val_loss": 1.4} for r in _history()])
     fig = plots.plot_runs({"lesson": other, "final": _history()}, num_classes=4)
     acc, loss = fig.axes
-    assert [t.get_text() for t in acc.get_legend().get_texts()] == ["lesson", "final", "chance (25 %)"]
+    legend = [t.get_text() for t in acc.get_legend().get_texts()]
+    assert legend == ["lesson", "final", "chance (25 %)"]
     assert list(acc.lines[0].get_ydata()) == pytest.approx([9.0, 18.0, 27.0])  # val_acc / 2, in %
     assert list(acc.lines[1].get_ydata()) == pytest.approx([18.0, 36.0, 54.0])
     assert list(loss.lines[0].get_ydata()) == [1.4, 1.4, 1.4]
@@ -221,7 +224,8 @@ def test_plot_runs_one_line_per_run_and_chance():
 def test_data_parallelism_figure_draws_every_process_and_the_all_reduce():
     fig = plots.plot_data_parallelism(processes=3, images_per_process=2)
     texts = [t.get_text() for t in fig.axes[0].texts]
-    assert "one global batch of 6 images = 2 per process x 3 processes (DistributedSampler)" in texts
+    assert ("one global batch of 6 images = 2 per process x 3 processes (DistributedSampler)"
+            in texts)
     assert [t for t in texts if t.startswith("rank ")] == [
         f"rank {r}: the same model\n(identical weights)" for r in range(3)]
     assert any(t.startswith("all-reduce") and "/ 3" in t for t in texts)

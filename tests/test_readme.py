@@ -31,7 +31,8 @@ def test_block_quotes_the_named_cells(tmp_path: Path):
     ch4 = _notebook([
         _code("c03", "IMAGE_SIZE = 48\nLADDER_EPOCHS = 1 if FAST else 3  # each rung\n"),
         _code("c23d", "print(...)", "last epoch: validation loss 1.386\n"),
-        _code("c24c", "print(table)", "| rung | best |\n| --- | --- |\n| lesson | 25.0% |\n<Figure>\n"),
+        _code("c24c", "print(table)", "| rung | best |\n| --- | --- |\n| lesson | 25.0% "
+                                      "|\n<Figure>\n"),
         _code("c24", "print(...)", "best epoch: 9 of 10\ntraining time: 9.1 min\n"),
     ])
     ch5 = _notebook([_code("c17", "print(...)", "test:       accuracy 95.0%\n")])
@@ -42,11 +43,13 @@ def test_block_quotes_the_named_cells(tmp_path: Path):
     assert "`last epoch: validation loss 1.386`" in text
     assert "`LADDER_EPOCHS = 1 if FAST else 3`" in text
     assert "| lesson | 25.0% |" in text and "<Figure>" not in text  # table lines only
-    assert "    best epoch: 9 of 10\n    training time: 9.1 min\n    test:       accuracy 95.0%" in text
+    assert ("    best epoch: 9 of 10\n    training time: 9.1 min\n    test:       accuracy 95.0%"
+            in text)
     # a cell that printed nothing (never executed) is refused, not quoted as empty
     ch5["cells"][0]["outputs"] = []
     (tmp_path / "notebooks" / "05_evaluation.ipynb").write_text(json.dumps(ch5))
-    with pytest.raises(ValueError, match="c17 of notebooks/05_evaluation.ipynb has no printed output"):
+    with pytest.raises(ValueError, match="c17 of notebooks/05_evaluation.ipynb has no printed "
+                                         "output"):
         readme.block("training", tmp_path)
 
 
@@ -55,7 +58,8 @@ def test_family_and_degradation_blocks_quote_their_cells(tmp_path: Path):
     ch3 = _notebook([_code("c15", "print(table)", "model  params\nResNet-18  11,689,512\n"),
                      _code("c19b", "print(table)", "model  layers\n\nResNet-18  18\n")])
     ch6 = _notebook([
-        _code("c09", "STEPS = 6 if FAST else 300  # steps\nSEEDS = (0, 1) if FAST else (0, 1, 2)\n"),
+        _code("c09",
+              "STEPS = 6 if FAST else 300  # steps\nSEEDS = (0, 1) if FAST else (0, 1, 2)\n"),
         _code("c21", "print(table)", "  network  train loss\nplain-20  0.171 [0.1, 0.2]\n"),
         _code("c23", "print(gaps)", "plain-56 minus plain-20: +1.1\n"),
     ])
@@ -65,7 +69,8 @@ def test_family_and_degradation_blocks_quote_their_cells(tmp_path: Path):
     assert "    ResNet-18  11,689,512" in fam and "    ResNet-18  18" in fam
     assert "\n    \n" not in fam  # blank printed lines are dropped, not quoted as empty code lines
     deg = readme.block("degradation", tmp_path)
-    assert "`SEEDS = (0, 1) if FAST else (0, 1, 2)`" in deg and "`STEPS = 6 if FAST else 300`" in deg
+    assert "`SEEDS = (0, 1) if FAST else (0, 1, 2)`" in deg
+    assert "`STEPS = 6 if FAST else 300`" in deg
     assert "      network  train loss" in deg  # the table's own alignment is kept
     assert "    plain-56 minus plain-20: +1.1" in deg
 

@@ -44,7 +44,8 @@ def test_pick_device(monkeypatch) -> None:
 def test_seed_everything_repeats_every_generator() -> None:
     def draw():
         g = runtime.seed_everything(123)
-        return random.random(), np.random.rand(), torch.rand(1).item(), torch.rand(1, generator=g).item()
+        return (random.random(), np.random.rand(), torch.rand(1).item(),
+                torch.rand(1, generator=g).item())
 
     assert draw() == draw()
 
@@ -111,7 +112,8 @@ def test_memory_reuse_context_restores_the_previous_state():
 def test_memory_reuse_is_a_no_op_without_glibc(monkeypatch):
     monkeypatch.setattr(malloc_tuning, "_glibc", lambda: None)
     assert not malloc_tuning.can_reuse_memory()
-    assert malloc_tuning.reuse_freed_memory(True) is False and not malloc_tuning.memory_reuse_enabled()
+    assert malloc_tuning.reuse_freed_memory(True) is False
+    assert not malloc_tuning.memory_reuse_enabled()
     assert not fastpath.fast_path(torch.device("cpu")).reuse_memory
 
 

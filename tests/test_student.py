@@ -47,7 +47,8 @@ def test_student_notebook_clears_outputs_and_checks() -> None:
     nb = nbformat.v4.new_notebook()
     code = nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\n" + CELL, execution_count=3)
     code.outputs = [nbformat.v4.new_output("stream", text="Correct: yes")]
-    nb.cells = [code, nbformat.v4.new_markdown_cell("Why?\n### BEGIN SOLUTION\nBecause.\n### END SOLUTION")]
+    nb.cells = [code, nbformat.v4.new_markdown_cell("Why?\n### BEGIN SOLUTION\nBecause.\n### END "
+                                                    "SOLUTION")]
     student = student_notebook(nb)
     assert student.cells[0].outputs == [] and student.cells[0].execution_count is None
     assert "NBVAL" not in student.cells[0].source
@@ -59,9 +60,11 @@ def test_every_exercise_cell_has_a_solution_region() -> None:
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         checks = [c for c in nb.cells if c.cell_type == "code" and ".check(" in c.source]
-        assert len(checks) >= 3, f"{path.name} has {len(checks)} exercise checks; expected at least 3"
+        assert len(checks) >= 3, (f"{path.name} has {len(checks)} exercise checks; expected at "
+                                  "least 3")
         for cell in checks:
-            assert "### BEGIN SOLUTION" in cell.source, f"{path.name}: a check without a solution region"
+            assert "### BEGIN SOLUTION" in cell.source, (f"{path.name}: a check without a "
+                                                         "solution region")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])

@@ -72,7 +72,8 @@ def test_small_model_overfits_one_batch():
     y = torch.tensor([0, 1, 2, 3, 3, 2, 1, 0])  # labels unrelated to the pixels: pure memory
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(3):
-        train_one_epoch(model, [(x, y)] * 20, optimizer, nn.CrossEntropyLoss(), "cpu", progress=False)
+        train_one_epoch(model, [(x, y)] * 20, optimizer, nn.CrossEntropyLoss(), "cpu",
+                        progress=False)
     acc, loss = evaluate(model, [(x, y)], nn.CrossEntropyLoss(), "cpu")
     assert acc == 1.0
     assert loss < 0.1
@@ -276,7 +277,8 @@ def test_fit_schedulers_record_the_rate_each_epoch_starts_with(scheduler):
 def _fake_validation(monkeypatch, scores):
     """Make fit's validation report these (accuracy, loss) pairs, one per epoch, over 4 images
     (fit adds up [summed loss, correct images, images], so that processes can add theirs up)."""
-    totals = iter(torch.tensor([4 * loss, 4 * acc, 4.0], dtype=torch.float64) for acc, loss in scores)
+    totals = iter(torch.tensor([4 * loss, 4 * acc, 4.0], dtype=torch.float64)
+                  for acc, loss in scores)
     monkeypatch.setattr("course_utils.loops.evaluate_totals", lambda *a, **k: next(totals))
 
 
