@@ -5,9 +5,7 @@ What the lesson's loops got wrong, and what changes here:
   here both loops set the mode themselves and move every batch to `device`;
 - `torch.no_grad()` becomes `torch.inference_mode()`, which also skips autograd's bookkeeping;
 - the mean loss was a sum of batch means divided by the number of batches, which over-weights
-  a short last batch (e.g. 3 images counting as much as 32); here every image counts once;
-- the best model was kept with `copy.deepcopy(model)` and saved at the very end, so a crash
-  or Ctrl-C lost everything: `fit` writes the best checkpoint to disk as soon as it improves.
+  a short last batch (e.g. 3 images counting as much as 32); here every image counts once.
 """
 
 from __future__ import annotations

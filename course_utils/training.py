@@ -37,6 +37,7 @@ __all__ = [  # the loops and the history are re-exported: the notebooks import t
 EPOCH_TEMPLATE = ("Epoch:{epoch:2d}, Train_acc:{train_acc:.1%}, Train_loss:{train_loss:.3f}, "
                   "Test_acc (val):{val_acc:.1%}, Test_loss:{val_loss:.3f}, Lr:{lr:.2E}")
 
+
 def decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Optimizer parameter groups: weight decay on the conv and linear weights only.
 
