@@ -42,11 +42,28 @@ CONFIG = """\
 # Written by course_utils.grading; rewritten on every `release`/`grade`.
 c = get_config()  # noqa: F821
 c.CourseDirectory.course_id = {course_id!r}
-# A cell that runs longer than this is interrupted and scored like a crash (CellTimeoutError).
-c.Execute.timeout = {timeout}
+
+
+def _timeout(cell):
+    # The learner's cells (exercises, autograder tests) get less time than the lesson's cells.
+    return {exercise_timeout} if "nbgrader" in cell.metadata else {timeout}
+
+
+# A cell that runs longer is interrupted and scored like a crash (KeyboardInterrupt, then
+# CellTimeoutError in its outputs).
+c.Execute.timeout_func = _timeout
+# nbgrader gives up on the whole submission when an interrupted kernel is not idle within this
+# many seconds (nbclient's default, 4 s, is too short on a busy machine).
+c.Execute.iopub_timeout = 60
 # A deleted or emptied test cell is put back and run, instead of silently scoring nothing.
 c.OverwriteCells.add_missing_cells = True
 """
+
+
+def write_config(course: Path, timeout: int = 3600, exercise_timeout: int = 300) -> None:
+    """nbgrader_config.py: seconds per lesson cell and per exercise or test cell."""
+    Path(course, "nbgrader_config.py").write_text(CONFIG.format(
+        course_id=COURSE_ID, timeout=timeout, exercise_timeout=exercise_timeout))
 
 
 class Exercise:
@@ -181,12 +198,13 @@ def course_notebooks(chapters: list[str] | None = None, notebook_dir: Path = REP
     return [p for p in paths if exercises(nbformat.read(p, as_version=4), p.name)]
 
 
-def write_course(course: Path, notebooks: list[Path], timeout: int = 600, points: float = 1,
+def write_course(course: Path, notebooks: list[Path], timeout: int = 3600,
+                 exercise_timeout: int = 300, points: float = 1,
                  exercises_only: bool = False) -> list[str]:
     """Write nbgrader_config.py and source/<stem>/<stem>.ipynb; return the assignment names."""
     course = Path(course)
     course.mkdir(parents=True, exist_ok=True)
-    (course / "nbgrader_config.py").write_text(CONFIG.format(course_id=COURSE_ID, timeout=timeout))
+    write_config(course, timeout, exercise_timeout)
     names = []
     for path in notebooks:
         nb = grading_notebook(nbformat.read(path, as_version=4), points, exercises_only, path.name)
@@ -199,18 +217,21 @@ def write_course(course: Path, notebooks: list[Path], timeout: int = 600, points
     return names
 
 
-def nbgrader(course: Path, *args: str, timeout: float | None = None) -> str:
-    """Run one nbgrader command in the course directory; its kernels import this checkout."""
+def nbgrader(course: Path, *args: str, check: bool = True) -> tuple[int, str]:
+    """Run one nbgrader command in the course directory; its kernels import this checkout.
+
+    Returns (exit status, log); with `check`, a failure raises with the end of the log.
+    """
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
     # nbgrader runs `alembic` (its database migrations) from PATH: use this environment's.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     run = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
-                         capture_output=True, text=True, timeout=timeout)
-    if run.returncode != 0:
+                         capture_output=True, text=True)
+    if check and run.returncode != 0:
         raise RuntimeError(f"`nbgrader {' '.join(args)}` failed in {course} "
-                           f"(exit {run.returncode}):\n{run.stderr[-3000:]}")
-    return run.stderr  # nbgrader logs to stderr
+                           f"(exit {run.returncode}):\n{run.stderr[-6000:]}")
+    return run.returncode, run.stderr  # nbgrader logs to stderr
 
 
 def collect(submissions: Path, course: Path, assignments: list[str]) -> dict[str, list[str]]:
@@ -267,33 +288,49 @@ def write_csv(rows: list[dict], path: Path) -> None:
     tmp.replace(path)
 
 
-def release(course: Path, chapters: list[str] | None, timeout: int = 600,
-            exercises_only: bool = False) -> list[str]:
+def release(course: Path, chapters: list[str] | None, timeout: int = 3600,
+            exercise_timeout: int = 300, exercises_only: bool = False) -> list[str]:
     """Build the course and `nbgrader generate_assignment`: COURSE/release/<a>/ goes to students."""
-    names = write_course(course, course_notebooks(chapters), timeout, exercises_only=exercises_only)
+    names = write_course(course, course_notebooks(chapters), timeout, exercise_timeout,
+                         exercises_only=exercises_only)
     for name in names:
         nbgrader(course, "generate_assignment", name, "--force")
     return names
 
 
+_FAILED = re.compile(r"error processing assignment '([^']+)' for student '([^']+)'")
+
+
 def grade(submissions: Path, course: Path, chapters: list[str] | None = None,
-          timeout: int = 600) -> Path:
+          timeout: int = 3600, exercise_timeout: int = 300) -> Path:
     """Autograde every submission and export COURSE/grades.csv (+ grades_by_exercise.csv).
 
     The submissions are checked first (clear errors before anything slow runs); the nbgrader
-    course is (re)built from the notebooks for the assignments that were handed in.
+    course is (re)built from the notebooks for the assignments that were handed in. A
+    submission nbgrader cannot grade does not stop the others: the grades are exported, then
+    the run fails naming it, with nbgrader's log in COURSE/autograde-<assignment>.log.
     """
     course = Path(course)
     notebooks = {p.stem: p for p in course_notebooks(chapters)}
     handed_in = collect(submissions, course, sorted(notebooks))
-    write_course(course, [notebooks[name] for name in sorted(handed_in)], timeout)
+    write_course(course, [notebooks[name] for name in sorted(handed_in)], timeout,
+                 exercise_timeout)
+    failed = []
     for assignment, students in sorted(handed_in.items()):
         nbgrader(course, "generate_assignment", assignment, "--force")
         print(f"autograding {assignment}: {len(students)} submissions", flush=True)
-        nbgrader(course, "autograde", assignment, "--force")
+        status, log = nbgrader(course, "autograde", assignment, "--force", check=False)
+        (course / f"autograde-{assignment}.log").write_text(log)
+        failed += [f"{student} ({name})" for name, student in _FAILED.findall(log)]
+        if status != 0 and not failed:
+            raise RuntimeError(f"nbgrader autograde {assignment} failed: see "
+                               f"{course / f'autograde-{assignment}.log'}\n{log[-3000:]}")
     csv_path = course / "grades.csv"
     nbgrader(course, "export", f"--to={csv_path}")
     write_csv(exercise_scores(course), course / "grades_by_exercise.csv")
+    if failed:
+        raise RuntimeError(f"wrote {csv_path}, but nbgrader could not grade {', '.join(failed)}: "
+                           f"see the autograde-*.log files in {course}")
     return csv_path
 
 
@@ -308,14 +345,18 @@ def main(argv: list[str] | None = None) -> None:
     gra.add_argument("submissions", type=Path)
     for p in (rel, gra):
         p.add_argument("--course", type=Path, default=REPO / "build" / "grading")
-        p.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
+        p.add_argument("--timeout", type=int, default=3600,
+                       help="seconds per lesson cell (default 3600, as `make execute`)")
+        p.add_argument("--exercise-timeout", type=int, default=300,
+                       help="seconds per exercise or test cell (default 300)")
     args = parser.parse_args(argv)
     try:
         if args.command == "release":
-            for name in release(args.course, args.chapters, args.timeout):
+            for name in release(args.course, args.chapters, args.timeout, args.exercise_timeout):
                 print(f"released {args.course / 'release' / name}")
         else:
-            csv_path = grade(args.submissions, args.course, timeout=args.timeout)
+            csv_path = grade(args.submissions, args.course, timeout=args.timeout,
+                             exercise_timeout=args.exercise_timeout)
             print(f"wrote {csv_path} and {csv_path.with_name('grades_by_exercise.csv')}")
     except (FileNotFoundError, ValueError, RuntimeError) as error:
         raise SystemExit(f"error: {error}") from None

@@ -3,7 +3,8 @@ assignment, autograde synthetic submissions (right, wrong, crashing, looping, ta
 the grades, then compare every score with the course's own verdict in the graded notebook.
 
 The round trip uses chapter 5's exercise section in fast mode (setup cell + exercises: the
-cheapest notebook whose exercises stand alone) and a 15 s cell timeout, which the looping one pays twice (its cell and its test cell).
+cheapest notebook whose exercises stand alone) and a 15 s timeout for exercise and test cells, which the looping one pays twice (its cell and
+its test cell).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 CHAPTER = ROOT / "notebooks" / "05_evaluation.ipynb"
 ASSIGNMENT = CHAPTER.stem
-TIMEOUT = 15  # seconds per cell; the slowest cell of this section (setup) takes about 5 s
+LESSON_TIMEOUT = 300  # seconds per lesson cell: never reached here (setup takes about 5 s)
+EXERCISE_TIMEOUT = 15  # seconds per exercise or test cell; the checks take about 1 s here
 _BEGIN, _END = "### BEGIN SOLUTION", "### END SOLUTION"
 _SHOWN = ("Correct:", "Incorrect:", "Not attempted yet:")  # how a check's verdict starts
 
@@ -142,7 +144,7 @@ def graded(tmp_path_factory, monkeypatch_module):
     """Build, release, submit five notebooks, autograde and export: what every test below reads."""
     course = tmp_path_factory.mktemp("course")
     monkeypatch_module.setenv("COURSE_FAST", "1")
-    write_course(course, [CHAPTER], timeout=TIMEOUT, exercises_only=True)
+    write_course(course, [CHAPTER], LESSON_TIMEOUT, EXERCISE_TIMEOUT, exercises_only=True)
     nbgrader(course, "generate_assignment", ASSIGNMENT)
     release = nbformat.read(course / "release" / ASSIGNMENT / CHAPTER.name, as_version=4)
     source = nbformat.read(course / "source" / ASSIGNMENT / CHAPTER.name, as_version=4)
@@ -166,7 +168,7 @@ def graded(tmp_path_factory, monkeypatch_module):
         path.parent.mkdir(parents=True)
         nbformat.write(nb, path)
         expected[student] = {i: answers[i] == "correct" for i in ids}
-    log = nbgrader(course, "autograde", ASSIGNMENT)
+    _, log = nbgrader(course, "autograde", ASSIGNMENT)  # raises if any submission is not graded
     nbgrader(course, "export", f"--to={course / 'grades.csv'}")
     with open(course / "grades.csv", newline="") as fh:
         totals = {row["student_id"]: row for row in csv.DictReader(fh)}
