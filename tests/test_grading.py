@@ -25,6 +25,7 @@ from course_utils.grading import (
     grading_notebook,
     main,
     nbgrader,
+    write_config,
     write_course,
 )
 
@@ -89,6 +90,20 @@ def test_collect_names_what_is_wrong_with_the_submissions(tmp_path: Path) -> Non
         collect(tmp_path / "odd", tmp_path / "course", [ASSIGNMENT])
     with pytest.raises(SystemExit, match="error: submissions folder .*nowhere"):
         main(["grade", str(tmp_path / "nowhere"), "--course", str(tmp_path / "course")])
+
+
+def test_config_gives_the_learners_cells_the_short_timeout(tmp_path: Path) -> None:
+    from traitlets.config import Config
+
+    write_config(tmp_path, timeout=100, exercise_timeout=7)
+    config = Config()
+    exec((tmp_path / "nbgrader_config.py").read_text(), {"get_config": lambda: config})
+    timeout = config.Execute.timeout_func
+    graded = nbformat.v4.new_code_cell("x", metadata={"nbgrader": {"grade_id": "ch5-q1"}})
+    assert timeout(graded) == 7
+    assert timeout(nbformat.v4.new_code_cell("train()")) == 100
+    assert config.OverwriteCells.add_missing_cells is True
+    assert config.Execute.iopub_timeout == 60
 
 
 # --- the round trip -------------------------------------------------------------------------
