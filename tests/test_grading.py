@@ -1,0 +1,264 @@
+"""Grading a class with nbgrader, for real: build the course from a notebook, generate the
+assignment, autograde synthetic submissions (right, wrong, crashing, looping, tampered) and export
+the grades, then compare every score with the course's own verdict in the graded notebook.
+
+The round trip uses chapter 5's exercise section in fast mode (setup cell + exercises: the
+cheapest notebook whose exercises stand alone) and a 15 s timeout for exercise and test cells, which the looping one pays twice (its cell and
+its test cell).
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils.grading import (
+    autograder_source,
+    collect,
+    exercise_scores,
+    exercises,
+    grading_notebook,
+    main,
+    nbgrader,
+    write_config,
+    write_course,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+CHAPTER = ROOT / "notebooks" / "05_evaluation.ipynb"
+ASSIGNMENT = CHAPTER.stem
+LESSON_TIMEOUT = 300  # seconds per lesson cell: never reached here (setup takes about 5 s)
+EXERCISE_TIMEOUT = 15  # seconds per exercise or test cell; the checks take about 1 s here
+_BEGIN, _END = "### BEGIN SOLUTION", "### END SOLUTION"
+_SHOWN = ("Correct:", "Incorrect:", "Not attempted yet:")  # how a check's verdict starts
+
+
+def test_every_exercise_gets_a_locked_test_cell_right_after_it() -> None:
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        solution_ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+                        if c.metadata.get("nbgrader", {}).get("solution")]
+        graded = grading_notebook(nb, points=2, name=path.name)
+        for i, cell in enumerate(graded.cells):
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("solution"):
+                test = graded.cells[i + 1]
+                assert test.metadata["nbgrader"] == {
+                    "grade": True, "grade_id": f"{meta['grade_id']}-test", "locked": True,
+                    "points": 2, "schema_version": 3, "solution": False, "task": False}
+                ast.parse(test.source)  # valid Python, hidden-test markers are comments
+                assert "### BEGIN HIDDEN TESTS" in test.source
+        assert [e.grade_id for e in exercises(nb)] == solution_ids, path.name
+        assert len(graded.cells) == len(nb.cells) + len(solution_ids)
+        assert not any("outputs" in c and c.outputs for c in graded.cells)
+        assert not any("NBVAL" in c.source for c in graded.cells if c.cell_type == "code")
+
+
+def test_test_cell_repeats_the_exercise_check_call() -> None:
+    nb = nbformat.read(CHAPTER, as_version=4)
+    first = exercises(nb)[0]
+    source = autograder_source(first)
+    assert f"_verdict = {first.call}\nassert _verdict" in source
+    assert re.search(r"^from course_utils\.exercises\S* import ch5$", source, re.M)
+
+
+def test_exercise_without_a_check_line_is_an_error_naming_it() -> None:
+    nb = nbformat.read(CHAPTER, as_version=4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "ch5-q2":
+            cell.source = cell.source.replace(".check(", ".verify(")
+    with pytest.raises(ValueError, match="ch5-q2.*check"):
+        exercises(nb, "05")
+
+
+def test_collect_names_what_is_wrong_with_the_submissions(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist.*<student>/<notebook>.ipynb"):
+        collect(tmp_path / "nowhere", tmp_path / "course", [ASSIGNMENT])
+    (tmp_path / "empty" / "alice").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="no notebooks in .*empty"):
+        collect(tmp_path / "empty", tmp_path / "course", [ASSIGNMENT])
+    odd = tmp_path / "odd" / "bob" / "05_evaluation (1).ipynb"
+    odd.parent.mkdir(parents=True)
+    odd.write_text("{}")
+    with pytest.raises(ValueError, match=r"bob/05_evaluation \(1\)\.ipynb"):
+        collect(tmp_path / "odd", tmp_path / "course", [ASSIGNMENT])
+    with pytest.raises(SystemExit, match="error: submissions folder .*nowhere"):
+        main(["grade", str(tmp_path / "nowhere"), "--course", str(tmp_path / "course")])
+
+
+def test_config_gives_the_learners_cells_the_short_timeout(tmp_path: Path) -> None:
+    from traitlets.config import Config
+
+    write_config(tmp_path, timeout=100, exercise_timeout=7)
+    config = Config()
+    exec((tmp_path / "nbgrader_config.py").read_text(), {"get_config": lambda: config})
+    timeout = config.Execute.timeout_func
+    graded = nbformat.v4.new_code_cell("x", metadata={"nbgrader": {"grade_id": "ch5-q1"}})
+    assert timeout(graded) == 7
+    assert timeout(nbformat.v4.new_code_cell("train()")) == 100
+    assert config.OverwriteCells.add_missing_cells is True
+    assert config.Execute.iopub_timeout == 60
+
+
+# --- the round trip -------------------------------------------------------------------------
+
+def _answer(source: str, how: str) -> str:
+    """The solution cell's source with its solution region answered `how`."""
+    out, inside = [], False
+    for line in source.splitlines():
+        if line.strip() == _BEGIN:
+            inside, indent = True, line[: len(line) - len(line.lstrip())]
+            previous = next((ln for ln in reversed(out) if ln.strip()), "")
+            if how == "wrong":
+                name = previous.split("=")[0].strip()
+                out.append(indent + "return None" if indent else f"{name} = -1")
+            elif how == "crash":
+                out.append(indent + 'raise RuntimeError("a crashing cell")')
+            elif how == "loop":
+                out += [indent + "while True:", indent + "    pass"]
+        elif line.strip() == _END:
+            inside = False
+        elif not inside or how == "correct":
+            out.append(line)
+    return "\n".join(out)
+
+
+def _submission(release, source, answers: dict, delete=(), tamper=(), cheat=()):
+    """A copy of the released notebook with the exercises answered as `answers` says."""
+    nb = nbformat.from_dict(release)
+    solutions = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
+                 if c.metadata.get("nbgrader", {}).get("solution")}
+    cells = []
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+        if grade_id in answers:
+            cell.source = _answer(solutions[grade_id], answers[grade_id])
+            if grade_id in cheat:  # replace the check itself: the hidden test must notice
+                chapter, question = grade_id.split("-")
+                lines = cell.source.splitlines()
+                at = max(i for i, ln in enumerate(lines) if ".check(" in ln)
+                lines.insert(at, f"{chapter}.{question}.check = lambda *a, **k: True")
+                cell.source = "\n".join(lines)
+        if grade_id.removesuffix("-test") in delete and grade_id.endswith("-test"):
+            continue
+        if grade_id.removesuffix("-test") in tamper and grade_id.endswith("-test"):
+            cell.source = "pass  # no test here"
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, monkeypatch_module):
+    """Build, release, submit five notebooks, autograde and export: what every test below reads."""
+    course = tmp_path_factory.mktemp("course")
+    monkeypatch_module.setenv("COURSE_FAST", "1")
+    write_course(course, [CHAPTER], LESSON_TIMEOUT, EXERCISE_TIMEOUT, exercises_only=True)
+    nbgrader(course, "generate_assignment", ASSIGNMENT)
+    release = nbformat.read(course / "release" / ASSIGNMENT / CHAPTER.name, as_version=4)
+    source = nbformat.read(course / "source" / ASSIGNMENT / CHAPTER.name, as_version=4)
+    ids = [e.grade_id for e in exercises(source)]
+    assert len(ids) >= 3, "the round trip needs three exercises in the chapter"
+    by_id = {e.grade_id: source.cells[e.index].source for e in exercises(source)}
+    top = next(i for i in ids if re.search(rf"^{_BEGIN}", by_id[i], re.M))
+    indented = next(i for i in ids if re.search(rf"^\s+{_BEGIN}", by_id[i], re.M))
+    right = dict.fromkeys(ids, "correct")
+    plan = {  # student: (answers, tests deleted, tests tampered, checks replaced)
+        "all_correct": (right, (), (), ()),
+        "partly_wrong": ({**right, ids[1]: "wrong", ids[2]: "wrong"}, (), (), (ids[2],)),
+        "crashing": ({**right, top: "crash"}, (), (), ()),
+        "looping": ({**right, indented: "loop"}, (), (), ()),
+        "tampered": ({**right, ids[1]: "wrong", ids[2]: "wrong"}, (ids[0], ids[2]), (ids[1],), ()),
+    }
+    expected = {}
+    for student, (answers, delete, tamper, cheat) in plan.items():
+        nb = _submission(release, source, answers, delete, tamper, cheat)
+        path = course / "submitted" / student / ASSIGNMENT / CHAPTER.name
+        path.parent.mkdir(parents=True)
+        nbformat.write(nb, path)
+        expected[student] = {i: answers[i] == "correct" for i in ids}
+    _, log = nbgrader(course, "autograde", ASSIGNMENT)  # raises if any submission is not graded
+    nbgrader(course, "export", f"--to={course / 'grades.csv'}")
+    with open(course / "grades.csv", newline="") as fh:
+        totals = {row["student_id"]: row for row in csv.DictReader(fh)}
+    autograded = {student: nbformat.read(course / "autograded" / student / ASSIGNMENT
+                                         / CHAPTER.name, as_version=4) for student in plan}
+    return {"ids": ids, "expected": expected, "totals": totals, "autograded": autograded,
+            "scores": exercise_scores(course), "log": log, "top": top, "indented": indented}
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+def _autograded(graded, student):
+    return graded["autograded"][student]
+
+
+def _verdicts(nb) -> dict[str, str]:
+    """What the course's check showed under each exercise cell: its first word, or the last
+    error (a timed-out cell shows KeyboardInterrupt, then nbgrader's CellTimeoutError)."""
+    shown = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            texts = [o.get("data", {}).get("text/plain", "") for o in cell.outputs]
+            errors = [o.ename for o in cell.outputs if o.output_type == "error"]
+            verdict = next((t.split(":")[0] for t in texts if t.startswith(_SHOWN)), None)
+            shown[meta["grade_id"]] = errors[-1] if errors else verdict
+    return shown
+
+
+def test_every_submission_is_graded_and_exported(graded) -> None:
+    assert set(graded["totals"]) == set(graded["expected"]), graded["log"][-2000:]
+    for student, expected in graded["expected"].items():
+        row = graded["totals"][student]
+        assert float(row["max_score"]) == len(graded["ids"])
+        assert float(row["score"]) == sum(expected.values()), (student, row)
+
+
+def test_scores_follow_the_course_verdict_per_exercise(graded) -> None:
+    scores = {(r["student"], r["exercise"]): r for r in graded["scores"]}
+    assert len(scores) == len(graded["expected"]) * len(graded["ids"])
+    for student, expected in graded["expected"].items():
+        shown = _verdicts(_autograded(graded, student))
+        for grade_id, right in expected.items():
+            row = scores[student, grade_id]
+            assert row["max_score"] == 1
+            assert row["score"] == (1 if right else 0), (student, grade_id, shown[grade_id])
+            # the course's own verdict, as the student saw it under their exercise cell
+            assert (shown[grade_id] == "Correct") == right, (student, grade_id, shown[grade_id])
+
+
+def test_crash_and_timeout_cost_only_their_own_exercise(graded) -> None:
+    crashed = _verdicts(_autograded(graded, "crashing"))
+    assert crashed[graded["top"]] == "RuntimeError"
+    assert [v for k, v in crashed.items() if k != graded["top"]] == ["Correct"] * 2
+    looped = _verdicts(_autograded(graded, "looping"))
+    assert looped[graded["indented"]] == "CellTimeoutError"
+    assert [v for k, v in looped.items() if k != graded["indented"]] == ["Correct"] * 2
+
+
+def test_deleted_and_edited_test_cells_are_restored_and_run(graded) -> None:
+    nb = _autograded(graded, "tampered")
+    tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert len(tests) == len(graded["ids"])
+    assert all("### BEGIN HIDDEN TESTS" in c.source for c in tests)  # the instructor's version
+    assert sum("was missing from the submission" in c.source for c in tests) == 2
+
+
+def test_hidden_test_catches_a_replaced_check(graded) -> None:
+    nb = _autograded(graded, "partly_wrong")
+    cheated = graded["ids"][2]
+    test = next(c for c in nb.cells
+                if c.metadata.get("nbgrader", {}).get("grade_id") == f"{cheated}-test")
+    errors = [o for o in test.outputs if o.output_type == "error"]
+    assert errors and "fresh checks" in errors[0].evalue, test.outputs
