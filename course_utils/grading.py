@@ -136,7 +136,8 @@ _numpy.random.seed({HIDDEN_SEED})
 _torch.manual_seed({HIDDEN_SEED})
 with _contextlib.redirect_stderr(_io.StringIO()):
     _again = _fresh.check({args})
-assert _again, f"{ex.grade_id} (fresh checks, seed {HIDDEN_SEED}) is {{_again.outcome}}: {{_again.message}}"
+assert _again, (f"{ex.grade_id} (fresh checks, seed {HIDDEN_SEED}) is "
+                f"{{_again.outcome}}: {{_again.message}}")
 ### END HIDDEN TESTS"""
 
 
@@ -243,7 +244,8 @@ def collect(submissions: Path, course: Path, assignments: list[str]) -> dict[str
     submissions = Path(submissions)
     if not submissions.is_dir():
         raise FileNotFoundError(f"submissions folder {str(submissions)!r} does not exist; expected "
-                                "SUBMISSIONS/<student>/<notebook>.ipynb, e.g. alice/05_evaluation.ipynb")
+                                "SUBMISSIONS/<student>/<notebook>.ipynb, "
+                                "e.g. alice/05_evaluation.ipynb")
     found = sorted(p for p in submissions.glob("*/*.ipynb") if not p.name.startswith("."))
     if not found:
         raise FileNotFoundError(f"no notebooks in {str(submissions)!r}: expected one folder per "

@@ -3,8 +3,8 @@ assignment, autograde synthetic submissions (right, wrong, crashing, looping, ta
 the grades, then compare every score with the course's own verdict in the graded notebook.
 
 The round trip uses chapter 5's exercise section in fast mode (setup cell + exercises: the
-cheapest notebook whose exercises stand alone) and a 15 s timeout for exercise and test cells, which the looping one pays twice (its cell and
-its test cell).
+cheapest notebook whose exercises stand alone) and a 15 s timeout for exercise and test cells,
+which the looping one pays twice (its cell and its test cell).
 """
 
 from __future__ import annotations
