@@ -23,7 +23,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from . import runtime
 from .checkpoints import (
@@ -36,6 +35,8 @@ from .checkpoints import (
     save_checkpoint,
     unwrap_model,
 )
+from .progress import progress_bar
+from .progress import write as write_above_bars
 
 # The lesson's per-epoch line, with the split it really measures named ("Test" was the
 # validation split: it chose the best epoch, so it is no longer an unbiased test).
@@ -84,7 +85,7 @@ def _bar(loader, desc: str, progress: bool):
     # A bar we advance by hand: tqdm.auto's bar calls iter() on an iterable it wraps as well
     # as the loop does, which would start a DataLoader's worker processes twice per epoch.
     total = len(loader) if hasattr(loader, "__len__") else None
-    return tqdm(total=total, desc=desc, leave=False, disable=not progress, unit="batch")
+    return progress_bar(total=total, desc=desc, leave=False, disable=not progress, unit="batch")
 
 
 def _totals(loss_sum: torch.Tensor, correct: torch.Tensor, seen: int) -> torch.Tensor:
@@ -520,7 +521,7 @@ def fit(
     val_loss_fn = _validation_loss(loss_fn)
     emit = log or (lambda line: None)
     if log is print:
-        emit = tqdm.write  # prints above a live terminal progress bar instead of through it
+        emit = write_above_bars  # prints above a live terminal progress bar instead of through it
     if epochs < 1:
         raise ValueError(f"epochs={epochs}; expected at least 1")
     sync = sync if sync is not None else LocalSync()
@@ -561,11 +562,13 @@ def fit(
     # The best record so far; the lesson's best_acc = 0 never saved an all-0% run.
     best = history.best
     sampler = getattr(train_loader, "sampler", None)
-    epoch_bar = tqdm(range(done + 1, epochs + 1), desc="epochs", disable=not progress, unit="epoch")
+    # in a saved notebook, its final state ("epochs: 10/10 in 6:02"), not a stale 0 % widget
+    # advanced by hand once an epoch is in the history, so a stopped run counts what it finished
+    epoch_bar = progress_bar(total=epochs - done, desc="epochs", disable=not progress, unit="epoch")
     epoch, lr = done, optimizer.param_groups[0]["lr"]
     with runtime.memory_reuse(fast.reuse_memory):  # freed memory back after fit
         try:
-            for epoch in epoch_bar:
+            for epoch in range(done + 1, epochs + 1):
                 lr = optimizer.param_groups[0]["lr"]  # the rate this epoch starts with
                 if hasattr(sampler, "set_epoch"):  # a new order every epoch, the same on every process
                     sampler.set_epoch(epoch)
@@ -598,6 +601,7 @@ def fit(
                                         **meta)
                     best = record  # only once it is safely on disk
                 history.append(record)
+                epoch_bar.update(1)
                 if checkpoint_path is not None:
                     history.save(history_path(checkpoint_path))
                 line = EPOCH_TEMPLATE.format(**record)
