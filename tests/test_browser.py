@@ -38,6 +38,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 SHOTS = ROOT / "build" / "ui"
+# $COURSE_CHROMIUM names another Chromium (or, pointing nowhere, shows what a skip looks like)
 CHROMIUM = os.environ.get("COURSE_CHROMIUM") or shutil.which("chromium") or shutil.which(
     "chromium-browser")
 # The flags that let Chromium run here: as root (no sandbox), with no GPU, and without the
@@ -53,6 +54,8 @@ ALLOWED_CONSOLE_ERRORS: dict[str, str] = {}
 
 def browser_missing_reason() -> str | None:
     """Why the browser tests cannot run here, or None when they can."""
+    if CHROMIUM is not None and not os.access(CHROMIUM, os.X_OK):
+        return f"COURSE_CHROMIUM={CHROMIUM!r} is not an executable file"
     if CHROMIUM is None:
         return ("no Chromium found (looked for `chromium` and `chromium-browser` on PATH, and "
                 "$COURSE_CHROMIUM): install Debian's `chromium` package (.ci/run does) to run "
