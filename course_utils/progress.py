@@ -16,8 +16,14 @@ text bars. `write` prints a line above a live terminal bar instead of through it
 
 from __future__ import annotations
 
+import warnings
+
+from tqdm import TqdmExperimentalWarning
 from tqdm import tqdm as _text_tqdm
-from tqdm.autonotebook import tqdm as _chosen_tqdm  # tqdm's own "are we in a Jupyter kernel?"
+
+with warnings.catch_warnings():  # as tqdm.auto does: the notebook bar is "experimental"
+    warnings.simplefilter("ignore", category=TqdmExperimentalWarning)
+    from tqdm.autonotebook import tqdm as _chosen_tqdm  # tqdm's "are we in a Jupyter kernel?"
 
 write = _text_tqdm.write
 

@@ -423,6 +423,8 @@ def test_an_exercise_check_shows_its_coloured_verdict(scratch, index, verdict, c
     assert span.count() == 1, cell.inner_text()  # shown once
     assert span.inner_text().startswith(verdict), span.inner_text()
     assert span.evaluate("s => getComputedStyle(s).color") == colour
+    assert not cell.locator("[data-mime-type='application/vnd.jupyter.stderr']").count(), (
+        cell.inner_text())  # no warning (importing course_utils is quiet)
     assert not errors(), errors()
 
 
@@ -448,4 +450,5 @@ def test_the_progress_bar_of_fit_updates_live_and_leaves_its_final_line(scratch)
     assert re.search(r"epochs: 3/3 in \d\d:\d\d \(\d+\.\d s/epoch\)", text), text
     assert text.count("Epoch:") == 3, text
     assert cell.locator(".widget-hprogress").count() == 0  # no bar left behind
+    assert not cell.locator("[data-mime-type='application/vnd.jupyter.stderr']").count(), text
     assert not errors(), errors()

@@ -57,6 +57,8 @@ def _stored_outputs(tmp_path, monkeypatch, cell: str) -> list[dict]:
                                          nbformat.v4.new_code_cell(cell)])
     NotebookClient(nb, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
+    # importing course_utils warns about nothing (tqdm's "experimental" notebook warning)
+    assert not [o for o in nb.cells[0].outputs if o.get("name") == "stderr"], nb.cells[0].outputs
     return nb.cells[1].outputs
 
 
@@ -73,6 +75,7 @@ def test_a_saved_fit_keeps_the_final_state_of_its_bars(tmp_path, monkeypatch, st
     expected = (r"epochs: 3/3 in \d\d:\d\d \(\d+\.\d s/epoch\)" if stop_after is None
                 else r"epochs: stopped at 1/3 after \d\d:\d\d \(\d+\.\d s/epoch\)")
     assert re.fullmatch(expected, line), line
+    assert not [o for o in outputs if o.get("name") == "stderr"], outputs  # no warning either
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     epochs = 3 if stop_after is None else 1
     assert text.count("Epoch:") == epochs and text.rstrip().endswith(str(epochs))
