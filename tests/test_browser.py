@@ -442,6 +442,7 @@ def test_the_progress_bar_of_fit_updates_live_and_leaves_its_final_line(scratch)
                                    attributes: true});
     }""")
     cell = run_cell(page, 2)
+    screenshot(page, "scratch_exercise_and_fit")  # the verdicts and the bar's final line
     seen = page.evaluate("() => window.barTexts")
     epochs = {m for text in seen for m in re.findall(r"\b([0-3])/3\b", text)}
     assert {"0", "1", "2"} <= epochs, seen  # the epoch bar moved while fit ran
