@@ -23,10 +23,11 @@ AS_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 lab: $(STAMP)  ## open the course in JupyterLab
 	$(BIN)/jupyter lab $(AS_ROOT) notebooks/
 
-test: $(STAMP)  ## lint, unit tests and every notebook under nbval in fast mode
+test: $(STAMP)  ## lint, unit and JupyterLab browser tests, and every notebook under nbval in fast mode
 	$(BIN)/ruff check course_utils tests notebooks benchmarks
 	COURSE_FAST=1 $(BIN)/python -m pytest tests
 	COURSE_FAST=1 $(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider notebooks
+	@$(BIN)/python -m tests.test_browser  # the last word: says loudly if the browser tests were skipped
 
 unit: $(STAMP)  ## unit tests only
 	COURSE_FAST=1 $(BIN)/python -m pytest tests

@@ -16,11 +16,11 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .checkpoints import classifier_key
 from .fastpath import autocast
 from .history import History
+from .progress import progress_bar
 
 
 def _to_device(images: torch.Tensor, targets: torch.Tensor, device, channels_last: bool):
@@ -56,7 +56,7 @@ def _bar(loader, desc: str, progress: bool):
     # A bar we advance by hand: tqdm.auto's bar calls iter() on an iterable it wraps as well
     # as the loop does, which would start a DataLoader's worker processes twice per epoch.
     total = len(loader) if hasattr(loader, "__len__") else None
-    return tqdm(total=total, desc=desc, leave=False, disable=not progress, unit="batch")
+    return progress_bar(total=total, desc=desc, leave=False, disable=not progress, unit="batch")
 
 
 def _totals(loss_sum: torch.Tensor, correct: torch.Tensor, seen: int) -> torch.Tensor:

@@ -91,15 +91,32 @@ def default_num_workers(device: torch.device | str | None = None) -> int:
     return 0 if cores <= 4 else min(4, cores // 4)
 
 
+# JupyterLab's default notebook width wraps a printed line at about 100 characters (and a
+# narrower window sooner); 80 keeps each line whole in it, in a terminal and on a projector.
+DEVICE_LINE_WIDTH = 80
+
+
+def fold_facts(line: str, width: int = DEVICE_LINE_WIDTH) -> list[str]:
+    """Break a ' | '-separated line into lines of at most `width` characters, between facts,
+    never inside one (a fact longer than `width` gets a line of its own)."""
+    lines: list[str] = []
+    for fact in line.split(" | "):
+        if lines and len(lines[-1]) + 3 + len(fact) <= width:
+            lines[-1] += " | " + fact
+        else:
+            lines.append(fact)
+    return lines
+
 
 def setup(prefer: str | None = None, seed: int | None = 0) -> torch.device:
-    """Pick the device, seed everything and print the loud device line; returns the device."""
+    """Pick the device, seed everything and print the loud device banner (every fact of
+    `describe_runtime`, folded to fit the notebook width); returns the device."""
     device = pick_device(prefer)
     if seed is not None:
         seed_everything(seed)
-    line = describe_runtime(device)
-    bar = "=" * min(len(line), 100)
-    print(f"{bar}\n{line}\n{bar}")
+    lines = fold_facts(describe_runtime(device))
+    bar = "=" * max(len(line) for line in lines)
+    print("\n".join([bar, *lines, bar]))
     return device
 
 

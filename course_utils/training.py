@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from . import loops
 from .checkpoints import RunMeta, check_head, save_checkpoint, unwrap_model
@@ -25,6 +24,8 @@ from .files import check_writable
 from .history import History, history_path
 from .loops import NonFiniteLossError, evaluate, predict_loader, train_one_epoch
 from .malloc_tuning import memory_reuse
+from .progress import progress_bar
+from .progress import write as write_above_bars
 
 __all__ = [  # the loops and the history are re-exported: the notebooks import them from here
     "EPOCH_TEMPLATE", "History", "LocalSync", "NonFiniteLossError", "decay_groups", "evaluate",
@@ -189,7 +190,7 @@ def fit(
     val_loss_fn = _validation_loss(loss_fn)
     emit = log or (lambda line: None)
     if log is print:
-        emit = tqdm.write  # prints above a live terminal progress bar instead of through it
+        emit = write_above_bars  # prints above a live terminal progress bar instead of through it
     if epochs < 1:
         raise ValueError(f"epochs={epochs}; expected at least 1")
     sync = sync if sync is not None else LocalSync()
@@ -225,11 +226,13 @@ def fit(
     # The best record so far; the lesson's best_acc = 0 never saved an all-0% run.
     best = history.best
     sampler = getattr(train_loader, "sampler", None)
-    epoch_bar = tqdm(range(done + 1, epochs + 1), desc="epochs", disable=not progress, unit="epoch")
+    # in a saved notebook, its final state ("epochs: 10/10 in 6:02"), not a stale 0 % widget;
+    # advanced by hand once an epoch is in the history, so a stopped run counts what it finished
+    epoch_bar = progress_bar(total=epochs - done, desc="epochs", disable=not progress, unit="epoch")
     epoch, lr = done, optimizer.param_groups[0]["lr"]
     with memory_reuse(fast.reuse_memory):  # freed memory back after fit
         try:
-            for epoch in epoch_bar:
+            for epoch in range(done + 1, epochs + 1):
                 lr = optimizer.param_groups[0]["lr"]  # the rate this epoch starts with
                 # a new order every epoch, the same on every process
                 if hasattr(sampler, "set_epoch"):
@@ -263,6 +266,7 @@ def fit(
                                         **meta)
                     best = record  # only once it is safely on disk
                 history.append(record)
+                epoch_bar.update(1)
                 if checkpoint_path is not None:
                     history.save(history_path(checkpoint_path))
                 line = EPOCH_TEMPLATE.format(**record)

@@ -69,3 +69,23 @@ def make_photo_folder(root, splits: dict[str, int], classes=("ants", "bees")):
 def photo_folder():
     """make_photo_folder, for tests that build their own folders under tmp_path."""
     return make_photo_folder
+
+
+def pytest_terminal_summary(terminalreporter, config) -> None:
+    """Remember why browser tests were skipped (for want of Chromium), to say it last."""
+    config._browser_skips = sorted({
+        str(report.longrepr[2]).removeprefix("Skipped: ")
+        for report in terminalreporter.stats.get("skipped", [])
+        if isinstance(report.longrepr, tuple)
+        and "BROWSER TESTS SKIPPED" in str(report.longrepr[2])})
+
+
+def pytest_unconfigure(config) -> None:
+    """The last lines of the run, loud: the JupyterLab walkthrough was not checked at all."""
+    reasons = getattr(config, "_browser_skips", None)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reasons and reporter is not None:
+        reporter.write_sep("!", "THE JUPYTERLAB BROWSER TESTS DID NOT RUN", red=True, bold=True)
+        for reason in reasons:
+            reporter.write_line(reason, red=True, bold=True)
+        reporter.write_sep("!", "", red=True, bold=True)

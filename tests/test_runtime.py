@@ -117,11 +117,21 @@ def test_memory_reuse_is_a_no_op_without_glibc(monkeypatch):
     assert not fastpath.fast_path(torch.device("cpu")).reuse_memory
 
 
-def test_setup_prints_one_loud_line(capsys) -> None:
+def test_setup_prints_every_fact_in_lines_that_fit_the_notebook(capsys) -> None:
     device = runtime.setup("cpu", seed=1)
     out = capsys.readouterr().out.splitlines()
-    assert device.type == "cpu" and len(out) == 3 and out[0] == out[2] and set(out[0]) == {"="}
-    line = out[1]
-    assert line.startswith("device: cpu") and torch.__version__ in line
-    assert torchvision.__version__ in line and "native bf16: " in line and "fast path:" in line
-    assert "memory reuse" in line and "loader workers: " in line
+    assert device.type == "cpu" and len(out) >= 3 and out[0] == out[-1] and set(out[0]) == {"="}
+    assert all(len(line) <= runtime.DEVICE_LINE_WIDTH for line in out), out
+    # every fact of the one-line description, in order, none cut in two
+    assert " | ".join(out[1:-1]).split(" | ") == runtime.describe_runtime(device).split(" | ")
+    text = " | ".join(out[1:-1])
+    assert out[1].startswith("device: cpu") and torch.__version__ in text
+    assert torchvision.__version__ in text and "native bf16: " in text and "fast path:" in text
+    assert "memory reuse" in text and "loader workers: " in text
+
+
+def test_fold_facts_breaks_between_facts_only() -> None:
+    assert runtime.fold_facts("a | bb | ccc", width=6) == ["a | bb", "ccc"]
+    assert runtime.fold_facts("a | bb | ccc", width=9) == ["a | bb", "ccc"]
+    assert runtime.fold_facts("a | bb | ccc", width=12) == ["a | bb | ccc"]
+    assert runtime.fold_facts("a very long fact | x", width=5) == ["a very long fact", "x"]
