@@ -27,7 +27,7 @@ from torchvision.transforms import v2
 
 from course_utils.data import IMAGENET_MEAN, IMAGENET_STD
 from course_utils.exercises import CORRECT, WRONG, ch1, ch2, ch3, ch4, ch5, ch6, ch7
-from course_utils.exercises.blocks import RefBasic, RefBottleneck
+from course_utils.exercises.blocks import RefBasic, RefBottleneck, RefPreAct
 from course_utils.models import BasicBlock, Bottleneck, ResNet
 
 GENERIC = object()  # a mistake the check catches with a generic message, not one naming it
@@ -165,6 +165,28 @@ def bn_without_affine(b, *_):
     b.bn1 = nn.BatchNorm2d(b.bn1.num_features, affine=False)
 
 
+def preact_projection_with_bn(b, inplanes, planes, stride):
+    if b.downsample is not None:
+        b.downsample = nn.Sequential(b.downsample, nn.BatchNorm2d(planes))
+
+
+def preact_bn_on_planes(b, inplanes, planes, stride):  # bn1 sized for after conv1, as in v1
+    b.bn1 = nn.BatchNorm2d(planes)
+
+
+class InplacePreAct(RefPreAct):
+    def __init__(self, inplanes, planes, stride=1):
+        super().__init__(inplanes, planes, stride)
+
+    def forward(self, x):
+        out = F.relu(self.bn1(x))
+        shortcut = self.downsample(out) if self.downsample is not None else x
+        out = self.conv1(out)
+        out = self.conv2(F.relu(self.bn2(out), inplace=True))
+        out += shortcut
+        return out
+
+
 class FunctionalReluBlock(RefBasic):
     def forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)
@@ -229,15 +251,102 @@ CH2_MISTAKES = [
     (ch2.q3, block(RefBottleneck, edit=always_project), "shapes already match"),
     (ch2.q3, block(RefBottleneck, edit=conv_bias), "bias=False"),
     (ch2.q3, Bottleneck, "handed in"),
+    (ch2.q4, block(RefPreAct, "relu_after_add"), "no ReLU after the addition"),
+    (ch2.q4, block(RefPreAct, "no_shortcut"), "never adds the shortcut"),
+    (ch2.q4, block(RefPreAct, "shortcut_from_pre"), "carry x itself"),
+    (ch2.q4, block(RefPreAct, "no_second_relu"), "conv2(relu(bn2(out)))"),
+    (ch2.q4, block(RefPreAct, "post_activation"), "original (v1) order"),
+    (ch2.q4, block(RefPreAct, edit=conv_bias), "bias=False"),
+    (ch2.q4, block(RefPreAct, edit=preact_projection_with_bn), "shortcut's layers differ"),
+    (ch2.q4, block(RefPreAct, edit=preact_bn_on_planes), "has shape"),
+    (ch2.q4, block(RefPreAct, edit=no_projection), "no projection shortcut"),
 ]
 
 CH2_VARIANTS = [
+    (ch2.q4, block(RefPreAct, "projection_on_x")), (ch2.q4, block(RefPreAct)), (ch2.q4, InplacePreAct),
     (ch2.q1, 75_008.0),
     (ch2.q2, FunctionalReluBlock), (ch2.q2, block(RefBasic)),
     (ch2.q3, InplaceBottleneck), (ch2.q3, block(RefBottleneck)),
 ]
 
 # --------------------------------------------------------------------------- chapter 3
+
+def stem(pool=True, padding=3, bias=False, kernel=7, relu=True, relu_first=False, avg=False, bn=True,
+         relu_after_pool=False):
+    layers = [nn.Conv2d(3, 64, kernel, stride=2, padding=padding if kernel == 7 else 1, bias=bias)]
+    norm = [nn.BatchNorm2d(64)] if bn else []
+    act = [nn.ReLU()] if relu else []
+    layers += (act + norm) if relu_first else (norm + ([] if relu_after_pool else act))
+    if pool:
+        layers.append((nn.AvgPool2d if avg else nn.MaxPool2d)(3, stride=2, padding=1))
+    if relu_after_pool:
+        layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class StemModule(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn = nn.BatchNorm2d(64)
+        self.pool = nn.MaxPool2d(3, 2, 1)
+
+    def forward(self, x):
+        return self.pool(F.relu(self.bn(self.conv(x))))
+
+
+def layer(rule="both", every_block_projects=False, update_inplanes=True, stride_everywhere=False,
+          extra_block=False, as_list=False, comprehension=False):
+    def my_make_layer(block, inplanes, planes, blocks, stride=1):
+        out = planes * block.expansion
+
+        def projection(cin, s):
+            return nn.Sequential(nn.Conv2d(cin, out, 1, stride=s, bias=False), nn.BatchNorm2d(out))
+        needs = {"both": stride != 1 or inplanes != out, "stride": stride != 1, "always": True}[rule]
+        layers = [block(inplanes, planes, stride, projection(inplanes, stride) if needs else None)]
+        if comprehension:
+            return nn.Sequential(*layers, *[block(out, planes) for _ in range(blocks - 1)])
+        cin = out if update_inplanes else inplanes
+        for _ in range(1, blocks + (1 if extra_block else 0)):
+            s = stride if stride_everywhere else 1
+            down = projection(cin, s) if every_block_projects or s != 1 else None
+            layers.append(block(cin, planes, s, down))
+        return layers if as_list else nn.Sequential(*layers)
+    return my_make_layer
+
+
+def _inplanes(n):
+    holder = ResNet.__new__(ResNet)
+    nn.Module.__init__(holder)
+    holder.inplanes, holder.stride_on = n, "3x3"
+    return holder
+
+
+def forward_class(skip_pool=False, relu_first=False, softmax=False, skip_layer4=False, no_flatten=False,
+                  no_return=False, use_super=False, skip_layer1=False, mean=False, view=False):
+    class MyResNet(ResNet):
+        def forward(self, x):
+            if use_super:
+                return super().forward(x)
+            x = self.conv1(x)
+            x = self.bn1(self.relu(x)) if relu_first else self.relu(self.bn1(x))
+            x = x if skip_pool else self.maxpool(x)
+            for i, stage in enumerate((self.layer1, self.layer2, self.layer3, self.layer4)):
+                if not (skip_layer4 and i == 3 or skip_layer1 and i == 0):
+                    x = stage(x)
+            if mean:
+                x = x.mean((2, 3))
+            elif view:
+                x = self.avgpool(x).view(x.size(0), -1)
+            else:
+                x = self.avgpool(x)
+                x = x if no_flatten else torch.flatten(x, 1)
+            x = self.fc(x)
+            if no_return:
+                return None
+            return x.softmax(1) if softmax else x
+    return MyResNet
+
 
 CH3_MISTAKES = [
     (ch3.q1, (1, 256, 10, 10), "expansion = 4"), (ch3.q1, (1, 1024, 20, 20), "halves the size"),
@@ -254,6 +363,33 @@ CH3_MISTAKES = [
     (ch3.q2, lambda n: ResNet(Bottleneck, [1, 2, 3, 2], num_classes=n), GENERIC),
     (ch3.q3, 8_192, "forgot the bias"), (ch3.q3, 2_049_000, "ImageNet head"), (ch3.q3, 4_100, "not 1024"),
     (ch3.q3, 2_052, "not 512"), (ch3.q3, 8_200, "plus one"),
+    (ch3.q4, lambda: stem(pool=False), "each halve the size"),
+    (ch3.q4, lambda: stem(padding=0), "each halve the size"),
+    (ch3.q4, lambda: stem(bias=True), "bias=False"),
+    (ch3.q4, lambda: stem(kernel=3), "(64, 3, 7, 7)"),
+    (ch3.q4, lambda: stem(relu=False), "no ReLU"),
+    (ch3.q4, lambda: stem(relu_first=True), "normalises after the ReLU"),
+    (ch3.q4, lambda: stem(avg=True), "not an average"),
+    (ch3.q4, lambda: stem(bn=False), "no BatchNorm"),
+    (ch3.q4, lambda: None, "forget `return`"),
+    (ch3.q5, layer(rule="stride"), "needs a projection shortcut"),
+    (ch3.q5, layer(rule="always"), "shapes already match"),
+    (ch3.q5, layer(every_block_projects=True), "only the first block"),
+    (ch3.q5, layer(update_inplanes=False), "update inplanes"),
+    (ch3.q5, layer(stride_everywhere=True), "only the first block"),
+    (ch3.q5, layer(extra_block=True), "holds"),
+    (ch3.q5, layer(as_list=True), "nn.Sequential(*layers)"),
+    (ch3.q5, lambda *a: None, "forget `return`"),
+    (ch3.q5, lambda block, i, p, n, s=1: ResNet._make_layer(_inplanes(i), block, p, n, s), "_make_layer"),
+    (ch3.q6, forward_class(skip_pool=True), "skips the stem's max-pool"),
+    (ch3.q6, forward_class(relu_first=True), "order is conv, BN, ReLU"),
+    (ch3.q6, forward_class(softmax=True), "raw scores"),
+    (ch3.q6, forward_class(skip_layer4=True), "wrong size"),
+    (ch3.q6, forward_class(no_flatten=True), "wrong size"),
+    (ch3.q6, forward_class(no_return=True), "forget `return`"),
+    (ch3.q6, forward_class(use_super=True), "ResNet's own forward"),
+    (ch3.q6, ResNet, "ResNet's own forward"),
+    (ch3.q6, forward_class(skip_layer1=True), GENERIC),
 ]
 
 CH3_VARIANTS = [
@@ -261,6 +397,10 @@ CH3_VARIANTS = [
     (ch3.q2, functools.partial(ResNet, Bottleneck, [2, 2, 2, 2])),
     (ch3.q2, lambda n: ResNet(Bottleneck, layers=[2] * 4, num_classes=n, zero_init_residual=True)),
     (ch3.q3, 8196.0),
+    (ch3.q4, lambda: stem(relu_after_pool=True)),  # max-pool and ReLU commute
+    (ch3.q4, StemModule),
+    (ch3.q5, layer(comprehension=True)),
+    (ch3.q6, forward_class(mean=True)), (ch3.q6, forward_class(view=True)),
 ]
 
 # --------------------------------------------------------------------------- chapter 4

@@ -68,6 +68,50 @@ class RefBottleneck(nn.Module):
         return finish(out, identity, self.relu, self.mistake)
 
 
+class RefPreAct(nn.Module):
+    """A pre-activation (v2) basic block (He et al. 2016, "Identity Mappings in Deep Residual
+    Networks"): BN -> ReLU -> conv twice, the shortcut added last, no ReLU after the sum. The
+    projection reads the pre-activated input (the authors' code); reading x is accepted too."""
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, mistake: str = "") -> None:
+        super().__init__()
+        self.bn1, self.conv1 = nn.BatchNorm2d(inplanes), conv(inplanes, planes, 3, stride)
+        self.bn2, self.conv2 = nn.BatchNorm2d(planes), conv(planes, planes, 3)
+        self.relu = nn.ReLU()
+        self.downsample = conv(inplanes, planes, 1, stride) if stride != 1 or inplanes != planes else None
+        self.mistake = mistake
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.mistake
+        if m == "post_activation":  # the v1 order with the same layers (only runs at equal channels)
+            out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+            return self.relu(out + (x if self.downsample is None else self.downsample(x)))
+        pre = self.relu(self.bn1(x))
+        if self.downsample is None:
+            identity = pre if m == "shortcut_from_pre" else x
+        else:
+            identity = self.downsample(x if m == "projection_on_x" else pre)
+        out = self.conv1(pre)
+        out = self.conv2(self.relu(self.bn2(out)) if m != "no_second_relu" else self.bn2(out))
+        if m == "relu_after_add":
+            return self.relu(out + identity)
+        if m == "no_shortcut":
+            return out
+        return out + identity
+
+
+PREACT_MISTAKES = {
+    "relu_after_add": "a pre-activation block has no ReLU after the addition: return out + identity, "
+                      "so the shortcut carries x unchanged from block to block.",
+    "no_shortcut": "your block never adds the shortcut: add `identity` (x, or downsample(...)) at the end.",
+    "shortcut_from_pre": "the identity shortcut must carry x itself, not relu(bn1(x)): only the "
+                         "residual branch is pre-activated.",
+    "no_second_relu": "the second conv also gets BN then ReLU before it: conv2(relu(bn2(out))).",
+    "post_activation": "that is the original (v1) order, conv -> BN -> ReLU; v2 puts BN and ReLU "
+                       "before each conv and nothing after the addition.",
+}
+
+
 def finish(out, identity, relu, mistake: str) -> torch.Tensor:
     if mistake == "relu_before_add":
         return relu(out) + identity
@@ -113,6 +157,10 @@ def load_weights(mine: nn.Module, reference: nn.Module, names_hint: str) -> None
     if conv_bias:
         raise Wrong(f"your convolutions have a bias ({conv_bias[0]}): use bias=False, the BatchNorm "
                     "that follows adds its own shift (and would cancel the bias anyway).")
+    if any(k.startswith("downsample") for k in missing) and any(k.startswith("downsample") for k in extra):
+        raise Wrong("your shortcut's layers differ from what was asked: expected "
+                    f"{[k for k in ours if k.startswith('downsample')]}, got "
+                    f"{[k for k in theirs if k.startswith('downsample')]}.")
     if any(k.startswith("downsample.1") for k in missing) and not any(
             k.startswith("downsample.0") for k in missing):
         raise Wrong("your projection shortcut has no BatchNorm: use "
@@ -135,9 +183,33 @@ def load_weights(mine: nn.Module, reference: nn.Module, names_hint: str) -> None
     call(mine.load_state_dict, ours)
 
 
+def _matches(got: torch.Tensor, module: nn.Module, x: torch.Tensor) -> bool:
+    try:
+        other = module(x.clone())
+    except RuntimeError:  # a variant that cannot run with these shapes
+        return False
+    return other.shape == got.shape and torch.allclose(got, other, atol=1e-5, rtol=1e-4)
+
+
 def compare_outputs(mine: nn.Module, reference: nn.Module, x: torch.Tensor,
-                    variants: dict[str, nn.Module], what: str, order_hint: str) -> None:
-    """Learner's and reference module share weights; compare in eval and train mode."""
+                    variants: dict[str, nn.Module], what: str, order_hint: str,
+                    accepted: tuple[nn.Module, ...] = ()) -> nn.Module:
+    """Learner's and reference module share weights; compare in eval and train mode.
+
+    Returns the reference that matched: the reference itself, or one of the `accepted` variants
+    (another correct answer the exercise's wording allows).
+    """
+    for candidate in (reference, *accepted):
+        try:
+            _compare(mine, candidate, x, variants, what, order_hint)
+            return candidate
+        except Wrong:
+            if candidate is (accepted[-1] if accepted else reference):
+                raise
+    return reference
+
+
+def _compare(mine, reference, x, variants, what, order_hint) -> None:
     for mode in ("eval", "train"):
         for m in (mine, reference, *variants.values()):
             m.train(mode == "train")
@@ -154,7 +226,7 @@ def compare_outputs(mine: nn.Module, reference: nn.Module, x: torch.Tensor,
             continue
         with torch.no_grad():
             for message, variant in variants.items():
-                if torch.allclose(got, variant(x.clone()), atol=1e-5, rtol=1e-4):
+                if _matches(got, variant, x):
                     raise Wrong(message)
         raise Wrong(f"{what} gives other numbers than the reference with the same weights "
                     f"(in {mode} mode; largest difference {(got - want).abs().max():.3g}). {order_hint}")
@@ -181,8 +253,11 @@ def refuse_library_block(mine: nn.Module) -> None:
 
 
 def check_block(learner, reference_cls, configs, extra_mistakes: dict[str, str], names: str,
-                order_hint: str = "Check the order: conv, BN, ReLU, ..., add the shortcut, then ReLU."
-                ) -> str:
+                order_hint: str = "Check the order: conv, BN, ReLU, ..., add the shortcut, then ReLU.",
+                mistakes: dict[str, str] | None = None, accepted: tuple[str, ...] = (),
+                projection: str = "downsample = 1x1 conv with the stride + BatchNorm",
+                done: str = "your block matches torchvision's, in train and eval mode, forward and "
+                            "backward.") -> str:
     """Build the learner's block for each (inplanes, planes, stride) and compare with the reference.
 
     The configurations must change the channels at stride 1, the stride at equal channels, and
@@ -195,20 +270,26 @@ def check_block(learner, reference_cls, configs, extra_mistakes: dict[str, str],
         randomise_bn(reference, seed=inplanes + 7 * planes + stride)
         load_weights(mine, reference, names)
         variants = {}
-        for mistake, message in {**BLOCK_MISTAKES, **extra_mistakes}.items():
+        for mistake, message in {**(BLOCK_MISTAKES if mistakes is None else mistakes),
+                                 **extra_mistakes}.items():
             variant = reference_cls(inplanes, planes, stride, mistake=mistake)
             variant.load_state_dict(reference.state_dict())
             variants[message] = variant
+        others = []
+        for name in accepted:
+            other = reference_cls(inplanes, planes, stride, mistake=name)
+            other.load_state_dict(reference.state_dict())
+            others.append(other)
         x = torch.randn(2, inplanes, 8, 8, generator=torch.Generator().manual_seed(1))
         what = f"{type(mine).__name__}({inplanes}, {planes}, stride={stride})"
         try:
-            compare_outputs(mine, reference, x, variants, what, order_hint)
+            reference = compare_outputs(mine, reference, x, variants, what, order_hint, tuple(others))
         except LearnerError as wrapped:
             error = str(wrapped.__cause__)
             if "size of tensor" in error or "must match" in error:
                 raise Wrong(f"{what}: the shortcut and the branch have different shapes when added "
                             f"({error}). When the stride is not 1 or the channels change, the shortcut "
-                            "needs a projection: downsample = 1x1 conv with the stride + BatchNorm.") from None
+                            f"needs a projection: {projection}.") from None
             raise
         check_gradient(mine, reference, x, what)
-    return "your block matches torchvision's, in train and eval mode, forward and backward."
+    return done

@@ -132,3 +132,50 @@ q3 = Exercise(
             out = self.bn3(self.conv3(out))
             return self.relu(out + identity)""",
     answer="MyBottleneck")
+
+# --------------------------------------------------------------------------- q4: a pre-activation block
+
+_PREACT_NAMES = "bn1, conv1, bn2, conv2 and downsample"
+
+
+def _check_preact(block) -> str:
+    from .blocks import PREACT_MISTAKES, RefPreAct
+
+    return check_block(
+        block, RefPreAct, _BASIC_CONFIGS, {}, _PREACT_NAMES, mistakes=PREACT_MISTAKES,
+        accepted=("projection_on_x",),
+        order_hint="A pre-activation block runs BN -> ReLU -> conv twice, then adds the shortcut, "
+                   "with no ReLU after the sum.",
+        projection="downsample = a 1x1 conv with the stride (no BatchNorm: the next block's bn1 "
+                   "normalises the sum)",
+        done="BN and ReLU before each conv, a clean identity path: a v2 block, forward and backward.")
+
+
+q4 = Exercise(
+    "Chapter 2, question 4 (a pre-activation block)", _check_preact,
+    hints=["Version 2 moves BN and ReLU in front of each conv: the branch is BN, ReLU, conv, BN, ReLU, "
+           "conv. What is left to do after the addition?",
+           "Nothing: the sum goes out as it is, so x reaches the next block unchanged. bn1 therefore "
+           "normalises the block's input (inplanes channels), bn2 the output of conv1.",
+           "When the shape changes, the shortcut is a 1x1 conv with the stride applied to the "
+           "pre-activated input, relu(bn1(x)); the identity shortcut carries x itself."],
+    solution="""
+    class MyPreActBlock(nn.Module):
+        def __init__(self, inplanes, planes, stride=1):
+            super().__init__()
+            self.bn1 = nn.BatchNorm2d(inplanes)
+            self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(planes)
+            self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+            self.relu = nn.ReLU()
+            self.downsample = None
+            if stride != 1 or inplanes != planes:
+                self.downsample = nn.Conv2d(inplanes, planes, 1, stride=stride, bias=False)
+
+        def forward(self, x):
+            pre = self.relu(self.bn1(x))
+            identity = x if self.downsample is None else self.downsample(pre)
+            out = self.conv1(pre)
+            out = self.conv2(self.relu(self.bn2(out)))
+            return out + identity""",
+    answer="MyPreActBlock")

@@ -4,6 +4,7 @@ then the learner builds the network's parts: the stem, `_make_layer` and `forwar
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from .blocks import randomise_bn
 from .checks import as_module, expect_number, params
@@ -140,3 +141,230 @@ q3 = Exercise(
            "A Linear layer has in_features x out_features weights, plus one bias per output."],
     solution="fc_params = 2048 * 4 + 4",
     answer="fc_params")
+
+# --------------------------------------------------------------------------- q4: the stem
+
+
+def _ref_stem() -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(64),
+                         nn.ReLU(), nn.MaxPool2d(3, stride=2, padding=1))
+
+
+def _check_stem(my_stem) -> str:
+    from .blocks import compare_outputs, randomise_bn
+
+    if not callable(my_stem):
+        raise Wrong("my_stem should be a function (or class) that builds the stem.")
+    mine = as_module(my_stem)
+    convs = [m for m in mine.modules() if isinstance(m, nn.Conv2d)]
+    norms = [m for m in mine.modules() if isinstance(m, nn.BatchNorm2d)]
+    if len(convs) != 1:
+        raise Wrong(f"the stem has exactly one convolution; yours has {len(convs)}.")
+    if not norms:
+        raise Wrong("your stem has no BatchNorm: conv, BN, ReLU, max-pool.")
+    if convs[0].bias is not None:
+        raise Wrong("the stem's conv has a bias: use bias=False, the BatchNorm after it adds its own shift.")
+    if convs[0].weight.shape != (64, 3, 7, 7):
+        raise Wrong(f"the stem's conv has weights of shape {tuple(convs[0].weight.shape)}; expected a 7x7 "
+                    "conv from 3 to 64 channels, (64, 3, 7, 7).")
+    reference = _ref_stem()
+    randomise_bn(reference, seed=5)
+    with torch.no_grad():
+        convs[0].weight.copy_(reference[0].weight)
+        for bn in norms[:1]:
+            if bn.num_features != 64 or not bn.affine:
+                raise Wrong("the stem's BatchNorm normalises the conv's 64 channels: nn.BatchNorm2d(64).")
+            bn.load_state_dict(reference[1].state_dict())
+    conv, bn, relu, pool = reference
+    variants = {
+        "the stem has no ReLU after its BatchNorm.": nn.Sequential(conv, bn, pool),
+        "the stem normalises after the ReLU; the order is conv, BN, ReLU, max-pool.":
+            nn.Sequential(conv, relu, bn, pool),
+        "the stem pools with a max-pool (nn.MaxPool2d(3, stride=2, padding=1)), not an average.":
+            nn.Sequential(conv, bn, relu, nn.AvgPool2d(3, stride=2, padding=1)),
+    }
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(4))
+    what = "your stem"
+    with torch.no_grad():
+        got = call(mine.eval(), x.clone())
+    if isinstance(got, torch.Tensor) and got.shape != (2, 64, 16, 16):
+        raise Wrong(f"for images of shape (2, 3, 64, 64) your stem outputs {tuple(got.shape)}; expected "
+                    "(2, 64, 16, 16): the conv (stride 2, padding 3) and the max-pool (3x3, stride 2, "
+                    "padding 1) each halve the size.")
+    compare_outputs(mine, reference, x, variants, what, "The order is conv, BN, ReLU, max-pool.")
+    return "7x7 conv stride 2, BN, ReLU, 3x3 max-pool stride 2: 64 -> 16 pixels, as torchvision's."
+
+
+q4 = Exercise(
+    "Chapter 3, question 4 (the stem)", _check_stem,
+    hints=["Four layers, as in section 1: a convolution, a normalisation, an activation and a pooling.",
+           "The conv is 7x7 from 3 to 64 channels and halves the size; the pooling is a 3x3 max-pool "
+           "that halves it again. Which padding keeps the sizes exact halves?",
+           "A k x k window with stride 2 halves the size exactly with padding k // 2. No bias in the "
+           "conv: the BatchNorm follows."],
+    solution="""
+    def my_stem():
+        return nn.Sequential(
+            nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False),
+            nn.BatchNorm2d(64),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
+        )""",
+    answer="my_stem")
+
+# --------------------------------------------------------------------------- q5: _make_layer
+
+
+def _ref_layer(block, inplanes: int, planes: int, blocks: int, stride: int) -> nn.Sequential:
+    out = planes * block.expansion
+    downsample = None
+    if stride != 1 or inplanes != out:
+        downsample = nn.Sequential(nn.Conv2d(inplanes, out, 1, stride=stride, bias=False),
+                                   nn.BatchNorm2d(out))
+    return nn.Sequential(block(inplanes, planes, stride, downsample),
+                         *[block(out, planes) for _ in range(1, blocks)])
+
+
+def _layer_keys(mine: nn.Module, reference: nn.Module, blocks: int) -> None:
+    ours, theirs = reference.state_dict(), call(mine.state_dict)
+    missing = [k for k in ours if k not in theirs]
+    extra = [k for k in theirs if k not in ours]
+    if any(k.startswith("0.downsample") for k in missing):
+        raise Wrong("the first block needs a projection shortcut here: whenever stride != 1 or "
+                    "inplanes != planes * block.expansion, pass downsample = 1x1 conv + BN.")
+    if any(k.split(".")[0] != "0" and ".downsample" in k for k in extra):
+        raise Wrong("only the first block of a stage changes the shape: the others get no downsample.")
+    if any(k.startswith("0.downsample") for k in extra):
+        raise Wrong("you add a projection where the shapes already match: the first block keeps the "
+                    "identity shortcut when stride == 1 and inplanes == planes * block.expansion.")
+    if missing or extra:
+        raise Wrong(f"the stage's layers differ from the reference's: missing {missing[:3]}, "
+                    f"unexpected {extra[:3]}.")
+    for key, value in theirs.items():
+        if value.shape != ours[key].shape:
+            raise Wrong(f"{key} has shape {tuple(value.shape)}, expected {tuple(ours[key].shape)}: after "
+                        "the first block the input has planes * block.expansion channels (update inplanes).")
+    call(mine.load_state_dict, ours)
+
+
+def _check_make_layer(my_make_layer) -> str:
+    from ..models import BasicBlock, Bottleneck, ResNet
+    from .blocks import compare_outputs, randomise_bn
+
+    if not callable(my_make_layer):
+        raise Wrong("my_make_layer should be a function of (block, inplanes, planes, blocks, stride).")
+    forbid = {ResNet._make_layer.__code__: "you call ResNet._make_layer; the exercise is to write it."}
+    for block, inplanes, planes, blocks, stride in ((Bottleneck, 16, 16, 3, 1), (Bottleneck, 64, 32, 2, 2),
+                                                    (BasicBlock, 16, 16, 2, 1), (BasicBlock, 16, 32, 2, 2)):
+        mine = call(my_make_layer, block, inplanes, planes, blocks, stride, forbid=forbid)
+        what = f"my_make_layer({block.__name__}, {inplanes}, {planes}, {blocks}, stride={stride})"
+        if mine is None:
+            raise Wrong(f"{what} returned None: did you forget `return`?")
+        if not isinstance(mine, nn.Sequential):
+            raise Wrong(f"{what} gave a {type(mine).__name__}; return nn.Sequential(*layers).")
+        if len(mine) != blocks:
+            raise Wrong(f"{what} holds {len(mine)} blocks; a stage of blocks={blocks} holds {blocks}.")
+        reference = _ref_layer(block, inplanes, planes, blocks, stride)
+        randomise_bn(reference, seed=inplanes + stride)
+        _layer_keys(mine, reference, blocks)
+        x = torch.randn(2, inplanes, 8, 8, generator=torch.Generator().manual_seed(2))
+        with torch.no_grad():
+            got = call(mine.eval(), x.clone())
+        want_shape = (2, planes * block.expansion, 8 // stride, 8 // stride)
+        if isinstance(got, torch.Tensor) and got.shape != want_shape:
+            raise Wrong(f"{what} outputs {tuple(got.shape)} for an input of {tuple(x.shape)}; expected "
+                        f"{want_shape}: only the first block takes the stride.")
+        compare_outputs(mine, reference, x, {}, what, "Check the blocks' arguments.")
+    return "a first block that may change the shape, then blocks - 1 identity blocks."
+
+
+q5 = Exercise(
+    "Chapter 3, question 5 (a stage: _make_layer)", _check_make_layer,
+    hints=["A stage is a list of blocks wrapped in nn.Sequential. Only the first block can change the "
+           "shape; which of its arguments do that?",
+           "The first block gets the stride and, when the shape changes (stride != 1 or inplanes != "
+           "planes * block.expansion), a projection: 1x1 conv with the stride + BN, as downsample.",
+           "The blocks after the first take planes * block.expansion input channels and stride 1."],
+    solution="""
+    def my_make_layer(block, inplanes, planes, blocks, stride=1):
+        out_channels = planes * block.expansion
+        downsample = None
+        if stride != 1 or inplanes != out_channels:
+            downsample = nn.Sequential(
+                nn.Conv2d(inplanes, out_channels, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(out_channels))
+        layers = [block(inplanes, planes, stride, downsample)]
+        for _ in range(1, blocks):
+            layers.append(block(out_channels, planes))
+        return nn.Sequential(*layers)""",
+    answer="my_make_layer")
+
+# --------------------------------------------------------------------------- q6: forward
+
+
+def _forward_variants(ref) -> dict:
+    def run(skip=(), relu_first=False, softmax=False):
+        def forward(x):
+            x = ref.conv1(x)
+            x = ref.bn1(ref.relu(x)) if relu_first else ref.relu(ref.bn1(x))
+            if "maxpool" not in skip:
+                x = ref.maxpool(x)
+            for layer in (ref.layer1, ref.layer2, ref.layer3, ref.layer4):
+                x = layer(x)
+            x = ref.fc(torch.flatten(ref.avgpool(x), 1))
+            return x.softmax(1) if softmax else x
+        return _Fn(forward)
+    return {"your forward skips the stem's max-pool.": run(skip=("maxpool",)),
+            "the stem's order is conv, BN, ReLU (then max-pool).": run(relu_first=True),
+            "return the raw scores (logits): CrossEntropyLoss applies the softmax itself.": run(softmax=True)}
+
+
+class _Fn(nn.Module):
+    def __init__(self, fn) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+def _check_forward(my_resnet_class) -> str:
+    from ..models import BasicBlock, ResNet
+    from .blocks import compare_outputs, randomise_bn
+    from .core import LearnerError
+
+    if not (isinstance(my_resnet_class, type) and issubclass(my_resnet_class, ResNet)):
+        raise Wrong("pass your class MyResNet, a subclass of the course's ResNet with its own forward.")
+    forbid = {ResNet.forward.__code__: "your forward calls ResNet's own forward (super().forward); "
+                                       "the exercise is to write it."}
+    mine = call(my_resnet_class, BasicBlock, [1, 1, 1, 1], num_classes=5)
+    reference = ResNet(BasicBlock, [1, 1, 1, 1], num_classes=5)
+    randomise_bn(reference, seed=6)
+    call(mine.load_state_dict, reference.state_dict())
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    try:
+        call(mine.eval(), x.clone(), forbid=forbid)
+        compare_outputs(mine, reference, x, _forward_variants(reference), "your forward",
+                        "The order: conv1, bn1, relu, maxpool, layer1 ... layer4, avgpool, flatten, fc.")
+    except LearnerError as wrapped:
+        if "cannot be multiplied" in str(wrapped.__cause__):
+            raise Wrong("the features reaching fc have the wrong size: run all four stages, then avgpool "
+                        "and torch.flatten(x, 1).") from None
+        raise
+    return "stem, four stages, pool, flatten, fc: the same scores as the reference."
+
+
+q6 = Exercise(
+    "Chapter 3, question 6 (the network's forward)", _check_forward,
+    hints=["forward is a straight line through the layers that __init__ created, in the order of "
+           "section 2's table.",
+           "After layer4 the features are (N, C, h, w): pool them to (N, C, 1, 1), flatten to (N, C), "
+           "then apply fc. Return the raw scores."],
+    solution="""
+    class MyResNet(ResNet):
+        def forward(self, x):
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            x = torch.flatten(self.avgpool(x), 1)
+            return self.fc(x)""",
+    answer="MyResNet")
