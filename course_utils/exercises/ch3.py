@@ -89,13 +89,16 @@ def _check_resnet26(my_resnet26) -> str:
     if params(small) != expected_small:
         raise Wrong(f"my_resnet26(7) has {params(small):,} parameters, {expected_small:,} expected: "
                     "pass num_classes on to the model, so that fc has one output per class.")
-    reference = ResNet(Bottleneck, [2, 2, 2, 2], num_classes=7)
-    randomise_bn(reference, seed=3)
+    with torch.device("meta"):  # the reference takes the learner's weights: no second initialisation
+        reference = ResNet(Bottleneck, [2, 2, 2, 2], num_classes=7)
+    reference = reference.to_empty(device="cpu")
     try:
-        call(small.load_state_dict, reference.state_dict())
-    except Exception as error:  # noqa: BLE001 - any refusal of the weights is the learner's layout
-        raise Wrong(f"the right number of parameters, but the reference's weights do not load: "
-                    f"{error.__cause__ or error}") from None
+        reference.load_state_dict(call(small.state_dict))
+    except RuntimeError as error:
+        raise Wrong(f"the right number of parameters, but your layers do not match the reference's "
+                    f"names and shapes: {str(error)[:300]}") from None
+    randomise_bn(reference, seed=3)
+    call(small.load_state_dict, reference.state_dict())
     x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     small.eval()
     reference.eval()
