@@ -1,21 +1,17 @@
-"""Chapter 7's exercises (data parallelism), built on the core of `course_utils.exercises`.
-
-    from course_utils.exercises_ch7 import ch7
-    ch7.q1.check(steps_per_epoch)
-"""
+"""Chapter 7 (data parallelism): steps per epoch, each process's share, the `module.` prefix."""
 
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import torch
 
-from .exercises import Exercise, NotAttempted, Wrong, _expect_number
+from .checks import expect_number
+from .core import Exercise, Wrong, call, returned_none
 
 
 def _check_steps(answer) -> str:
-    _expect_number(answer, 7, "the optimizer steps per epoch", {
+    expect_number(answer, 7, "the optimizer steps per epoch", {
         53: "that is one process with batch 32; each of the 8 processes reads only 1/8 of the images.",
         52: "that is one process (and it drops the last, short batch); each process reads 1/8 of the images.",
         6: "the last batch of 210 - 6 x 32 = 18 images is a step too (drop_last=False).",
@@ -32,10 +28,13 @@ def _check_shard(my_shard) -> str:
         indices = list(range(100, 100 + n))  # not 0..n-1: a share must hold the items, not positions
         shares = []
         for rank in range(world):
-            share = my_shard(list(indices), rank, world)
+            share = call(my_shard, list(indices), rank, world)
             if share is None:
-                raise NotAttempted
-            shares.append([int(i) for i in share])
+                raise returned_none("my_shard")
+            try:
+                shares.append([int(i) for i in share])
+            except (TypeError, ValueError):
+                raise Wrong(f"my_shard should return a list of indices; got {share!r:.80}.") from None
         lengths = [len(s) for s in shares]
         if len(set(lengths)) > 1:
             raise Wrong(f"{n} items over {world} processes gave shares of {lengths} items: a process "
@@ -61,9 +60,9 @@ def _check_strip(strip_module_prefix) -> str:
         raise Wrong("strip_module_prefix should be a function of a state dict.")
     w, b, inner = torch.ones(2), torch.zeros(2), torch.full((2,), 3.0)
     wrapped = {"module.conv1.weight": w, "module.fc.bias": b, "module.head.module.weight": inner}
-    got = strip_module_prefix(dict(wrapped))
+    got = call(strip_module_prefix, dict(wrapped))
     if got is None:
-        raise NotAttempted
+        raise returned_none("strip_module_prefix")
     if not isinstance(got, dict):
         raise Wrong(f"return a dict, not a {type(got).__name__}.")
     if "head.weight" in got:
@@ -72,38 +71,43 @@ def _check_strip(strip_module_prefix) -> str:
     want = {"conv1.weight": w, "fc.bias": b, "head.module.weight": inner}
     if sorted(got) != sorted(want):
         raise Wrong(f"expected the keys {sorted(want)}, got {sorted(got)}.")
-    if any(got[k] is not v and not torch.equal(got[k], v) for k, v in want.items()):
+    if any(not isinstance(got[k], torch.Tensor) or got[k] is not v and (
+            got[k].shape != v.shape or not torch.equal(got[k], v)) for k, v in want.items()):
         raise Wrong("the keys are right but the tensors changed: keep each value as it is.")
     plain = {"conv1.weight": w, "fc.bias": b}
-    again = strip_module_prefix(dict(plain))
+    again = call(strip_module_prefix, dict(plain))
     if not isinstance(again, dict) or sorted(again) != sorted(plain):
         raise Wrong("a state dict without the prefix (from a plain model) must come back unchanged.")
     return "the plain names back: the file loads into a model with or without DDP."
 
 
-ch7 = SimpleNamespace(
-    q1=Exercise(
-        "Chapter 7, question 1 (steps per epoch)", _check_steps,
-        hint="DistributedSampler gives each process ceil(N / processes) images; each step takes "
-             "--batch-size of them, and the last, shorter batch is a step too.",
-        solution="steps_per_epoch = math.ceil(math.ceil(1680 / 8) / 32)  # 210 images, 7 steps",
-        answer="steps_per_epoch"),
-    q2=Exercise(
-        "Chapter 7, question 2 (each process's share)", _check_shard,
-        hint="Pad `indices` with its own first items until its length is a multiple of world_size, "
-             "then take every world_size-th item from position rank: padded[rank::world_size].",
-        solution="""
-        def my_shard(indices, rank, world_size):
-            total = math.ceil(len(indices) / world_size) * world_size
-            padded = (indices * math.ceil(total / len(indices)))[:total]
-            return padded[rank::world_size]""",
-        answer="my_shard"),
-    q3=Exercise(
-        "Chapter 7, question 3 (the `module.` prefix)", _check_strip,
-        hint="DDP keeps your model as `.module`, so its state dict names every weight 'module.' + "
-             "name. Remove the prefix only where a key starts with it: key.removeprefix('module.').",
-        solution="""
-        def strip_module_prefix(state_dict):
-            return {key.removeprefix("module."): value for key, value in state_dict.items()}""",
-        answer="strip_module_prefix"),
-)
+q1 = Exercise(
+    "Chapter 7, question 1 (steps per epoch)", _check_steps,
+    hints=["With DDP each process reads its own share of the images: how many images does one "
+           "process see in an epoch?",
+           "DistributedSampler gives each process ceil(N / processes) images; each step takes "
+           "--batch-size of them, and the last, shorter batch is a step too."],
+    solution="steps_per_epoch = math.ceil(math.ceil(1680 / 8) / 32)",
+    answer="steps_per_epoch")
+q2 = Exercise(
+    "Chapter 7, question 2 (each process's share)", _check_shard,
+    hints=["First make every share the same length: how many items must the list have so that it "
+           "splits evenly over world_size processes? Where can the missing ones come from?",
+           "Pad the list with its own first items. Then each process takes a different, regular "
+           "part of the padded list (a slice with a step, or a contiguous block)."],
+    solution="""
+    def my_shard(indices, rank, world_size):
+        total = math.ceil(len(indices) / world_size) * world_size
+        padded = (indices * math.ceil(total / len(indices)))[:total]
+        return padded[rank::world_size]""",
+    answer="my_shard")
+q3 = Exercise(
+    "Chapter 7, question 3 (the `module.` prefix)", _check_strip,
+    hints=["DDP keeps your model as its `.module`, so the wrapper's state dict names every weight "
+           "'module.' + name. Build a new dict with the names changed and the tensors kept.",
+           "Remove 'module.' only at the start of a key: a layer inside the model may itself be "
+           "called `module`. Python's str has a method for exactly that."],
+    solution="""
+    def strip_module_prefix(state_dict):
+        return {key.removeprefix("module."): value for key, value in state_dict.items()}""",
+    answer="strip_module_prefix")

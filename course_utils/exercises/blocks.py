@@ -1,0 +1,295 @@
+"""Reference residual blocks and the behaviour check that compares a learner's block with them.
+
+The references are written out here (not imported) so that each typical mistake can be built as a
+variant with the same names and weights as the learner's module; the tests prove that the
+references equal torchvision's blocks. The learner's block gets the reference's weights and random
+BatchNorm statistics, and must give the same outputs in train and eval mode, and the same gradient.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .checks import as_module
+from .core import LearnerError, Wrong, call
+
+
+def conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=False)
+
+
+def projection(cin: int, cout: int, stride: int) -> nn.Sequential | None:
+    if stride == 1 and cin == cout:
+        return None
+    return nn.Sequential(conv(cin, cout, 1, stride), nn.BatchNorm2d(cout))
+
+
+class RefBasic(nn.Module):
+    """torchvision's BasicBlock, with switches for typical mistakes."""
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, mistake: str = "") -> None:
+        super().__init__()
+        s1, s2 = (1, stride) if mistake == "stride_on_conv2" else (stride, 1)
+        self.conv1, self.bn1 = conv(inplanes, planes, 3, s1), nn.BatchNorm2d(planes)
+        self.conv2, self.bn2 = conv(planes, planes, 3, s2), nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU()
+        self.downsample = projection(inplanes, planes, stride)
+        self.mistake = mistake
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return finish(out, identity, self.relu, self.mistake)
+
+
+class RefBottleneck(nn.Module):
+    """torchvision's Bottleneck (v1.5: stride on the 3x3), with switches for typical mistakes."""
+
+    expansion = 4
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, mistake: str = "") -> None:
+        super().__init__()
+        width, out = planes, planes * self.expansion
+        s1, s2 = (stride, 1) if mistake == "stride_on_1x1" else (1, stride)
+        self.conv1, self.bn1 = conv(inplanes, width, 1, s1), nn.BatchNorm2d(width)
+        self.conv2, self.bn2 = conv(width, width, 3, s2), nn.BatchNorm2d(width)
+        self.conv3, self.bn3 = conv(width, out, 1), nn.BatchNorm2d(out)
+        self.relu = nn.ReLU()
+        self.downsample = projection(inplanes, out, stride)
+        self.mistake = mistake
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return finish(out, identity, self.relu, self.mistake)
+
+
+class RefPreAct(nn.Module):
+    """A pre-activation (v2) basic block (He et al. 2016, "Identity Mappings in Deep Residual
+    Networks"): BN -> ReLU -> conv twice, the shortcut added last, no ReLU after the sum. The
+    projection reads the pre-activated input (the authors' code); reading x is accepted too."""
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, mistake: str = "") -> None:
+        super().__init__()
+        self.bn1, self.conv1 = nn.BatchNorm2d(inplanes), conv(inplanes, planes, 3, stride)
+        self.bn2, self.conv2 = nn.BatchNorm2d(planes), conv(planes, planes, 3)
+        self.relu = nn.ReLU()
+        self.downsample = conv(inplanes, planes, 1, stride) if stride != 1 or inplanes != planes else None
+        self.mistake = mistake
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.mistake
+        if m == "post_activation":  # the v1 order with the same layers (only runs at equal channels)
+            out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+            return self.relu(out + (x if self.downsample is None else self.downsample(x)))
+        pre = self.relu(self.bn1(x))
+        if self.downsample is None:
+            identity = pre if m == "shortcut_from_pre" else x
+        else:
+            identity = self.downsample(x if m == "projection_on_x" else pre)
+        out = self.conv1(pre)
+        out = self.conv2(self.relu(self.bn2(out)) if m != "no_second_relu" else self.bn2(out))
+        if m == "relu_after_add":
+            return self.relu(out + identity)
+        if m == "no_shortcut":
+            return out
+        return out + identity
+
+
+PREACT_MISTAKES = {
+    "relu_after_add": "a pre-activation block has no ReLU after the addition: return out + identity, "
+                      "so the shortcut carries x unchanged from block to block.",
+    "no_shortcut": "your block never adds the shortcut: add `identity` (x, or downsample(...)) at the end.",
+    "shortcut_from_pre": "the identity shortcut must carry x itself, not relu(bn1(x)): only the "
+                         "residual branch is pre-activated.",
+    "no_second_relu": "the second conv also gets BN then ReLU before it: conv2(relu(bn2(out))).",
+    "post_activation": "that is the original (v1) order, conv -> BN -> ReLU; v2 puts BN and ReLU "
+                       "before each conv and nothing after the addition.",
+}
+
+
+def finish(out, identity, relu, mistake: str) -> torch.Tensor:
+    if mistake == "relu_before_add":
+        return relu(out) + identity
+    if mistake == "no_final_relu":
+        return out + identity
+    if mistake == "no_shortcut":
+        return relu(out)
+    if mistake == "double_relu":
+        return relu(relu(out) + identity)
+    return relu(out + identity)
+
+
+BLOCK_MISTAKES = {
+    "relu_before_add": "your block adds the shortcut after the final ReLU: add the shortcut to the "
+                       "BN output first, then apply ReLU to the sum.",
+    "double_relu": "your block applies ReLU to the residual branch before adding the shortcut; "
+                   "the last BN output goes into the addition without a ReLU.",
+    "no_final_relu": "your block has no ReLU after the addition: return relu(out + identity).",
+    "no_shortcut": "your block never adds the shortcut: it is a plain block. "
+                   "Add `identity` (x, or downsample(x)) before the last ReLU.",
+}
+
+
+def randomise_bn(module: nn.Module, seed: int = 0) -> None:
+    """Non-trivial BN statistics and affine values, so that a wrong order shows in the output."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, nn.BatchNorm2d | nn.BatchNorm1d):
+                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+
+
+def load_weights(mine: nn.Module, reference: nn.Module, names_hint: str) -> None:
+    """Give the learner's module the reference's weights; explain missing or extra layers."""
+    ours, theirs = reference.state_dict(), call(mine.state_dict)
+    missing = [k for k in ours if k not in theirs]
+    extra = [k for k in theirs if k not in ours]
+    conv_bias = [k for k in extra if k.endswith(".bias") and k[:-5] + ".weight" in ours
+                 and ours[k[:-5] + ".weight"].dim() == 4]
+    if conv_bias:
+        raise Wrong(f"your convolutions have a bias ({conv_bias[0]}): use bias=False, the BatchNorm "
+                    "that follows adds its own shift (and would cancel the bias anyway).")
+    if any(k.startswith("downsample") for k in missing) and any(k.startswith("downsample") for k in extra):
+        raise Wrong("your shortcut's layers differ from what was asked: expected "
+                    f"{[k for k in ours if k.startswith('downsample')]}, got "
+                    f"{[k for k in theirs if k.startswith('downsample')]}.")
+    if any(k.startswith("downsample.1") for k in missing) and not any(
+            k.startswith("downsample.0") for k in missing):
+        raise Wrong("your projection shortcut has no BatchNorm: use "
+                    "nn.Sequential(conv1x1, nn.BatchNorm2d(...)) as `downsample`.")
+    if any(k.startswith("downsample") for k in missing):
+        raise Wrong("no projection shortcut, but the channels or the size change here: add "
+                    "`downsample` (1x1 conv with the stride, then BatchNorm).")
+    if any(k.startswith("downsample") for k in extra):
+        raise Wrong("you add a projection shortcut where the shapes already match: use the identity "
+                    "(`downsample = None`) when stride is 1 and the channels do not change.")
+    if any(k.endswith(("weight", "bias")) and k.split(".")[-2].startswith("bn") for k in missing) and not extra:
+        raise Wrong("a BatchNorm has no weight and bias: keep affine=True (the default).")
+    if missing or extra:
+        raise Wrong(f"the layers are not named as asked ({names_hint}); "
+                    f"missing {missing[:4]}, unexpected {extra[:4]}.")
+    for key, value in theirs.items():
+        if value.shape != ours[key].shape:
+            raise Wrong(f"{key} has shape {tuple(value.shape)}; expected {tuple(ours[key].shape)}: "
+                        "check the kernel size and the channels of that layer.")
+    call(mine.load_state_dict, ours)
+
+
+def _matches(got: torch.Tensor, module: nn.Module, x: torch.Tensor) -> bool:
+    try:
+        other = module(x.clone())
+    except RuntimeError:  # a variant that cannot run with these shapes
+        return False
+    return other.shape == got.shape and torch.allclose(got, other, atol=1e-5, rtol=1e-4)
+
+
+def compare_outputs(mine: nn.Module, reference: nn.Module, x: torch.Tensor,
+                    variants: dict[str, nn.Module], what: str, order_hint: str,
+                    accepted: tuple[nn.Module, ...] = ()) -> nn.Module:
+    """Learner's and reference module share weights; compare in eval and train mode.
+
+    Returns the reference that matched: the reference itself, or one of the `accepted` variants
+    (another correct answer the exercise's wording allows).
+    """
+    for candidate in (reference, *accepted):
+        try:
+            _compare(mine, candidate, x, variants, what, order_hint)
+            return candidate
+        except Wrong:
+            if candidate is (accepted[-1] if accepted else reference):
+                raise
+    return reference
+
+
+def _compare(mine, reference, x, variants, what, order_hint) -> None:
+    for mode in ("eval", "train"):
+        for m in (mine, reference, *variants.values()):
+            m.train(mode == "train")
+        with torch.no_grad():
+            got = call(mine, x.clone())
+            want = reference(x.clone())
+        if not isinstance(got, torch.Tensor):
+            raise Wrong(f"forward returned {type(got).__name__}, not a tensor"
+                        + (": did you forget `return`?" if got is None else "."))
+        if got.shape != want.shape:
+            raise Wrong(f"{what} output shape is {tuple(got.shape)}; expected {tuple(want.shape)} "
+                        f"for an input of shape {tuple(x.shape)}.")
+        if torch.allclose(got, want, atol=1e-5, rtol=1e-4):
+            continue
+        with torch.no_grad():
+            for message, variant in variants.items():
+                if _matches(got, variant, x):
+                    raise Wrong(message)
+        raise Wrong(f"{what} gives other numbers than the reference with the same weights "
+                    f"(in {mode} mode; largest difference {(got - want).abs().max():.3g}). {order_hint}")
+
+
+def check_gradient(mine: nn.Module, reference: nn.Module, x: torch.Tensor, what: str) -> None:
+    """Gradients must reach the input through both paths, as in the reference."""
+    xs = [x.clone().requires_grad_() for _ in range(2)]
+    mine.train()
+    reference.train()
+    out = call(mine, xs[0])
+    call(out.square().sum().backward)
+    reference(xs[1]).square().sum().backward()
+    if xs[0].grad is None or not torch.allclose(xs[0].grad, xs[1].grad, atol=1e-4, rtol=1e-3):
+        raise Wrong(f"{what}: the output matches, but the gradient reaching the input does not; "
+                    "avoid tricks that cut the graph (e.g. `.data` or `.detach()`).")
+
+
+def refuse_library_block(mine: nn.Module) -> None:
+    module = type(mine).__module__
+    if module.startswith(("torchvision", "course_utils")):
+        raise Wrong(f"you handed in {type(mine).__name__} from {module}: the exercise is to write the "
+                    "block yourself.")
+
+
+def check_block(learner, reference_cls, configs, extra_mistakes: dict[str, str], names: str,
+                order_hint: str = "Check the order: conv, BN, ReLU, ..., add the shortcut, then ReLU.",
+                mistakes: dict[str, str] | None = None, accepted: tuple[str, ...] = (),
+                projection: str = "downsample = 1x1 conv with the stride + BatchNorm",
+                done: str = "your block matches torchvision's, in train and eval mode, forward and "
+                            "backward.") -> str:
+    """Build the learner's block for each (inplanes, planes, stride) and compare with the reference.
+
+    The configurations must change the channels at stride 1, the stride at equal channels, and
+    both together, so that a projection rule testing only one of them cannot pass.
+    """
+    for inplanes, planes, stride in configs:
+        mine = as_module(learner, inplanes, planes, stride)
+        refuse_library_block(mine)
+        reference = reference_cls(inplanes, planes, stride)
+        randomise_bn(reference, seed=inplanes + 7 * planes + stride)
+        load_weights(mine, reference, names)
+        variants = {}
+        for mistake, message in {**(BLOCK_MISTAKES if mistakes is None else mistakes),
+                                 **extra_mistakes}.items():
+            variant = reference_cls(inplanes, planes, stride, mistake=mistake)
+            variant.load_state_dict(reference.state_dict())
+            variants[message] = variant
+        others = []
+        for name in accepted:
+            other = reference_cls(inplanes, planes, stride, mistake=name)
+            other.load_state_dict(reference.state_dict())
+            others.append(other)
+        x = torch.randn(2, inplanes, 8, 8, generator=torch.Generator().manual_seed(1))
+        what = f"{type(mine).__name__}({inplanes}, {planes}, stride={stride})"
+        try:
+            reference = compare_outputs(mine, reference, x, variants, what, order_hint, tuple(others))
+        except LearnerError as wrapped:
+            error = str(wrapped.__cause__)
+            if "size of tensor" in error or "must match" in error:
+                raise Wrong(f"{what}: the shortcut and the branch have different shapes when added "
+                            f"({error}). When the stride is not 1 or the channels change, the shortcut "
+                            f"needs a projection: {projection}.") from None
+            raise
+        check_gradient(mine, reference, x, what)
+    return done

@@ -1,0 +1,246 @@
+"""Chapter 4 (training): one training epoch, an evaluation, the mean loss of an epoch.
+
+The loops run on a tiny model (Linear, BatchNorm, ReLU, Linear) and 20 samples in batches of
+8, 8 and 4, seeded so that the three batches score different accuracies and losses: the mean of
+the per-batch values then differs from the per-image mean, and each mistake leaves its own trace.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .checks import as_pair, expect_number, package_functions, refuse
+from .core import Exercise, Wrong, call
+
+SEED = 3  # tests/test_exercise_mutations.py proves this setup tells the variants apart
+
+
+def tiny_setup(seed: int = SEED):
+    from torch.utils.data import DataLoader, TensorDataset
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(20, 6, generator=g)
+    y = torch.randint(0, 3, (20,), generator=g)
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    loader = DataLoader(TensorDataset(x, y), batch_size=8, shuffle=False)  # last batch: 4
+    return model, loader
+
+
+def reference_train(model, loader, optimizer, loss_fn, *, zero_grad="before", set_train=True,
+                    step=True):
+    """The reference loop with switches for typical mistakes; returns per-batch statistics."""
+    if set_train:
+        model.train()
+    batches = []
+    for x, y in loader:
+        pred = model(x)
+        loss = loss_fn(pred, y)
+        if zero_grad == "before":
+            optimizer.zero_grad()
+        loss.backward()
+        if zero_grad == "after":
+            optimizer.zero_grad()
+        if step:
+            optimizer.step()
+        batches.append(((pred.argmax(1) == y).sum().item(), loss.item(), len(y)))
+    return batches
+
+
+def per_image(batches) -> tuple[float, float]:
+    seen = sum(n for _, _, n in batches)
+    return sum(c for c, _, _ in batches) / seen, sum(v * n for _, v, n in batches) / seen
+
+
+def per_batch(batches) -> tuple[float, float]:
+    return (sum(c / n for c, _, n in batches) / len(batches),
+            sum(v for _, v, _ in batches) / len(batches))
+
+
+def _recorder(model: nn.Module) -> list:
+    """Record (training mode, grad enabled) at every forward call."""
+    calls: list = []
+    model.register_forward_pre_hook(lambda m, args: calls.append((m.training, torch.is_grad_enabled())))
+    return calls
+
+
+def _check_numbers(acc, loss, batches, lesson_loss_message: str) -> None:
+    ref_acc, ref_loss = per_image(batches)
+    batch_acc, batch_loss = per_batch(batches)
+    if ref_acc and math.isclose(acc, ref_acc * 100, rel_tol=1e-6):
+        raise Wrong("return the accuracy as a fraction between 0 and 1; format it as % when printing.")
+    if not math.isclose(acc, ref_acc, rel_tol=1e-6, abs_tol=1e-9):
+        if math.isclose(acc, batch_acc, rel_tol=1e-6, abs_tol=1e-9):
+            raise Wrong("your accuracy is the mean of the per-batch accuracies; the last batch is "
+                        "smaller, so count the correct predictions over all images and divide by "
+                        "the number of images.")
+        raise Wrong(f"accuracy {acc:.4f}; expected {ref_acc:.4f}: count correct predictions "
+                    "(pred.argmax(1) == y).sum() over all images and divide by the number of images.")
+    if not math.isclose(loss, ref_loss, rel_tol=1e-5):
+        if math.isclose(loss, batch_loss, rel_tol=1e-5):
+            raise Wrong(lesson_loss_message)
+        raise Wrong(f"mean loss {loss:.5f}; expected {ref_loss:.5f} (loss.item() * batch size, "
+                    "summed, divided by the number of images).")
+
+
+# --------------------------------------------------------------------------- q1: one training epoch
+
+
+def _check_train_epoch(my_train_one_epoch) -> str:
+    if not callable(my_train_one_epoch):
+        raise Wrong("my_train_one_epoch should be a function.")
+    runs = {}
+    for name, options in {"reference": {}, "no_zero_grad": {"zero_grad": "never"},
+                          "no_train": {"set_train": False}}.items():
+        model, loader = tiny_setup()
+        model.eval()  # a correct loop switches to training mode itself
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        runs[name] = (model, reference_train(model, loader, optimizer, nn.CrossEntropyLoss(), **options))
+    model, loader = tiny_setup()
+    model.eval()
+    calls = _recorder(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    steps: list[bool] = []  # at each step: did any gradient hold a value?
+    optimizer.register_step_pre_hook(lambda opt, args, kwargs: steps.append(any(
+        p.grad is not None and bool(p.grad.any()) for p in model.parameters())))
+    forbid = package_functions({"train_one_epoch": refuse("my_train_one_epoch",
+                                                          "the course's train_one_epoch")},
+                               ("course_utils.training",))
+    result = call(my_train_one_epoch, model, loader, optimizer, nn.CrossEntropyLoss(),
+                  torch.device("cpu"), forbid=forbid)
+    acc, loss = as_pair(result, "my_train_one_epoch")
+    if not calls:
+        raise Wrong("your function never calls the model.")
+    if not calls[0][0]:
+        raise Wrong("the model ran in evaluation mode: call model.train() at the start, so "
+                    "BatchNorm uses the batch statistics (and dropout is active).")
+    if not steps:
+        raise Wrong("the weights did not change: call optimizer.step() after loss.backward().")
+    if not any(steps):
+        raise Wrong("you reset the gradients between loss.backward() and optimizer.step(), so each "
+                    "step has nothing to apply: call optimizer.zero_grad() before backward().")
+    if len(steps) != len(loader):
+        raise Wrong(f"optimizer.step() ran {len(steps)} times for {len(loader)} batches: one step "
+                    "per batch, inside the loop.")
+
+    def same_weights(other):
+        return all(torch.allclose(a, b, atol=1e-6) for a, b in zip(
+            model.state_dict().values(), other.state_dict().values(), strict=True))
+    if same_weights(runs["no_zero_grad"][0]):
+        raise Wrong("you never reset the gradients: call optimizer.zero_grad() before "
+                    "loss.backward(), or each step adds up the gradients of all earlier batches.")
+    if not same_weights(runs["reference"][0]):
+        raise Wrong("after one epoch your weights differ from the reference: one forward, "
+                    "zero_grad, backward and step per batch, in that order, with the loss_fn given.")
+    _check_numbers(acc, loss, runs["reference"][1],
+                   "your loss is the mean of the batch means (the lesson's way); the last batch is "
+                   "smaller, so weight each batch's loss by its size and divide by the number of images.")
+    return "train mode, zero_grad/backward/step per batch, accuracy and a per-image mean loss."
+
+
+q1 = Exercise(
+    "Chapter 4, question 1 (one training epoch)", _check_train_epoch,
+    hints=["Put the model in training mode, then for each batch: move it to the device, compute the "
+           "predictions and the loss, and update the weights.",
+           "Updating takes three calls on the optimizer and the loss, in a fixed order: reset the "
+           "old gradients, compute the new ones, take the step.",
+           "For the statistics, add up correct predictions and loss x batch size over the epoch, and "
+           "divide both by the number of images at the end (the last batch is smaller)."],
+    solution="""
+    def my_train_one_epoch(model, loader, optimizer, loss_fn, device):
+        model.train()
+        correct, loss_sum, seen = 0, 0.0, 0
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            pred = model(x)
+            loss = loss_fn(pred, y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            correct += (pred.argmax(1) == y).sum().item()
+            loss_sum += loss.item() * len(y)
+            seen += len(y)
+        return correct / seen, loss_sum / seen""",
+    answer="my_train_one_epoch")
+
+# --------------------------------------------------------------------------- q2: evaluation
+
+
+def _check_evaluate(my_evaluate) -> str:
+    from .blocks import randomise_bn
+
+    if not callable(my_evaluate):
+        raise Wrong("my_evaluate should be a function.")
+    model, loader = tiny_setup(seed=SEED + 1)
+    randomise_bn(model, seed=1)
+    model.train()  # a correct evaluate switches to evaluation mode itself
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    calls = _recorder(model)
+    forbid = package_functions({"evaluate": refuse("my_evaluate", "the course's evaluate")},
+                               ("course_utils.training",))
+    result = call(my_evaluate, model, loader, nn.CrossEntropyLoss(), torch.device("cpu"), forbid=forbid)
+    acc, loss = as_pair(result, "my_evaluate")
+    if not calls:
+        raise Wrong("your function never calls the model.")
+    if calls[0][0]:
+        raise Wrong("the model ran in training mode: call model.eval() first. Otherwise BatchNorm "
+                    "normalises with each test batch's statistics and overwrites its running "
+                    "averages with test data.")
+    if calls[0][1]:
+        raise Wrong("gradients were being recorded: wrap the loop in `with torch.inference_mode():` "
+                    "(or torch.no_grad()); evaluation needs no graph, and building one costs memory.")
+    if any(not torch.equal(before[k], v) for k, v in model.state_dict().items()):
+        raise Wrong("evaluation changed the model's weights or statistics; it must only read them.")
+    model.eval()
+    loss_fn = nn.CrossEntropyLoss()
+    with torch.no_grad():
+        batches = [((model(x).argmax(1) == y).sum().item(), loss_fn(model(x), y).item(), len(y))
+                   for x, y in loader]
+    _check_numbers(acc, loss, batches,
+                   "your loss is the mean of the batch means; the last batch is smaller, so weight "
+                   "each batch's loss by its size and divide by the number of images.")
+    return "eval mode, no graph, nothing changed, a per-image mean loss."
+
+
+q2 = Exercise(
+    "Chapter 4, question 2 (evaluation)", _check_evaluate,
+    hints=["Evaluation reads the model and changes nothing. Which mode makes BatchNorm use its "
+           "running statistics instead of the batch's?",
+           "No update, so no graph: run the loop inside a block that switches gradient recording off.",
+           "Then the same loop as training without zero_grad, backward or step, and the same "
+           "per-image statistics."],
+    solution="""
+    def my_evaluate(model, loader, loss_fn, device):
+        model.eval()
+        correct, loss_sum, seen = 0, 0.0, 0
+        with torch.inference_mode():
+            for x, y in loader:
+                x, y = x.to(device), y.to(device)
+                pred = model(x)
+                correct += (pred.argmax(1) == y).sum().item()
+                loss_sum += loss_fn(pred, y).item() * len(y)
+                seen += len(y)
+        return correct / seen, loss_sum / seen""",
+    answer="my_evaluate")
+
+# --------------------------------------------------------------------------- q3: the mean loss
+
+
+def _check_mean_loss(answer) -> str:
+    expect_number(answer, 32.8 / 72, "the mean loss per image", {
+        1.7 / 3: "that is the mean of the three batch means (the lesson's way): the last batch has "
+                 "only 8 images, so it must count less.",
+        32.8: "that is the sum of the losses of all images; divide by the number of images.",
+    }, rel=1e-3)
+    return "(0.50 x 32 + 0.30 x 32 + 0.90 x 8) / 72 = 0.4556."
+
+
+q3 = Exercise(
+    "Chapter 4, question 3 (the mean loss of an epoch)", _check_mean_loss,
+    hints=["Each batch's loss is a mean over its images. Do all three batches weigh the same?",
+           "Turn each batch mean back into a sum over its images first, add the sums, then divide."],
+    solution="mean_loss = (0.50 * 32 + 0.30 * 32 + 0.90 * 8) / (32 + 32 + 8)",
+    answer="mean_loss")

@@ -1,0 +1,139 @@
+"""Chapter 5 (evaluation): a confusion matrix, a recall read off one, predicting a batch."""
+
+from __future__ import annotations
+
+import torch
+
+from .checks import expect_number, package_functions, refuse, tensor_answer
+from .core import Exercise, Wrong, call
+
+# --------------------------------------------------------------------------- q1: a confusion matrix
+
+
+def _check_confusion(my_confusion_matrix) -> str:
+    if not callable(my_confusion_matrix):
+        raise Wrong("my_confusion_matrix should be a function.")
+    forbid = package_functions({"confusion_matrix": refuse("my_confusion_matrix",
+                                                           "the course's confusion_matrix")},
+                               ("course_utils.metrics",))
+    y_true = torch.tensor([0, 0, 1, 2, 2, 2, 1, 0, 2, 2])
+    y_pred = torch.tensor([0, 1, 1, 2, 0, 2, 2, 0, 2, 1])
+    want = torch.zeros(3, 3, dtype=torch.long)
+    for t, p in zip(y_true.tolist(), y_pred.tolist(), strict=True):
+        want[t, p] += 1
+    got = tensor_answer(call(my_confusion_matrix, y_true.clone(), y_pred.clone(), 3, forbid=forbid),
+                        "my_confusion_matrix")
+    if got.shape != (3, 3):
+        raise Wrong(f"for 3 classes the matrix is 3 x 3; yours has shape {tuple(got.shape)}.")
+    if torch.equal(got.long(), want.T):
+        raise Wrong("your matrix is transposed: rows are the true classes, columns the predictions.")
+    if got.sum() != len(y_true):
+        raise Wrong(f"your counts add up to {got.sum().item():g}; every one of the {len(y_true)} "
+                    "images should be counted exactly once.")
+    if not torch.equal(got.long(), want) or not torch.equal(got, got.round()):
+        raise Wrong(f"expected\n{want.tolist()}\ngot\n{got.tolist()}\n(row = true class, column = prediction).")
+    extra = tensor_answer(call(my_confusion_matrix, torch.tensor([3]), torch.tensor([3]), 5, forbid=forbid),
+                          "my_confusion_matrix")
+    if extra.shape != (5, 5):
+        raise Wrong("use num_classes for the size, even when some classes never appear.")
+    return "rows are true classes, columns predictions; the diagonal holds the correct ones."
+
+
+q1 = Exercise(
+    "Chapter 5, question 1 (a confusion matrix)", _check_confusion,
+    hints=["Start from a num_classes x num_classes tensor of zeros: one row per true class, one "
+           "column per predicted class.",
+           "Walk through the pairs (true, predicted) together and add 1 at [true, predicted]."],
+    solution="""
+    def my_confusion_matrix(y_true, y_pred, num_classes):
+        cm = torch.zeros(num_classes, num_classes, dtype=torch.long)
+        for t, p in zip(y_true.tolist(), y_pred.tolist(), strict=True):
+            cm[t, p] += 1
+        return cm""",
+    answer="my_confusion_matrix")
+
+# --------------------------------------------------------------------------- q2: recall
+
+CM_EXAMPLE = [[20, 1, 0, 1], [2, 18, 1, 1], [0, 0, 21, 1], [1, 0, 3, 18]]  # rows: true class
+
+
+def _check_recall(answer) -> str:
+    expect_number(answer, 21 / 22, "the recall of 'star'", {
+        21 / 25: "that is the precision (of all images predicted 'star', how many are stars); "
+                 "recall divides by the row: of all true stars, how many were found.",
+        21: "recall is a fraction: the correct stars divided by all true stars.",
+        21 / 88: "divide by the number of true stars (the row's sum), not by all images.",
+        21 / 22 * 100: "give recall as a fraction between 0 and 1, not a percentage.",
+    }, rel=1e-3)
+    return "21 / 22 = 0.955: 21 of the 22 true stars were found."
+
+
+q2 = Exercise(
+    "Chapter 5, question 2 (recall)", _check_recall,
+    hints=["Recall asks: of all the images that truly are stars, what fraction did the model call star?",
+           "The true stars are one row of the matrix (rows are true classes); the correct ones sit on "
+           "the diagonal."],
+    solution="star_recall = cm_example[2][2] / sum(cm_example[2])",
+    answer="star_recall")
+
+# --------------------------------------------------------------------------- q3: predicting a batch
+
+
+def _predict_setup():
+    """A tiny model whose predictions for the batch cover all three classes."""
+    from .blocks import randomise_bn
+    from .ch4 import tiny_setup
+
+    model, _ = tiny_setup(seed=4)
+    randomise_bn(model, seed=4)
+    x = torch.randn(9, 6, generator=torch.Generator().manual_seed(3)) * 2
+    return model, x
+
+
+def _check_predict(my_predict) -> str:
+    if not callable(my_predict):
+        raise Wrong("my_predict should be a function.")
+    model, x = _predict_setup()
+    model.train()
+    calls: list = []
+    model.register_forward_pre_hook(lambda m, args: calls.append((m.training, torch.is_grad_enabled())))
+    forbid = package_functions({"predict": refuse("my_predict", "the course's predict")},
+                               ("course_utils.predict",))
+    raw = call(my_predict, model, x.clone(), forbid=forbid)
+    if not calls:
+        raise Wrong("your function never calls the model.")
+    if calls[0][0]:
+        raise Wrong("the model ran in training mode: call model.eval() before predicting, or "
+                    "BatchNorm uses this batch's statistics and the answer depends on the batch.")
+    if calls[0][1]:
+        raise Wrong("gradients were being recorded: predict inside `with torch.inference_mode():`.")
+    if isinstance(raw, tuple) and len(raw) == 2 and hasattr(raw, "indices"):
+        raise Wrong("torch.max(..., 1) returns (values, indices): return only the indices, or use argmax(1).")
+    got = tensor_answer(raw, "my_predict")
+    model.eval()
+    with torch.no_grad():
+        want = model(x).argmax(1)
+    if got.shape == (len(x), 3):
+        raise Wrong("you return the scores of every class; return the index of the best one (argmax(1)).")
+    if got.is_floating_point():
+        raise Wrong(f"you return {got.dtype} values (scores or probabilities); return class indices: "
+                    "integers, one per image (argmax(1)).")
+    if got.shape != want.shape:
+        raise Wrong(f"for a batch of {len(x)} images return {len(x)} class indices; got shape {tuple(got.shape)}.")
+    if not torch.equal(got.long(), want):
+        raise Wrong(f"expected class indices {want.tolist()}, got {got.tolist()}: the index of the "
+                    "largest score of each row (argmax over dim 1, the classes).")
+    return "eval mode, no graph, one class index per image."
+
+
+q3 = Exercise(
+    "Chapter 5, question 3 (predicting)", _check_predict,
+    hints=["Predicting is evaluating without labels: which mode, and which context for gradients?",
+           "The model gives one score per class for each image; the prediction is the position of "
+           "the largest score in each row."],
+    solution="""
+    def my_predict(model, x):
+        model.eval()
+        with torch.inference_mode():
+            return model(x).argmax(1)""",
+    answer="my_predict")

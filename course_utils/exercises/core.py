@@ -1,0 +1,227 @@
+"""The core of the exercises: an Exercise, the Result of a check and its three outcomes.
+
+A check has three outcomes, as on Kaggle Learn: correct; not attempted yet (the answer is still
+`None`, or the function still raises NotImplementedError); or wrong, with a message that names the
+mistake. Checks test behaviour (shapes, parameter counts, outputs with shared weights, gradients,
+train/eval behaviour), never source text, and never raise into the notebook (Ctrl-C excepted).
+
+Every check runs in `isolated()`: the random generators are seeded and restored afterwards, autograd
+is on and the default dtype is float32 while it runs, so a verdict depends neither on what the
+notebook did before nor on the random draws of the day. The learner's code is called through
+`call()`, which tells an error in the learner's code from a fault of the checker itself.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import textwrap
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from html import escape
+
+import torch
+
+CORRECT, NOT_ATTEMPTED, WRONG = "correct", "not attempted", "wrong"
+_ICONS = {CORRECT: "Correct:", NOT_ATTEMPTED: "Not attempted yet:", WRONG: "Incorrect:"}
+_COLOURS = {CORRECT: "#1a7f37", NOT_ATTEMPTED: "#9a6700", WRONG: "#cf222e"}
+
+
+class Wrong(Exception):
+    """Raised inside a checker to report a named mistake in the learner's words."""
+
+
+class NotAttempted(Exception):
+    """Raised inside a checker when the learner has not written an answer yet."""
+
+
+class LearnerError(Exception):
+    """The learner's code raised; the original exception is `__cause__`."""
+
+
+@dataclass
+class Result:
+    """What a check found; truthy when correct; shows as one coloured line in a notebook."""
+
+    outcome: str
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.outcome == CORRECT
+
+    def __repr__(self) -> str:
+        return f"{_ICONS[self.outcome]} {self.message}"
+
+    def _repr_html_(self) -> str:
+        return f'<span style="color:{_COLOURS[self.outcome]}">{escape(repr(self))}</span>'
+
+    def show(self) -> None:
+        """Show the verdict once: coloured HTML under IPython/Jupyter, a plain line elsewhere."""
+        self._shown = True
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+        except ImportError:  # IPython is optional for the checks themselves
+            get_ipython = None
+        if get_ipython is not None and get_ipython() is not None:
+            display({"text/plain": repr(self), "text/html": self._repr_html_()}, raw=True)
+        else:
+            print(repr(self))
+
+    def _ipython_display_(self) -> None:
+        # `check(...)` has shown the verdict already; a cell ending in it must not show it twice.
+        if not getattr(self, "_shown", False):
+            self.show()
+
+
+@contextmanager
+def isolated(seed: int = 0) -> Iterator[None]:
+    """Run a check with seeded generators, autograd on and float32; restore everything after."""
+    import numpy as np
+
+    grad, dtype = torch.is_grad_enabled(), torch.get_default_dtype()
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]), torch.inference_mode(False):
+        torch.random.default_generator.manual_seed(seed)
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.set_grad_enabled(True)
+        torch.set_default_dtype(torch.float32)
+        try:
+            yield
+        finally:
+            torch.set_grad_enabled(grad)
+            torch.set_default_dtype(dtype)
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
+
+
+def call(fn: Callable, *args, forbid: dict | None = None, **kwargs):
+    """Call the learner's code; its exceptions become LearnerError, forbidden shortcuts Wrong.
+
+    `forbid` maps code objects (the package's own solution, torchvision's model) to the message
+    given when the learner's code runs them: handing those in is not writing the exercise.
+    """
+    hits: list[str] = []
+    grad, dtype = torch.is_grad_enabled(), torch.get_default_dtype()
+    previous = sys.getprofile()
+    if forbid:
+        def watch(frame, event, arg):
+            if event == "call" and frame.f_code in forbid:
+                hits.append(forbid[frame.f_code])
+        sys.setprofile(watch)
+    try:
+        result = fn(*args, **kwargs)
+    except (Wrong, NotAttempted, KeyboardInterrupt):
+        raise
+    except NotImplementedError:
+        raise NotAttempted from None
+    except BaseException as error:  # the learner's code may raise anything, even SystemExit
+        if hits:
+            raise Wrong(hits[0]) from None
+        raise LearnerError() from error
+    finally:
+        if forbid:
+            sys.setprofile(previous)
+    if hits:
+        raise Wrong(hits[0])
+    if torch.is_grad_enabled() != grad or torch.get_default_dtype() != dtype:
+        torch.set_grad_enabled(grad)
+        torch.set_default_dtype(dtype)
+        raise Wrong(_LEAK)
+    return result
+
+
+_LEAK = ("your code changed PyTorch's global state for the rest of the notebook (autograd switched "
+         "off by torch.set_grad_enabled(False) or no_grad().__enter__(), or a new default dtype): "
+         "use `with torch.no_grad():` / `with torch.inference_mode():`, which switch back at the end.")
+
+
+def returned_none(what: str) -> Wrong:
+    """The message for a function that returns nothing: usually a forgotten `return`."""
+    return Wrong(f"{what} returned None: did you forget `return`?")
+
+
+class Exercise:
+    """One question: `check(answer)`, graduated `hint()`, `hint(2)`, ... and `solution()`."""
+
+    def __init__(self, name: str, checker: Callable[..., str], hints: list[str] | str,
+                 solution: str, answer: str) -> None:
+        self.name = name
+        self.answer = answer  # the name the learner's cell defines
+        self._checker = checker
+        self._hints = [hints] if isinstance(hints, str) else list(hints)
+        self._solution = solution
+
+    def check(self, *answer, **named) -> Result:
+        """Check the answer, show the verdict and return it (truthy when correct).
+
+        Never raises, except on Ctrl-C, so an autograder can `assert ch1.q1.check(answer)`.
+        """
+        result = self._verdict(*answer, **named)
+        result.show()
+        return result
+
+    def _verdict(self, *answer, **named) -> Result:
+        if named:  # check(answer=14): accept one answer by any name, explain anything else
+            if answer or len(named) > 1:
+                return Result(WRONG, f"{self.name}: pass your answer alone, as in "
+                                     f"`check({self.answer})`.")
+            answer = tuple(named.values())
+        if not answer or all(a is None or a is Ellipsis for a in answer):
+            return Result(NOT_ATTEMPTED, f"{self.name}: fill in your answer, then run this cell again.")
+        try:
+            with isolated():
+                message = self._checker(*answer)
+                if not torch.is_grad_enabled() or torch.get_default_dtype() != torch.float32:
+                    raise Wrong(_LEAK)
+            return Result(CORRECT, message or "well done.")
+        except NotAttempted:
+            return Result(NOT_ATTEMPTED, f"{self.name}: replace `raise NotImplementedError` with "
+                                         "your code, then run this cell again.")
+        except Wrong as mistake:
+            return Result(WRONG, str(mistake))
+        except LearnerError as wrapped:
+            return Result(WRONG, _learner_message(wrapped.__cause__))
+        except KeyboardInterrupt:
+            raise  # the learner asked to stop
+        except BaseException as error:
+            return Result(WRONG, f"the check itself failed ({type(error).__name__}: {error}). This is "
+                                 "a fault of the course's checker, not a verdict on your answer: "
+                                 "please report it, with your answer.")
+
+    def hint(self, number: int = 1) -> None:
+        """Print hint `number` (1, 2, ...): each says a little more, none is the solution."""
+        count = len(self._hints)
+        if not 1 <= number <= count:
+            print(f"There are {count} hints: hint(1) ... hint({count}); .solution() shows a solution.")
+            return
+        more = f" (more: .hint({number + 1}))" if number < count else ""
+        print(f"Hint {number}/{count}: {textwrap.dedent(self._hints[number - 1]).strip()}{more}")
+
+    def solution(self) -> None:
+        """Print the reference solution."""
+        print(f"Solution:\n{self.solution_source()}")
+
+    def solution_source(self) -> str:
+        """The solution as code, the same text as the notebook's solution region (a test compares)."""
+        return textwrap.dedent(self._solution).strip()
+
+    def __repr__(self) -> str:
+        return f"<exercise {self.name}: .check(...), .hint(), .solution()>"
+
+
+def _learner_message(error: BaseException) -> str:
+    if isinstance(error, RecursionError):
+        return "your code calls itself without end (RecursionError)."
+    return f"your code raised {type(error).__name__}: {error}{_learner_frame(error)}"
+
+
+def _learner_frame(error: BaseException) -> str:
+    """' (in your code, line N: ...)' for the innermost frame outside this package and libraries."""
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        if "course_utils" not in frame.filename and "site-packages" not in frame.filename:
+            return f" (in your code, line {frame.lineno}: {frame.line})" if frame.line else ""
+    return ""
