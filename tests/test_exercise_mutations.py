@@ -42,8 +42,8 @@ def run(ex, answer):
 
 
 def tf(*steps):
-    return lambda size: T.Compose([step(size) if getattr(step, "__name__", "") == "<lambda>" else step
-                                   for step in steps])
+    return lambda size: T.Compose([step(size) if getattr(step, "__name__", "") == "<lambda>"
+                                   else step for step in steps])
 
 
 NORM = T.Normalize(IMAGENET_MEAN, IMAGENET_STD)
@@ -67,16 +67,19 @@ def loaders(train_kw, test_kw, swap=False):
 
 
 CH1_MISTAKES = [
-    (ch1.q1, tf(lambda s: T.RandomResizedCrop(s), T.RandomHorizontalFlip(), T.ToTensor()), "forget Normalize"),
+    (ch1.q1, tf(lambda s: T.RandomResizedCrop(s), T.RandomHorizontalFlip(), T.ToTensor()),
+     "forget Normalize"),
     (ch1.q1, tf(lambda s: T.Resize((s, s)), T.ToTensor(), NORM), "same tensor every time"),
     (ch1.q1, tf(lambda s: T.RandomResizedCrop(s), T.RandomHorizontalFlip()), "PIL image"),
     (ch1.q1, tf(lambda s: T.Resize(s), T.RandomHorizontalFlip(), T.ToTensor(), NORM), "square"),
-    (ch1.q1, tf(lambda s: T.RandomResizedCrop(s), T.ToTensor(), T.Normalize(IMAGENET_STD, IMAGENET_MEAN)),
-     "mean first"),
+    (ch1.q1, tf(lambda s: T.RandomResizedCrop(s), T.ToTensor(),
+                T.Normalize(IMAGENET_STD, IMAGENET_MEAN)), "mean first"),
     (ch1.q1, no_return_transform, "forget `return`"),
     (ch1.q1, course_transform, "handed in"),
-    (ch1.q1, tf(lambda s: T.RandomResizedCrop(s), T.PILToTensor(), T.RandomHorizontalFlip()), "uint8 pixels"),
-    (ch1.q1, tf(lambda s: T.RandomResizedCrop(s), NORM, T.ToTensor()), GENERIC),  # torchvision raises
+    (ch1.q1, tf(lambda s: T.RandomResizedCrop(s), T.PILToTensor(), T.RandomHorizontalFlip()),
+     "uint8 pixels"),
+    # torchvision raises
+    (ch1.q1, tf(lambda s: T.RandomResizedCrop(s), NORM, T.ToTensor()), GENERIC),
     (ch1.q2, 20, "rounded down"),
     (ch1.q2, 1000 / 48, "whole number"),
     (ch1.q2, 1000, "number of images"),
@@ -86,26 +89,33 @@ CH1_MISTAKES = [
     (ch1.q3, loaders({}, {}), "does not shuffle"),
     (ch1.q3, loaders({"shuffle": True}, {}, swap=True), "swapped"),
     (ch1.q3, loaders({"shuffle": True}, {"drop_last": True}), "drops its last"),
-    (ch1.q3, lambda a, b, n: (DataLoader(a, 32, shuffle=True), DataLoader(b, 32)), "batch size is 32"),
+    (ch1.q3, lambda a, b, n: (DataLoader(a, 32, shuffle=True), DataLoader(b, 32)), "batch size is "
+                                                                                   "32"),
     (ch1.q3, lambda a, b, n: DataLoader(a, n, shuffle=True), "two loaders"),
-    (ch1.q3, lambda a, b, n: (DataLoader(a, n, shuffle=True), DataLoader(a, n)), "does not read the test set"),
-    (ch1.q3, lambda a, b, n: (list(DataLoader(a, n, shuffle=True)), DataLoader(b, n)), "DataLoader objects"),
+    (ch1.q3, lambda a, b, n: (DataLoader(a, n, shuffle=True), DataLoader(a, n)), "does not read "
+                                                                                 "the test set"),
+    (ch1.q3, lambda a, b, n: (list(DataLoader(a, n, shuffle=True)), DataLoader(b, n)), "DataLoader "
+                                                                                       "objects"),
 ]
 
 CH1_VARIANTS = [
-    (ch1.q1, tf(lambda s: T.Resize((s, s)), lambda s: T.RandomCrop(s, padding=4), T.RandomHorizontalFlip(),
-                T.ToTensor(), NORM)),
-    (ch1.q1, tf(lambda s: T.RandomResizedCrop(s), T.ColorJitter(0.4, 0.4, 0.4), T.ToTensor(), NORM)),
+    (ch1.q1, tf(lambda s: T.Resize((s, s)), lambda s: T.RandomCrop(s, padding=4),
+                T.RandomHorizontalFlip(), T.ToTensor(), NORM)),
+    (ch1.q1, tf(lambda s: T.RandomResizedCrop(s), T.ColorJitter(0.4, 0.4, 0.4), T.ToTensor(),
+                NORM)),
     (ch1.q1, tf(lambda s: T.RandomResizedCrop(s), T.RandomHorizontalFlip(), T.ToTensor(), NORM)),
-    (ch1.q1, lambda s: v2.Compose([v2.ToImage(), v2.RandomResizedCrop(s, antialias=True), v2.RandomHorizontalFlip(),
-                                   v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])),
-    (ch1.q1, tf(lambda s: T.Resize((s, s)), lambda s: T.RandomCrop(s, padding=4, padding_mode="reflect"),
+    (ch1.q1, lambda s: v2.Compose([v2.ToImage(), v2.RandomResizedCrop(s, antialias=True),
+                                   v2.RandomHorizontalFlip(), v2.ToDtype(torch.float32, scale=True),
+                                   v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])),
+    (ch1.q1, tf(lambda s: T.Resize((s, s)),
+                lambda s: T.RandomCrop(s, padding=4, padding_mode="reflect"),
                 T.TrivialAugmentWide(), T.ToTensor(), NORM)),
     (ch1.q1, tf(lambda s: T.RandomResizedCrop(s), T.RandomHorizontalFlip(), T.ToTensor(),
                 T.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)))),
     (ch1.q2, 21.0), (ch1.q2, np.int64(21)), (ch1.q2, torch.tensor(21)),
     (ch1.q3, loaders({"shuffle": True, "drop_last": True}, {})),
-    (ch1.q3, loaders({"shuffle": True, "generator": torch.Generator().manual_seed(0)}, {"num_workers": 0})),
+    (ch1.q3, loaders({"shuffle": True, "generator": torch.Generator().manual_seed(0)},
+                     {"num_workers": 0})),
     (ch1.q3, loaders({"shuffle": True, "pin_memory": False}, {"shuffle": False})),
 ]
 
@@ -263,7 +273,8 @@ CH2_MISTAKES = [
 ]
 
 CH2_VARIANTS = [
-    (ch2.q4, block(RefPreAct, "projection_on_x")), (ch2.q4, block(RefPreAct)), (ch2.q4, InplacePreAct),
+    (ch2.q4, block(RefPreAct, "projection_on_x")), (ch2.q4, block(RefPreAct)),
+    (ch2.q4, InplacePreAct),
     (ch2.q1, 75_008.0),
     (ch2.q2, FunctionalReluBlock), (ch2.q2, block(RefBasic)),
     (ch2.q3, InplaceBottleneck), (ch2.q3, block(RefBottleneck)),
@@ -271,8 +282,8 @@ CH2_VARIANTS = [
 
 # --------------------------------------------------------------------------- chapter 3
 
-def stem(pool=True, padding=3, bias=False, kernel=7, relu=True, relu_first=False, avg=False, bn=True,
-         relu_after_pool=False):
+def stem(pool=True, padding=3, bias=False, kernel=7, relu=True, relu_first=False, avg=False,
+         bn=True, relu_after_pool=False):
     layers = [nn.Conv2d(3, 64, kernel, stride=2, padding=padding if kernel == 7 else 1, bias=bias)]
     norm = [nn.BatchNorm2d(64)] if bn else []
     act = [nn.ReLU()] if relu else []
@@ -302,7 +313,8 @@ def layer(rule="both", every_block_projects=False, update_inplanes=True, stride_
 
         def projection(cin, s):
             return nn.Sequential(nn.Conv2d(cin, out, 1, stride=s, bias=False), nn.BatchNorm2d(out))
-        needs = {"both": stride != 1 or inplanes != out, "stride": stride != 1, "always": True}[rule]
+        needs = {"both": stride != 1 or inplanes != out, "stride": stride != 1,
+                 "always": True}[rule]
         layers = [block(inplanes, planes, stride, projection(inplanes, stride) if needs else None)]
         if comprehension:
             return nn.Sequential(*layers, *[block(out, planes) for _ in range(blocks - 1)])
@@ -322,8 +334,9 @@ def _inplanes(n):
     return holder
 
 
-def forward_class(skip_pool=False, relu_first=False, softmax=False, skip_layer4=False, no_flatten=False,
-                  no_return=False, use_super=False, skip_layer1=False, mean=False, view=False):
+def forward_class(skip_pool=False, relu_first=False, softmax=False, skip_layer4=False,
+                  no_flatten=False, no_return=False, use_super=False, skip_layer1=False, mean=False,
+                  view=False):
     class MyResNet(ResNet):
         def forward(self, x):
             if use_super:
@@ -356,12 +369,15 @@ CH3_MISTAKES = [
     (ch3.q2, lambda n: ResNet(BasicBlock, [2, 2, 2, 2], num_classes=n), "ResNet-18"),
     (ch3.q2, lambda n: ResNet(Bottleneck, [3, 4, 6, 3], num_classes=n), "ResNet-50"),
     (ch3.q2, lambda n: ResNet(BasicBlock, [3, 3, 3, 3], num_classes=n), "asks for bottlenecks"),
-    (ch3.q2, lambda n: torchvision.models.resnet.ResNet(torchvision.models.resnet.Bottleneck, [2, 2, 2, 2],
-                                                        num_classes=n), "course's ResNet class"),
+    (ch3.q2, lambda n: torchvision.models.resnet.ResNet(torchvision.models.resnet.Bottleneck,
+                                                        [2, 2, 2, 2], num_classes=n),
+     "course's ResNet class"),
     (ch3.q2, lambda n: ResNet(Bottleneck, [2, 2, 2, 2]), "pass num_classes"),
-    (ch3.q2, lambda n: ResNet(Bottleneck, [2, 2, 2, 2], num_classes=n, stride_on="1x1"), "outputs differ"),
+    (ch3.q2, lambda n: ResNet(Bottleneck, [2, 2, 2, 2], num_classes=n, stride_on="1x1"), "outputs "
+                                                                                         "differ"),
     (ch3.q2, lambda n: ResNet(Bottleneck, [1, 2, 3, 2], num_classes=n), GENERIC),
-    (ch3.q3, 8_192, "forgot the bias"), (ch3.q3, 2_049_000, "ImageNet head"), (ch3.q3, 4_100, "not 1024"),
+    (ch3.q3, 8_192, "forgot the bias"), (ch3.q3, 2_049_000, "ImageNet head"),
+    (ch3.q3, 4_100, "not 1024"),
     (ch3.q3, 2_052, "not 512"), (ch3.q3, 8_200, "plus one"),
     (ch3.q4, lambda: stem(pool=False), "each halve the size"),
     (ch3.q4, lambda: stem(padding=0), "each halve the size"),
@@ -380,7 +396,8 @@ CH3_MISTAKES = [
     (ch3.q5, layer(extra_block=True), "holds"),
     (ch3.q5, layer(as_list=True), "nn.Sequential(*layers)"),
     (ch3.q5, lambda *a: None, "forget `return`"),
-    (ch3.q5, lambda block, i, p, n, s=1: ResNet._make_layer(_inplanes(i), block, p, n, s), "_make_layer"),
+    (ch3.q5, lambda block, i, p, n, s=1: ResNet._make_layer(_inplanes(i), block, p, n, s),
+     "_make_layer"),
     (ch3.q6, forward_class(skip_pool=True), "skips the stem's max-pool"),
     (ch3.q6, forward_class(relu_first=True), "order is conv, BN, ReLU"),
     (ch3.q6, forward_class(softmax=True), "raw scores"),
@@ -457,7 +474,8 @@ def eval_loop(*, set_eval=True, no_grad="block", batch_mean_loss=False, batch_me
                 accs.append(hits / len(y))
                 losses.append(loss)
         acc = sum(accs) / len(accs) if batch_mean_acc else correct / seen
-        return acc, (sum(losses) / len(losses) if batch_mean_loss else loss_sum / len(loader.dataset))
+        return acc, (sum(losses) / len(losses) if batch_mean_loss
+                     else loss_sum / len(loader.dataset))
 
     return my_evaluate
 
@@ -545,7 +563,8 @@ CH5_MISTAKES = [
     (ch5.q1, lambda t, p, n: torch.zeros(n, n), "add up to"),
     (ch5.q1, lambda t, p, n: None, "forget `return`"),
     (ch5.q2, 21 / 25, "that is the precision"), (ch5.q2, 21, "recall is a fraction"),
-    (ch5.q2, 21 / 88, "row's sum"), (ch5.q2, 21 / 22 * 100, "not a percentage"), (ch5.q2, 0.5, GENERIC),
+    (ch5.q2, 21 / 88, "row's sum"), (ch5.q2, 21 / 22 * 100, "not a "
+                                                            "percentage"), (ch5.q2, 0.5, GENERIC),
     (ch5.q3, lambda model, x: model(x).argmax(1), "training mode"),
     (ch5.q3, predict(lambda s: s.argmax(1), grad=True), "gradients were being recorded"),
     (ch5.q3, predict(lambda s: s), "scores of every class"),
@@ -558,10 +577,12 @@ CH5_MISTAKES = [
 
 CH5_VARIANTS = [
     (ch5.q1, lambda t, p, n: torch.bincount(t * n + p, minlength=n * n).reshape(n, n)),
-    (ch5.q1, lambda t, p, n: torch.zeros(n, n).index_put_((t, p), torch.ones(len(t)), accumulate=True)),
+    (ch5.q1, lambda t, p, n: torch.zeros(n, n).index_put_((t, p), torch.ones(len(t)),
+                                                          accumulate=True)),
     (ch5.q1, lambda t, p, n: cm_loop()(t, p, n).numpy()),
     (ch5.q2, 0.9545), (ch5.q2, 21 / 22),
-    (ch5.q3, predict(lambda s: s.max(1).indices)), (ch5.q3, predict(lambda s: s.argmax(1).tolist())),
+    (ch5.q3, predict(lambda s: s.max(1).indices)),
+    (ch5.q3, predict(lambda s: s.argmax(1).tolist())),
     (ch5.q3, predict(lambda s: torch.argmax(s, dim=1))),
 ]
 
@@ -577,22 +598,28 @@ CH6_MISTAKES = [
     (ch6.q1, 72, "add the first conv"), (ch6.q1, 73, "6n + 2"), (ch6.q1, 24, "three stages"),
     (ch6.q1, 76, "no weights"), (ch6.q1, 56, GENERIC),
     (ch6.q2, lambda x, c: F.pad(x, (0, 0, 0, 0, 0, c - x.shape[1])), "size is not halved"),
-    (ch6.q2, lambda x, c: F.pad(F.avg_pool2d(x, 2), (0, 0, 0, 0, 0, c - x.shape[1])), "average 2x2"),
-    (ch6.q2, lambda x, c: F.pad(F.max_pool2d(x, 2), (0, 0, 0, 0, 0, c - x.shape[1])), "largest of each"),
-    (ch6.q2, lambda x, c: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, c - x.shape[1], 0)) * 2, "must be zeros"),
+    (ch6.q2, lambda x, c: F.pad(F.avg_pool2d(x, 2), (0, 0, 0, 0, 0, c - x.shape[1])), "average "
+                                                                                      "2x2"),
+    (ch6.q2, lambda x, c: F.pad(F.max_pool2d(x, 2), (0, 0, 0, 0, 0, c - x.shape[1])), "largest of "
+                                                                                      "each"),
+    (ch6.q2, lambda x, c: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, c - x.shape[1], 0)) * 2, "must be "
+                                                                                         "zeros"),
     (ch6.q2, lambda x, c: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, 0, 16)), "use out_channels"),
     (ch6.q2, lambda x, c: x[:, :, ::2, ::2], "expect (2, 32, 4, 4)"),
     (ch6.q2, course_shortcut, "handed in"),
     (ch6.q3, 0, "option A"), (ch6.q3, 16 * 32 + 32 * 64, "not their BatchNorms"),
-    (ch6.q3, 16 * 32 + 4 * 32 + 32 * 64 + 4 * 64, "buffers"), (ch6.q3, 16 * 32 + 2 * 32, "two stage transitions"),
+    (ch6.q3, 16 * 32 + 4 * 32 + 32 * 64 + 4 * 64, "buffers"),
+    (ch6.q3, 16 * 32 + 2 * 32, "two stage transitions"),
     (ch6.q3, 1000, GENERIC),
 ]
 
 CH6_VARIANTS = [
-    (ch6.q1, 74.0), (ch6.q2, lambda x, c: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, (c - x.shape[1]) // 2,
-                                                                       (c - x.shape[1]) // 2))),
-    (ch6.q2, lambda x, c: torch.cat([x[..., ::2, ::2], torch.zeros(x.shape[0], c - x.shape[1],
-                                                                   *x[..., ::2, ::2].shape[2:])], 1)),
+    (ch6.q1, 74.0),
+    (ch6.q2, lambda x, c: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, (c - x.shape[1]) // 2,
+                                                    (c - x.shape[1]) // 2))),
+    (ch6.q2, lambda x, c: torch.cat([x[..., ::2, ::2],
+                                     torch.zeros(x.shape[0], c - x.shape[1],
+                                                 *x[..., ::2, ::2].shape[2:])], 1)),
     (ch6.q3, 2752),
 ]
 
@@ -605,7 +632,9 @@ def padded_contiguous(indices, rank, world_size):
 
 
 CH7_MISTAKES = [
-    (ch7.q1, 53, "one process with batch 32"), (ch7.q1, 52, "drops the last"), (ch7.q1, 6, "is a step too"),
+    (ch7.q1, 53, "one process with batch 32"), (ch7.q1, 52, "drops the last"), (ch7.q1, 6, "is a "
+                                                                                           "step "
+                                                                                           "too"),
     (ch7.q1, 210, "images per process"), (ch7.q1, 420, "per process"), (ch7.q1, 8, GENERIC),
     (ch7.q2, lambda ind, r, w: ind[r * math.ceil(len(ind) / w):(r + 1) * math.ceil(len(ind) / w)],
      "waits for ever"),
@@ -615,24 +644,28 @@ CH7_MISTAKES = [
     (ch7.q2, lambda ind, r, w: None, "forget `return`"),
     (ch7.q3, lambda sd: {k.replace("module.", ""): v for k, v in sd.items()}, "only the prefix"),
     (ch7.q3, lambda sd: {k[7:]: v for k, v in sd.items()}, "unchanged"),
-    (ch7.q3, lambda sd: {k.removeprefix("module."): v * 0 for k, v in sd.items()}, "tensors changed"),
+    (ch7.q3, lambda sd: {k.removeprefix("module."): v * 0 for k, v in sd.items()}, "tensors "
+                                                                                   "changed"),
     (ch7.q3, lambda sd: list(sd), "return a dict"),
 ]
 
 CH7_VARIANTS = [
     (ch7.q1, 7.0), (ch7.q2, padded_contiguous),
-    (ch7.q3, lambda sd: OrderedDict((k[7:] if k.startswith("module.") else k, v) for k, v in sd.items())),
+    (ch7.q3, lambda sd: OrderedDict((k[7:] if k.startswith("module.") else k, v)
+                                    for k, v in sd.items())),
 ]
 
-MISTAKES = CH1_MISTAKES + CH2_MISTAKES + CH3_MISTAKES + CH4_MISTAKES + CH5_MISTAKES + CH6_MISTAKES + CH7_MISTAKES
-VARIANTS = CH1_VARIANTS + CH2_VARIANTS + CH3_VARIANTS + CH4_VARIANTS + CH5_VARIANTS + CH6_VARIANTS + CH7_VARIANTS
+MISTAKES = (CH1_MISTAKES + CH2_MISTAKES + CH3_MISTAKES + CH4_MISTAKES + CH5_MISTAKES + CH6_MISTAKES
+            + CH7_MISTAKES)
+VARIANTS = (CH1_VARIANTS + CH2_VARIANTS + CH3_VARIANTS + CH4_VARIANTS + CH5_VARIANTS + CH6_VARIANTS
+            + CH7_VARIANTS)
 IDS = [f"{ex.name.split(' (')[0]}: {words if words is not GENERIC else 'generic'} #{i}"
        for i, (ex, _, words) in enumerate(MISTAKES)]
 
 
 @functools.cache
 def mistake_result(i: int):
-    """Each answer is checked once per session (checks are deterministic); tests share the result."""
+    """Each answer is checked once per session (checks are deterministic); tests share the result."""  # noqa: E501
     ex, answer, _ = MISTAKES[i]
     return run(ex, answer)
 
@@ -660,7 +693,7 @@ def test_each_correct_variant_is_accepted(i) -> None:
 
 
 def test_every_exercise_has_mistakes_and_the_counts(capsys) -> None:
-    """The closing numbers of issue 13: caught / tried, accepted / tried, share naming the mistake."""
+    """The closing numbers of issue 13: caught / tried, accepted / tried, share naming the mistake."""  # noqa: E501
     from course_utils.exercises import CHAPTERS, exercises
 
     every = [ex for chapter in CHAPTERS.values() for ex in exercises(chapter).values()]
@@ -672,9 +705,9 @@ def test_every_exercise_has_mistakes_and_the_counts(capsys) -> None:
                 for r, (_, _, words) in zip(results, MISTAKES, strict=True))
     accepted = sum(variant_result(i).outcome == CORRECT for i in range(len(VARIANTS)))
     with capsys.disabled():
-        print(f"\nmutation suite: {caught}/{len(MISTAKES)} mistakes caught, {accepted}/{len(VARIANTS)} "
-              f"variants accepted, {named}/{len(MISTAKES)} ({named / len(MISTAKES):.0%}) with a message "
-              "naming the mistake")
+        print(f"\nmutation suite: {caught}/{len(MISTAKES)} mistakes caught, "
+              f"{accepted}/{len(VARIANTS)} variants accepted, {named}/{len(MISTAKES)} "
+              f"({named / len(MISTAKES):.0%}) with a message naming the mistake")
     assert caught == len(MISTAKES) and accepted == len(VARIANTS)
     assert named == sum(words is not GENERIC for _, _, words in MISTAKES)
 
@@ -683,7 +716,8 @@ def test_the_training_setup_tells_the_batch_means_apart() -> None:
     from course_utils.exercises.ch4 import SEED, per_batch, per_image, reference_train, tiny_setup
 
     model, loader = tiny_setup(SEED)
-    batches = reference_train(model, loader, torch.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss())
+    batches = reference_train(model, loader, torch.optim.SGD(model.parameters(), lr=0.1),
+                              nn.CrossEntropyLoss())
     assert [n for _, _, n in batches] == [8, 8, 4]
     assert len({c / n for c, _, n in batches}) == 3  # three different per-batch accuracies
     assert not math.isclose(per_image(batches)[0], per_batch(batches)[0])

@@ -30,7 +30,8 @@ from course_utils.exercises import (
     exercises,
 )
 
-ALL = [(f"ch{c}.{q}", ex) for c, chapter in CHAPTERS.items() for q, ex in exercises(chapter).items()]
+ALL = [(f"ch{c}.{q}", ex) for c, chapter in CHAPTERS.items()
+       for q, ex in exercises(chapter).items()]
 IDS = [n for n, _ in ALL]
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -106,7 +107,8 @@ def test_student_stub_is_not_attempted(name, ex) -> None:
 @pytest.mark.parametrize(("name", "ex"), ALL, ids=IDS)
 def test_an_answer_by_keyword_is_checked_and_extra_arguments_are_explained(name, ex) -> None:
     answer = solution_answer(ex)
-    assert verdict(ex, answer=answer)[0].outcome == CORRECT  # check(answer=14) once raised TypeError
+    # check(answer=14) once raised TypeError
+    assert verdict(ex, answer=answer)[0].outcome == CORRECT
     assert verdict(ex, **{ex.answer: answer})[0].outcome == CORRECT
     for result, _ in (verdict(ex, answer, answer=answer), verdict(ex, a=answer, b=answer)):
         assert result.outcome == WRONG and f"check({ex.answer})" in result.message
@@ -218,14 +220,16 @@ def test_hints_are_graduated_and_never_the_solution(name, ex) -> None:
     for line in ex.solution_source().splitlines():
         code = "".join(line.split("#")[0].split())
         if len(code) >= 16 and not code.startswith(("def", "class", "super()")):
-            assert code not in squeezed, f"{name}: a hint gives the solution's line {line.strip()!r}"
+            assert code not in squeezed, (f"{name}: a hint gives the solution's line "
+                                          f"{line.strip()!r}")
     answer = solution_answer(ex)
     if isinstance(answer, int | float | tuple):
-        assert f"= {answer}" not in hints and str(answer) not in hints.split(), f"{name}: a hint gives the answer"
+        assert f"= {answer}" not in hints and str(answer) not in hints.split(), (
+            f"{name}: a hint gives the answer")
     assert printed(ex.solution).startswith("Solution:\n")
 
 
-# --------------------------------------------------------------------------- one source per solution
+# -------------------------------------------------------------------------- one source per solution
 
 
 def _exercise_cells() -> dict[str, str]:
@@ -245,11 +249,13 @@ def _statements(source: str) -> list[str]:
 
 def test_each_notebook_solution_is_the_packages_solution() -> None:
     cells = _exercise_cells()
-    assert sorted(cells) == sorted(f"ch{c}-{q}" for c, ch in CHAPTERS.items() for q in exercises(ch))
+    assert sorted(cells) == sorted(f"ch{c}-{q}" for c, ch in CHAPTERS.items()
+                                   for q in exercises(ch))
     for name, ex in ALL:
         chapter, q = name.split(".")
         cell = cells[f"{chapter}-{q}"]
-        notebook = _statements(cell.replace("### BEGIN SOLUTION", "").replace("### END SOLUTION", ""))
+        notebook = _statements(cell.replace("### BEGIN SOLUTION", "")
+                               .replace("### END SOLUTION", ""))
         for statement in _statements(ex.solution_source()):
             assert statement in notebook, f"{name}: the notebook's solution differs from solution()"
 

@@ -22,5 +22,5 @@ def exercises(chapter) -> dict[str, Exercise]:
             if name[:1] == "q" and name[1:].isdigit() and isinstance(value, Exercise)}
 
 
-__all__ = ["CHAPTERS", "CM_EXAMPLE", "CORRECT", "NOT_ATTEMPTED", "WRONG", "Exercise", "Result", "ch1",
-           "ch2", "ch3", "ch4", "ch5", "ch6", "ch7", "exercises"]
+__all__ = ["CHAPTERS", "CM_EXAMPLE", "CORRECT", "NOT_ATTEMPTED", "WRONG", "Exercise", "Result",
+           "ch1", "ch2", "ch3", "ch4", "ch5", "ch6", "ch7", "exercises"]

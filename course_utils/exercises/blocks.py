@@ -78,12 +78,14 @@ class RefPreAct(nn.Module):
         self.bn1, self.conv1 = nn.BatchNorm2d(inplanes), conv(inplanes, planes, 3, stride)
         self.bn2, self.conv2 = nn.BatchNorm2d(planes), conv(planes, planes, 3)
         self.relu = nn.ReLU()
-        self.downsample = conv(inplanes, planes, 1, stride) if stride != 1 or inplanes != planes else None
+        self.downsample = (conv(inplanes, planes, 1, stride) if stride != 1 or inplanes != planes
+                           else None)
         self.mistake = mistake
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         m = self.mistake
-        if m == "post_activation":  # the v1 order with the same layers (only runs at equal channels)
+        # the v1 order with the same layers (only runs at equal channels)
+        if m == "post_activation":
             out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
             return self.relu(out + (x if self.downsample is None else self.downsample(x)))
         pre = self.relu(self.bn1(x))
@@ -101,9 +103,10 @@ class RefPreAct(nn.Module):
 
 
 PREACT_MISTAKES = {
-    "relu_after_add": "a pre-activation block has no ReLU after the addition: return out + identity, "
-                      "so the shortcut carries x unchanged from block to block.",
-    "no_shortcut": "your block never adds the shortcut: add `identity` (x, or downsample(...)) at the end.",
+    "relu_after_add": "a pre-activation block has no ReLU after the addition: return out + "
+                      "identity, so the shortcut carries x unchanged from block to block.",
+    "no_shortcut": "your block never adds the shortcut: add `identity` (x, or downsample(...)) at "
+                   "the end.",
     "shortcut_from_pre": "the identity shortcut must carry x itself, not relu(bn1(x)): only the "
                          "residual branch is pre-activated.",
     "no_second_relu": "the second conv also gets BN then ReLU before it: conv2(relu(bn2(out))).",
@@ -155,9 +158,10 @@ def load_weights(mine: nn.Module, reference: nn.Module, names_hint: str) -> None
     conv_bias = [k for k in extra if k.endswith(".bias") and k[:-5] + ".weight" in ours
                  and ours[k[:-5] + ".weight"].dim() == 4]
     if conv_bias:
-        raise Wrong(f"your convolutions have a bias ({conv_bias[0]}): use bias=False, the BatchNorm "
-                    "that follows adds its own shift (and would cancel the bias anyway).")
-    if any(k.startswith("downsample") for k in missing) and any(k.startswith("downsample") for k in extra):
+        raise Wrong(f"your convolutions have a bias ({conv_bias[0]}): use bias=False, the "
+                    "BatchNorm that follows adds its own shift (and would cancel the bias anyway).")
+    if (any(k.startswith("downsample") for k in missing)
+            and any(k.startswith("downsample") for k in extra)):
         raise Wrong("your shortcut's layers differ from what was asked: expected "
                     f"{[k for k in ours if k.startswith('downsample')]}, got "
                     f"{[k for k in theirs if k.startswith('downsample')]}.")
@@ -169,9 +173,11 @@ def load_weights(mine: nn.Module, reference: nn.Module, names_hint: str) -> None
         raise Wrong("no projection shortcut, but the channels or the size change here: add "
                     "`downsample` (1x1 conv with the stride, then BatchNorm).")
     if any(k.startswith("downsample") for k in extra):
-        raise Wrong("you add a projection shortcut where the shapes already match: use the identity "
-                    "(`downsample = None`) when stride is 1 and the channels do not change.")
-    if any(k.endswith(("weight", "bias")) and k.split(".")[-2].startswith("bn") for k in missing) and not extra:
+        raise Wrong("you add a projection shortcut where the shapes already match: use the "
+                    "identity (`downsample = None`) when stride is 1 and the channels do not "
+                    "change.")
+    if any(k.endswith(("weight", "bias")) and k.split(".")[-2].startswith("bn")
+           for k in missing) and not extra:
         raise Wrong("a BatchNorm has no weight and bias: keep affine=True (the default).")
     if missing or extra:
         raise Wrong(f"the layers are not named as asked ({names_hint}); "
@@ -229,7 +235,8 @@ def _compare(mine, reference, x, variants, what, order_hint) -> None:
                 if _matches(got, variant, x):
                     raise Wrong(message)
         raise Wrong(f"{what} gives other numbers than the reference with the same weights "
-                    f"(in {mode} mode; largest difference {(got - want).abs().max():.3g}). {order_hint}")
+                    f"(in {mode} mode; largest difference {(got - want).abs().max():.3g}). "
+                    f"{order_hint}")
 
 
 def check_gradient(mine: nn.Module, reference: nn.Module, x: torch.Tensor, what: str) -> None:
@@ -248,12 +255,13 @@ def check_gradient(mine: nn.Module, reference: nn.Module, x: torch.Tensor, what:
 def refuse_library_block(mine: nn.Module) -> None:
     module = type(mine).__module__
     if module.startswith(("torchvision", "course_utils")):
-        raise Wrong(f"you handed in {type(mine).__name__} from {module}: the exercise is to write the "
-                    "block yourself.")
+        raise Wrong(f"you handed in {type(mine).__name__} from {module}: the exercise is to write "
+                    "the block yourself.")
 
 
 def check_block(learner, reference_cls, configs, extra_mistakes: dict[str, str], names: str,
-                order_hint: str = "Check the order: conv, BN, ReLU, ..., add the shortcut, then ReLU.",
+                order_hint: str = "Check the order: conv, BN, ReLU, ..., add the shortcut, then "
+                                  "ReLU.",
                 mistakes: dict[str, str] | None = None, accepted: tuple[str, ...] = (),
                 projection: str = "downsample = 1x1 conv with the stride + BatchNorm",
                 done: str = "your block matches torchvision's, in train and eval mode, forward and "
@@ -283,13 +291,14 @@ def check_block(learner, reference_cls, configs, extra_mistakes: dict[str, str],
         x = torch.randn(2, inplanes, 8, 8, generator=torch.Generator().manual_seed(1))
         what = f"{type(mine).__name__}({inplanes}, {planes}, stride={stride})"
         try:
-            reference = compare_outputs(mine, reference, x, variants, what, order_hint, tuple(others))
+            reference = compare_outputs(mine, reference, x, variants, what, order_hint,
+                                        tuple(others))
         except LearnerError as wrapped:
             error = str(wrapped.__cause__)
             if "size of tensor" in error or "must match" in error:
                 raise Wrong(f"{what}: the shortcut and the branch have different shapes when added "
-                            f"({error}). When the stride is not 1 or the channels change, the shortcut "
-                            f"needs a projection: {projection}.") from None
+                            f"({error}). When the stride is not 1 or the channels change, the "
+                            f"shortcut needs a projection: {projection}.") from None
             raise
         check_gradient(mine, reference, x, what)
     return done

@@ -7,7 +7,7 @@ import torch
 from .checks import expect_number, package_functions, refuse
 from .core import Exercise, Wrong, call, returned_none
 
-# --------------------------------------------------------------------------- q1: a training transform
+# ------------------------------------------------------------------------- q1: a training transform
 
 
 def _textured_image(seed: int = 0):
@@ -43,25 +43,28 @@ def _check_train_transform(make_train_transform) -> str:
     if transform is None:
         raise returned_none("make_train_transform(40)")
     if not callable(transform):
-        raise Wrong(f"make_train_transform(40) gave a {type(transform).__name__}; return a transform "
-                    "(e.g. T.Compose([...])) that can be applied to an image.")
+        raise Wrong(f"make_train_transform(40) gave a {type(transform).__name__}; return a "
+                    "transform (e.g. T.Compose([...])) that can be applied to an image.")
     outs = [call(transform, _textured_image()) for _ in range(6)]  # seeded by the check
     out = outs[0]
     if isinstance(out, Image.Image):
-        raise Wrong("your transform returns a PIL image; end it with ToTensor() and Normalize(...).")
+        raise Wrong("your transform returns a PIL image; end it with ToTensor() and "
+                    "Normalize(...).")
     if not isinstance(out, torch.Tensor):
         raise Wrong(f"your transform returns a {type(out).__name__}; expected a tensor.")
     if tuple(out.shape) != (3, 40, 40):
-        raise Wrong(f"make_train_transform(40) gives a tensor of shape {tuple(out.shape)} for a 90x70 "
-                    "image; expected (3, 40, 40): the size argument must set the output size, square.")
+        raise Wrong(f"make_train_transform(40) gives a tensor of shape {tuple(out.shape)} for a "
+                    "90x70 image; expected (3, 40, 40): the size argument must set the output "
+                    "size, square.")
     if not out.is_floating_point():
         raise Wrong(f"your transform returns {out.dtype} pixels; ToTensor() (or ToDtype(float32, "
                     "scale=True)) gives floats between 0 and 1 for Normalize.")
     if all(o.min() >= 0 for o in outs):
-        raise Wrong("every value your transform returns is between 0 and 1, as ToTensor gives them: "
-                    "did you forget Normalize(IMAGENET_MEAN, IMAGENET_STD) after ToTensor()?")
+        raise Wrong("every value your transform returns is between 0 and 1, as ToTensor gives "
+                    "them: did you forget Normalize(IMAGENET_MEAN, IMAGENET_STD) after ToTensor()?")
     for step in _normalize_steps(transform):
-        if torch.allclose(torch.as_tensor(step.mean, dtype=torch.float), torch.tensor(IMAGENET_STD)):
+        if torch.allclose(torch.as_tensor(step.mean, dtype=torch.float),
+                          torch.tensor(IMAGENET_STD)):
             raise Wrong("Normalize takes the mean first, then the std: "
                         "Normalize(IMAGENET_MEAN, IMAGENET_STD).")
     if all(torch.equal(outs[0], o) for o in outs[1:]):
@@ -138,7 +141,8 @@ def _check_loaders(make_loaders) -> str:
         if loader.dataset is not data:
             raise Wrong(f"the {name} loader does not read the {name} set.")
         if loader.batch_size != 4:
-            raise Wrong(f"the {name} loader's batch size is {loader.batch_size}; use the batch_size argument.")
+            raise Wrong(f"the {name} loader's batch size is {loader.batch_size}; use the "
+                        "batch_size argument.")
     if isinstance(test_loader.sampler, RandomSampler):
         raise Wrong("your test loader shuffles (the lesson's mistake): the order cannot change the "
                     "accuracy, so keep shuffle=False for evaluation.")
@@ -146,8 +150,8 @@ def _check_loaders(make_loaders) -> str:
         raise Wrong("your test loader drops its last, short batch (drop_last=True): those test "
                     "images would never be scored. Keep drop_last=False for evaluation.")
     if not isinstance(train_loader.sampler, RandomSampler):
-        raise Wrong("your training loader does not shuffle: every epoch would see the batches in the "
-                    "same order. Pass shuffle=True.")
+        raise Wrong("your training loader does not shuffle: every epoch would see the batches in "
+                    "the same order. Pass shuffle=True.")
     return "only the training loader shuffles, and every test image is scored."
 
 
@@ -155,8 +159,8 @@ q3 = Exercise(
     "Chapter 1, question 3 (loaders)", _check_loaders,
     hints=["DataLoader(dataset, batch_size=..., shuffle=...) builds a loader. Which of the two "
            "loaders should see its images in a new order every epoch?",
-           "Shuffling helps training (each epoch's batches differ); for evaluation the order changes "
-           "nothing, and every test image must be scored once."],
+           "Shuffling helps training (each epoch's batches differ); for evaluation the order "
+           "changes nothing, and every test image must be scored once."],
     solution="""
     def make_loaders(train_set, test_set, batch_size):
         train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True)

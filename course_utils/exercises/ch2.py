@@ -6,7 +6,7 @@ from .blocks import RefBasic, RefBottleneck, check_block
 from .checks import expect_number
 from .core import Exercise
 
-# --------------------------------------------------------------------------- q1: bottleneck parameters
+# ------------------------------------------------------------------------ q1: bottleneck parameters
 
 
 def _check_bottleneck_params(answer) -> str:
@@ -17,7 +17,8 @@ def _check_bottleneck_params(answer) -> str:
                 "its shortcut is a 1x1 conv (64 x 256) plus a BN (2 x 256).",
         76_288: "BatchNorm's running mean and variance are buffers, not parameters: count 2 per "
                 "channel, not 4.",
-        75_648: "ResNet's convolutions have no bias (bias=False): the BN that follows adds its own shift.",
+        75_648: "ResNet's convolutions have no bias (bias=False): the BN that follows adds its own "
+                "shift.",
         69_632: "the 3x3 conv has 64 x 64 x 3 x 3 weights; check the kernel size of each conv.",
         58_880: "you left out the projection's 1x1 conv (64 x 256 weights) but kept its BN.",
     })
@@ -27,9 +28,9 @@ def _check_bottleneck_params(answer) -> str:
 
 q1 = Exercise(
     "Chapter 2, question 1 (bottleneck parameters)", _check_bottleneck_params,
-    hints=["A k x k conv from c_in to c_out channels without bias has c_in * c_out * k * k weights; "
-           "a BatchNorm over c channels has 2 * c parameters (its running mean and variance are "
-           "buffers, not parameters).",
+    hints=["A k x k conv from c_in to c_out channels without bias has c_in * c_out * k * k "
+           "weights; a BatchNorm over c channels has 2 * c parameters (its running mean and "
+           "variance are buffers, not parameters).",
            "List the layers: 1x1 conv 64 -> 64, 3x3 conv 64 -> 64, 1x1 conv 64 -> 256, a BN after "
            "each. Does the shortcut of this block need layers of its own?",
            "The block goes from 64 to 256 channels, so its shortcut is a projection: a 1x1 conv "
@@ -58,8 +59,8 @@ q2 = Exercise(
     "Chapter 2, question 2 (a basic block)", _check_basic,
     hints=["Two 3x3 convs, each followed by a BN; a ReLU after the first BN; the shortcut is added "
            "before the last ReLU. Name the layers conv1, bn1, conv2, bn2, downsample.",
-           "Which conv carries the stride? And when does x not have the shape of the branch's output, "
-           "so that the shortcut needs a projection?",
+           "Which conv carries the stride? And when does x not have the shape of the branch's "
+           "output, so that the shortcut needs a projection?",
            "The shape changes when the stride is not 1 or the channel count changes (either one "
            "alone is enough); then downsample = 1x1 conv with the stride + BN, else None."],
     solution="""
@@ -80,7 +81,7 @@ q2 = Exercise(
             identity = x if self.downsample is None else self.downsample(x)
             out = self.relu(self.bn1(self.conv1(x)))
             out = self.bn2(self.conv2(out))
-            return self.relu(out + identity)""",
+            return self.relu(out + identity)""",  # noqa: E501
     answer="MyBasicBlock")
 
 # --------------------------------------------------------------------------- q3: a bottleneck
@@ -93,18 +94,19 @@ _BOTTLENECK_CONFIGS = [(16, 4, 1), (16, 8, 2), (32, 8, 1), (16, 8, 1), (32, 8, 2
 def _check_bottleneck(block) -> str:
     return check_block(block, RefBottleneck, _BOTTLENECK_CONFIGS, {
         "stride_on_1x1": "you put the stride on the first 1x1 conv: that is the original ResNet v1 "
-                         "(and the lesson's conv_block). torchvision's v1.5 puts it on the 3x3 conv2, "
-                         "which loses less information."}, _BOTTLENECK_NAMES)
+                         "(and the lesson's conv_block). torchvision's v1.5 puts it on the 3x3 "
+                         "conv2, which loses less information."}, _BOTTLENECK_NAMES)
 
 
 q3 = Exercise(
     "Chapter 2, question 3 (a bottleneck with a projection shortcut)", _check_bottleneck,
-    hints=["Three convs: 1x1 (inplanes -> planes), 3x3 (planes -> planes), 1x1 (planes -> 4 * planes), "
-           "each followed by a BN, a ReLU after the first two BNs; add the shortcut, then ReLU.",
+    hints=["Three convs: 1x1 (inplanes -> planes), 3x3 (planes -> planes), 1x1 (planes -> 4 * "
+           "planes), each followed by a BN, a ReLU after the first two BNs; add the shortcut, then "
+           "ReLU.",
            "In v1.5 the stride sits on the 3x3 conv. The output has 4 * planes channels: compare "
            "that with inplanes to decide on the shortcut.",
-           "A projection is needed whenever the stride is not 1 OR inplanes != 4 * planes: layer1's "
-           "first block goes from 64 to 256 channels at stride 1."],
+           "A projection is needed whenever the stride is not 1 OR inplanes != 4 * planes: "
+           "layer1's first block goes from 64 to 256 channels at stride 1."],
     solution="""
     class MyBottleneck(nn.Module):
         expansion = 4
@@ -133,7 +135,7 @@ q3 = Exercise(
             return self.relu(out + identity)""",
     answer="MyBottleneck")
 
-# --------------------------------------------------------------------------- q4: a pre-activation block
+# ----------------------------------------------------------------------- q4: a pre-activation block
 
 _PREACT_NAMES = "bn1, conv1, bn2, conv2 and downsample"
 
@@ -148,15 +150,16 @@ def _check_preact(block) -> str:
                    "with no ReLU after the sum.",
         projection="downsample = a 1x1 conv with the stride (no BatchNorm: the next block's bn1 "
                    "normalises the sum)",
-        done="BN and ReLU before each conv, a clean identity path: a v2 block, forward and backward.")
+        done="BN and ReLU before each conv, a clean identity path: a v2 block, forward and "
+             "backward.")
 
 
 q4 = Exercise(
     "Chapter 2, question 4 (a pre-activation block)", _check_preact,
-    hints=["Version 2 moves BN and ReLU in front of each conv: the branch is BN, ReLU, conv, BN, ReLU, "
-           "conv. What is left to do after the addition?",
-           "Nothing: the sum goes out as it is, so x reaches the next block unchanged. bn1 therefore "
-           "normalises the block's input (inplanes channels), bn2 the output of conv1.",
+    hints=["Version 2 moves BN and ReLU in front of each conv: the branch is BN, ReLU, conv, BN, "
+           "ReLU, conv. What is left to do after the addition?",
+           "Nothing: the sum goes out as it is, so x reaches the next block unchanged. bn1 "
+           "therefore normalises the block's input (inplanes channels), bn2 the output of conv1.",
            "When the shape changes, the shortcut is a 1x1 conv with the stride applied to the "
            "pre-activated input, relu(bn1(x)); the identity shortcut carries x itself."],
     solution="""

@@ -63,7 +63,8 @@ def per_batch(batches) -> tuple[float, float]:
 def _recorder(model: nn.Module) -> list:
     """Record (training mode, grad enabled) at every forward call."""
     calls: list = []
-    model.register_forward_pre_hook(lambda m, args: calls.append((m.training, torch.is_grad_enabled())))
+    model.register_forward_pre_hook(
+        lambda m, args: calls.append((m.training, torch.is_grad_enabled())))
     return calls
 
 
@@ -71,14 +72,16 @@ def _check_numbers(acc, loss, batches, lesson_loss_message: str) -> None:
     ref_acc, ref_loss = per_image(batches)
     batch_acc, batch_loss = per_batch(batches)
     if ref_acc and math.isclose(acc, ref_acc * 100, rel_tol=1e-6):
-        raise Wrong("return the accuracy as a fraction between 0 and 1; format it as % when printing.")
+        raise Wrong("return the accuracy as a fraction between 0 and 1; format it as % when "
+                    "printing.")
     if not math.isclose(acc, ref_acc, rel_tol=1e-6, abs_tol=1e-9):
         if math.isclose(acc, batch_acc, rel_tol=1e-6, abs_tol=1e-9):
             raise Wrong("your accuracy is the mean of the per-batch accuracies; the last batch is "
                         "smaller, so count the correct predictions over all images and divide by "
                         "the number of images.")
         raise Wrong(f"accuracy {acc:.4f}; expected {ref_acc:.4f}: count correct predictions "
-                    "(pred.argmax(1) == y).sum() over all images and divide by the number of images.")
+                    "(pred.argmax(1) == y).sum() over all images and divide by the number of "
+                    "images.")
     if not math.isclose(loss, ref_loss, rel_tol=1e-5):
         if math.isclose(loss, batch_loss, rel_tol=1e-5):
             raise Wrong(lesson_loss_message)
@@ -98,7 +101,8 @@ def _check_train_epoch(my_train_one_epoch) -> str:
         model, loader = tiny_setup()
         model.eval()  # a correct loop switches to training mode itself
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-        runs[name] = (model, reference_train(model, loader, optimizer, nn.CrossEntropyLoss(), **options))
+        runs[name] = (model, reference_train(model, loader, optimizer, nn.CrossEntropyLoss(),
+                                             **options))
     model, loader = tiny_setup()
     model.eval()
     calls = _recorder(model)
@@ -134,21 +138,23 @@ def _check_train_epoch(my_train_one_epoch) -> str:
                     "loss.backward(), or each step adds up the gradients of all earlier batches.")
     if not same_weights(runs["reference"][0]):
         raise Wrong("after one epoch your weights differ from the reference: one forward, "
-                    "zero_grad, backward and step per batch, in that order, with the loss_fn given.")
+                    "zero_grad, backward and step per batch, in that order, with the loss_fn "
+                    "given.")
     _check_numbers(acc, loss, runs["reference"][1],
                    "your loss is the mean of the batch means (the lesson's way); the last batch is "
-                   "smaller, so weight each batch's loss by its size and divide by the number of images.")
+                   "smaller, so weight each batch's loss by its size and divide by the number of "
+                   "images.")
     return "train mode, zero_grad/backward/step per batch, accuracy and a per-image mean loss."
 
 
 q1 = Exercise(
     "Chapter 4, question 1 (one training epoch)", _check_train_epoch,
-    hints=["Put the model in training mode, then for each batch: move it to the device, compute the "
-           "predictions and the loss, and update the weights.",
+    hints=["Put the model in training mode, then for each batch: move it to the device, compute "
+           "the predictions and the loss, and update the weights.",
            "Updating takes three calls on the optimizer and the loss, in a fixed order: reset the "
            "old gradients, compute the new ones, take the step.",
-           "For the statistics, add up correct predictions and loss x batch size over the epoch, and "
-           "divide both by the number of images at the end (the last batch is smaller)."],
+           "For the statistics, add up correct predictions and loss x batch size over the epoch, "
+           "and divide both by the number of images at the end (the last batch is smaller)."],
     solution="""
     def my_train_one_epoch(model, loader, optimizer, loss_fn, device):
         model.train()
@@ -181,7 +187,8 @@ def _check_evaluate(my_evaluate) -> str:
     calls = _recorder(model)
     forbid = package_functions({"evaluate": refuse("my_evaluate", "the course's evaluate")},
                                ("course_utils.training",))
-    result = call(my_evaluate, model, loader, nn.CrossEntropyLoss(), torch.device("cpu"), forbid=forbid)
+    result = call(my_evaluate, model, loader, nn.CrossEntropyLoss(), torch.device("cpu"),
+                  forbid=forbid)
     acc, loss = as_pair(result, "my_evaluate")
     if not calls:
         raise Wrong("your function never calls the model.")
@@ -190,8 +197,9 @@ def _check_evaluate(my_evaluate) -> str:
                     "normalises with each test batch's statistics and overwrites its running "
                     "averages with test data.")
     if calls[0][1]:
-        raise Wrong("gradients were being recorded: wrap the loop in `with torch.inference_mode():` "
-                    "(or torch.no_grad()); evaluation needs no graph, and building one costs memory.")
+        raise Wrong("gradients were being recorded: wrap the loop in `with "
+                    "torch.inference_mode():` (or torch.no_grad()); evaluation needs no graph, and "
+                    "building one costs memory.")
     if any(not torch.equal(before[k], v) for k, v in model.state_dict().items()):
         raise Wrong("evaluation changed the model's weights or statistics; it must only read them.")
     model.eval()
@@ -209,7 +217,8 @@ q2 = Exercise(
     "Chapter 4, question 2 (evaluation)", _check_evaluate,
     hints=["Evaluation reads the model and changes nothing. Which mode makes BatchNorm use its "
            "running statistics instead of the batch's?",
-           "No update, so no graph: run the loop inside a block that switches gradient recording off.",
+           "No update, so no graph: run the loop inside a block that switches gradient recording "
+           "off.",
            "Then the same loop as training without zero_grad, backward or step, and the same "
            "per-image statistics."],
     solution="""
@@ -241,6 +250,7 @@ def _check_mean_loss(answer) -> str:
 q3 = Exercise(
     "Chapter 4, question 3 (the mean loss of an epoch)", _check_mean_loss,
     hints=["Each batch's loss is a mean over its images. Do all three batches weigh the same?",
-           "Turn each batch mean back into a sum over its images first, add the sums, then divide."],
+           "Turn each batch mean back into a sum over its images first, add the sums, then "
+           "divide."],
     solution="mean_loss = (0.50 * 32 + 0.30 * 32 + 0.90 * 8) / (32 + 32 + 8)",
     answer="mean_loss")

@@ -26,13 +26,16 @@ def _check_confusion(my_confusion_matrix) -> str:
     if got.shape != (3, 3):
         raise Wrong(f"for 3 classes the matrix is 3 x 3; yours has shape {tuple(got.shape)}.")
     if torch.equal(got.long(), want.T):
-        raise Wrong("your matrix is transposed: rows are the true classes, columns the predictions.")
+        raise Wrong("your matrix is transposed: rows are the true classes, columns the "
+                    "predictions.")
     if got.sum() != len(y_true):
         raise Wrong(f"your counts add up to {got.sum().item():g}; every one of the {len(y_true)} "
                     "images should be counted exactly once.")
     if not torch.equal(got.long(), want) or not torch.equal(got, got.round()):
-        raise Wrong(f"expected\n{want.tolist()}\ngot\n{got.tolist()}\n(row = true class, column = prediction).")
-    extra = tensor_answer(call(my_confusion_matrix, torch.tensor([3]), torch.tensor([3]), 5, forbid=forbid),
+        raise Wrong(f"expected\n{want.tolist()}\ngot\n{got.tolist()}\n(row = true class, column = "
+                    "prediction).")
+    extra = tensor_answer(call(my_confusion_matrix, torch.tensor([3]), torch.tensor([3]), 5,
+                               forbid=forbid),
                           "my_confusion_matrix")
     if extra.shape != (5, 5):
         raise Wrong("use num_classes for the size, even when some classes never appear.")
@@ -70,9 +73,10 @@ def _check_recall(answer) -> str:
 
 q2 = Exercise(
     "Chapter 5, question 2 (recall)", _check_recall,
-    hints=["Recall asks: of all the images that truly are stars, what fraction did the model call star?",
-           "The true stars are one row of the matrix (rows are true classes); the correct ones sit on "
-           "the diagonal."],
+    hints=["Recall asks: of all the images that truly are stars, what fraction did the model call "
+           "star?",
+           "The true stars are one row of the matrix (rows are true classes); the correct ones sit "
+           "on the diagonal."],
     solution="star_recall = cm_example[2][2] / sum(cm_example[2])",
     answer="star_recall")
 
@@ -96,7 +100,8 @@ def _check_predict(my_predict) -> str:
     model, x = _predict_setup()
     model.train()
     calls: list = []
-    model.register_forward_pre_hook(lambda m, args: calls.append((m.training, torch.is_grad_enabled())))
+    model.register_forward_pre_hook(
+        lambda m, args: calls.append((m.training, torch.is_grad_enabled())))
     forbid = package_functions({"predict": refuse("my_predict", "the course's predict")},
                                ("course_utils.predict",))
     raw = call(my_predict, model, x.clone(), forbid=forbid)
@@ -108,18 +113,21 @@ def _check_predict(my_predict) -> str:
     if calls[0][1]:
         raise Wrong("gradients were being recorded: predict inside `with torch.inference_mode():`.")
     if isinstance(raw, tuple) and len(raw) == 2 and hasattr(raw, "indices"):
-        raise Wrong("torch.max(..., 1) returns (values, indices): return only the indices, or use argmax(1).")
+        raise Wrong("torch.max(..., 1) returns (values, indices): return only the indices, or use "
+                    "argmax(1).")
     got = tensor_answer(raw, "my_predict")
     model.eval()
     with torch.no_grad():
         want = model(x).argmax(1)
     if got.shape == (len(x), 3):
-        raise Wrong("you return the scores of every class; return the index of the best one (argmax(1)).")
+        raise Wrong("you return the scores of every class; return the index of the best one "
+                    "(argmax(1)).")
     if got.is_floating_point():
-        raise Wrong(f"you return {got.dtype} values (scores or probabilities); return class indices: "
-                    "integers, one per image (argmax(1)).")
+        raise Wrong(f"you return {got.dtype} values (scores or probabilities); return class "
+                    "indices: integers, one per image (argmax(1)).")
     if got.shape != want.shape:
-        raise Wrong(f"for a batch of {len(x)} images return {len(x)} class indices; got shape {tuple(got.shape)}.")
+        raise Wrong(f"for a batch of {len(x)} images return {len(x)} class indices; got shape "
+                    f"{tuple(got.shape)}.")
     if not torch.equal(got.long(), want):
         raise Wrong(f"expected class indices {want.tolist()}, got {got.tolist()}: the index of the "
                     "largest score of each row (argmax over dim 1, the classes).")

@@ -12,8 +12,10 @@ from .core import Exercise, Wrong, call, returned_none
 
 def _check_steps(answer) -> str:
     expect_number(answer, 7, "the optimizer steps per epoch", {
-        53: "that is one process with batch 32; each of the 8 processes reads only 1/8 of the images.",
-        52: "that is one process (and it drops the last, short batch); each process reads 1/8 of the images.",
+        53: "that is one process with batch 32; each of the 8 processes reads only 1/8 of the "
+            "images.",
+        52: "that is one process (and it drops the last, short batch); each process reads 1/8 of "
+            "the images.",
         6: "the last batch of 210 - 6 x 32 = 18 images is a step too (drop_last=False).",
         210: "210 is the images per process; divide by the batch of 32 per process, rounding up.",
         420: "the batch of 32 is per process: each process reads ceil(1680 / 8) = 210 images.",
@@ -25,7 +27,8 @@ def _check_shard(my_shard) -> str:
     if not callable(my_shard):
         raise Wrong("my_shard should be a function of (indices, rank, world_size).")
     for n, world in ((8, 2), (10, 4), (11, 3), (3, 4)):
-        indices = list(range(100, 100 + n))  # not 0..n-1: a share must hold the items, not positions
+        # not 0..n-1: a share must hold the items, not positions
+        indices = list(range(100, 100 + n))
         shares = []
         for rank in range(world):
             share = call(my_shard, list(indices), rank, world)
@@ -34,23 +37,27 @@ def _check_shard(my_shard) -> str:
             try:
                 shares.append([int(i) for i in share])
             except (TypeError, ValueError):
-                raise Wrong(f"my_shard should return a list of indices; got {share!r:.80}.") from None
+                raise Wrong("my_shard should return a list of indices; got "
+                            f"{share!r:.80}.") from None
         lengths = [len(s) for s in shares]
         if len(set(lengths)) > 1:
-            raise Wrong(f"{n} items over {world} processes gave shares of {lengths} items: a process "
-                        "with one batch more waits for ever in an all-reduce that the others never "
-                        "join. Pad the list (repeat its first items) to a multiple of world_size.")
+            raise Wrong(f"{n} items over {world} processes gave shares of {lengths} items: a "
+                        "process with one batch more waits for ever in an all-reduce that the "
+                        "others never join. Pad the list (repeat its first items) to a multiple of "
+                        "world_size.")
         everything = [i for s in shares for i in s]
         if not set(everything) <= set(indices):
-            raise Wrong(f"a share holds {sorted(set(everything) - set(indices))[:3]}, which are not "
-                        "among the indices; give the items of `indices`, not their positions.")
+            raise Wrong(f"a share holds {sorted(set(everything) - set(indices))[:3]}, which are "
+                        "not among the indices; give the items of `indices`, not their positions.")
         if set(everything) != set(indices):
-            raise Wrong(f"{n} items over {world} processes: {sorted(set(indices) - set(everything))} "
-                        "are in no share, so no process ever trains on them.")
+            raise Wrong(f"{n} items over {world} processes: "
+                        f"{sorted(set(indices) - set(everything))} are in no share, so no process "
+                        "ever trains on them.")
         if len(everything) != math.ceil(n / world) * world:
-            raise Wrong(f"{n} items over {world} processes: the shares hold {len(everything)} items "
-                        f"in all, so processes see the same images; expect ceil({n} / {world}) x "
-                        f"{world} = {math.ceil(n / world) * world} (only the padding repeats).")
+            raise Wrong(f"{n} items over {world} processes: the shares hold {len(everything)} "
+                        f"items in all, so processes see the same images; expect ceil({n} / "
+                        f"{world}) x {world} = {math.ceil(n / world) * world} (only the padding "
+                        "repeats).")
     return ("equal shares that cover every item, overlapping only in the padding: "
             "what DistributedSampler gives (it shuffles first).")
 
@@ -66,8 +73,8 @@ def _check_strip(strip_module_prefix) -> str:
     if not isinstance(got, dict):
         raise Wrong(f"return a dict, not a {type(got).__name__}.")
     if "head.weight" in got:
-        raise Wrong("you removed every 'module.', also the one inside a name (a layer may be called "
-                    "`module`); remove only the prefix at the start.")
+        raise Wrong("you removed every 'module.', also the one inside a name (a layer may be "
+                    "called `module`); remove only the prefix at the start.")
     want = {"conv1.weight": w, "fc.bias": b, "head.module.weight": inner}
     if sorted(got) != sorted(want):
         raise Wrong(f"expected the keys {sorted(want)}, got {sorted(got)}.")
@@ -77,7 +84,8 @@ def _check_strip(strip_module_prefix) -> str:
     plain = {"conv1.weight": w, "fc.bias": b}
     again = call(strip_module_prefix, dict(plain))
     if not isinstance(again, dict) or sorted(again) != sorted(plain):
-        raise Wrong("a state dict without the prefix (from a plain model) must come back unchanged.")
+        raise Wrong("a state dict without the prefix (from a plain model) must come back "
+                    "unchanged.")
     return "the plain names back: the file loads into a model with or without DDP."
 
 

@@ -16,13 +16,14 @@ from .core import NotAttempted, Wrong, call, returned_none
 def expect_number(answer, expected: float, what: str, known: dict | None = None,
                   rel: float = 0.0) -> None:
     """Compare a numeric answer; a known wrong value gets its own message."""
-    if isinstance(answer, bool) or not isinstance(answer, int | float | torch.Tensor) and not hasattr(
-            answer, "__float__"):
+    if isinstance(answer, bool) or not isinstance(answer, int | float | torch.Tensor) and not (
+            hasattr(answer, "__float__")):
         raise Wrong(f"expected a number for {what}, got {type(answer).__name__} {answer!r}.")
     try:
         value = float(answer)
     except (TypeError, ValueError, RuntimeError):
-        raise Wrong(f"expected a number for {what}, got {type(answer).__name__} {answer!r}.") from None
+        raise Wrong(f"expected a number for {what}, got {type(answer).__name__} "
+                    f"{answer!r}.") from None
     if math.isclose(value, expected, rel_tol=rel, abs_tol=1e-9):
         return
     for wrong_value, message in (known or {}).items():
@@ -56,18 +57,19 @@ def params(module: nn.Module) -> int:
 def as_module(obj, *args, forbid: dict | None = None) -> nn.Module:
     """Build the learner's module from a class or factory, with clear errors."""
     if isinstance(obj, nn.Module):
-        raise Wrong("pass the class (or a function that builds the module), not a module already built: "
-                    "the check builds it with several settings.")
+        raise Wrong("pass the class (or a function that builds the module), not a module already "
+                    "built: the check builds it with several settings.")
     if not callable(obj):
-        raise Wrong(f"expected a class or function that builds an nn.Module, got {type(obj).__name__}.")
+        raise Wrong("expected a class or function that builds an nn.Module, got "
+                    f"{type(obj).__name__}.")
     module = call(obj, *args, forbid=forbid)
     if module is None:
         raise returned_none("your function")
     if not isinstance(module, nn.Module):
         raise Wrong(f"calling it gave a {type(module).__name__}, not an nn.Module.")
     if params(module) == 0:
-        raise Wrong("your module has no parameters: create its layers in __init__ and assign them to "
-                    "self (e.g. self.conv1 = nn.Conv2d(...)).")
+        raise Wrong("your module has no parameters: create its layers in __init__ and assign them "
+                    "to self (e.g. self.conv1 = nn.Conv2d(...)).")
     return module
 
 
@@ -84,7 +86,8 @@ def package_functions(names: dict[str, str], modules: tuple[str, ...]) -> dict:
             continue
     codes = {}
     for module_name, module in list(sys.modules.items()):
-        if module is None or not (module_name.startswith("course_utils.") or module_name in modules):
+        if module is None or not (module_name.startswith("course_utils.")
+                                  or module_name in modules):
             continue
         if module_name.startswith("course_utils.exercises"):
             continue
@@ -113,7 +116,8 @@ def tensor_answer(value, what: str) -> torch.Tensor:
     try:
         return torch.as_tensor(value)
     except (TypeError, ValueError, RuntimeError):
-        raise Wrong(f"{what} should return a tensor; got {type(value).__name__} {value!r:.80}.") from None
+        raise Wrong(f"{what} should return a tensor; got {type(value).__name__} "
+                    f"{value!r:.80}.") from None
 
 
 __all__ = ["NotAttempted", "as_float", "as_module", "as_pair", "expect_number", "package_functions",

@@ -136,7 +136,8 @@ def call(fn: Callable, *args, forbid: dict | None = None, **kwargs):
 
 _LEAK = ("your code changed PyTorch's global state for the rest of the notebook (autograd switched "
          "off by torch.set_grad_enabled(False) or no_grad().__enter__(), or a new default dtype): "
-         "use `with torch.no_grad():` / `with torch.inference_mode():`, which switch back at the end.")
+         "use `with torch.no_grad():` / `with torch.inference_mode():`, which switch back at the "
+         "end.")
 
 
 def returned_none(what: str) -> Wrong:
@@ -171,7 +172,8 @@ class Exercise:
                                      f"`check({self.answer})`.")
             answer = tuple(named.values())
         if not answer or all(a is None or a is Ellipsis for a in answer):
-            return Result(NOT_ATTEMPTED, f"{self.name}: fill in your answer, then run this cell again.")
+            return Result(NOT_ATTEMPTED, f"{self.name}: fill in your answer, then run this cell "
+                                         "again.")
         try:
             with isolated():
                 message = self._checker(*answer)
@@ -188,15 +190,16 @@ class Exercise:
         except KeyboardInterrupt:
             raise  # the learner asked to stop
         except BaseException as error:
-            return Result(WRONG, f"the check itself failed ({type(error).__name__}: {error}). This is "
-                                 "a fault of the course's checker, not a verdict on your answer: "
-                                 "please report it, with your answer.")
+            return Result(WRONG, f"the check itself failed ({type(error).__name__}: {error}). This "
+                                 "is a fault of the course's checker, not a verdict on your "
+                                 "answer: please report it, with your answer.")
 
     def hint(self, number: int = 1) -> None:
         """Print hint `number` (1, 2, ...): each says a little more, none is the solution."""
         count = len(self._hints)
         if not 1 <= number <= count:
-            print(f"There are {count} hints: hint(1) ... hint({count}); .solution() shows a solution.")
+            print(f"There are {count} hints: hint(1) ... hint({count}); .solution() shows a "
+                  "solution.")
             return
         more = f" (more: .hint({number + 1}))" if number < count else ""
         print(f"Hint {number}/{count}: {textwrap.dedent(self._hints[number - 1]).strip()}{more}")
@@ -206,7 +209,7 @@ class Exercise:
         print(f"Solution:\n{self.solution_source()}")
 
     def solution_source(self) -> str:
-        """The solution as code, the same text as the notebook's solution region (a test compares)."""
+        """The solution as code, the same text as the notebook's solution region (a test compares)."""  # noqa: E501
         return textwrap.dedent(self._solution).strip()
 
     def __repr__(self) -> str:
