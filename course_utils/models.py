@@ -256,7 +256,7 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
 
 @torch.no_grad()
 def randomise_batch_norm(model: nn.Module, seed: int = 0) -> None:
-    """Give every BatchNorm2d non-trivial running statistics and affine values (seeded).
+    """Give every BatchNorm (1d or 2d) non-trivial running statistics and affine values (seeded).
 
     A fresh BN is the identity in eval mode (mean 0, variance 1, scale 1, shift 0), so two
     models that wire their BNs differently would still agree; after this they do not. Tests
@@ -264,7 +264,7 @@ def randomise_batch_norm(model: nn.Module, seed: int = 0) -> None:
     """
     gen = torch.Generator().manual_seed(seed)
     for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
+        if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
             n = m.num_features
             m.running_mean.copy_(torch.randn(n, generator=gen) * 0.1)
             m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)

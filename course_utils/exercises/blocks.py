@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..models import randomise_batch_norm as randomise_bn
 from .checks import as_module
 from .core import LearnerError, Wrong, call
 
@@ -136,18 +137,6 @@ BLOCK_MISTAKES = {
     "no_shortcut": "your block never adds the shortcut: it is a plain block. "
                    "Add `identity` (x, or downsample(x)) before the last ReLU.",
 }
-
-
-def randomise_bn(module: nn.Module, seed: int = 0) -> None:
-    """Non-trivial BN statistics and affine values, so that a wrong order shows in the output."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, nn.BatchNorm2d | nn.BatchNorm1d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.1)
 
 
 def load_weights(mine: nn.Module, reference: nn.Module, names_hint: str) -> None:
