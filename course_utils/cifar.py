@@ -17,15 +17,6 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from .gradients import conv_grad_norms
-
-# One parameter counter for the whole package; chapter 6 knows it by this shorter name.
-from .models import count_parameters as count_params
-
-# The names chapter 6 imports that live elsewhere or were renamed here so that they no longer
-# clash with models.BasicBlock and training.evaluate (cells c03, c05, c13, c17 import them).
-__all__ = ["BasicBlock", "conv_grad_norms", "count_params", "evaluate"]
-
 STAGE_WIDTHS = (16, 32, 64)
 
 
@@ -249,8 +240,3 @@ def loss_and_error(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
         loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
         wrong += (logits.argmax(1) != y).sum().item()
     return loss_sum / len(images), wrong / len(images)
-
-
-# The old names chapter 6 still imports; remove them once its cells import the new ones.
-BasicBlock = ResidualBlock
-evaluate = loss_and_error
