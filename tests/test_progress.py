@@ -83,14 +83,9 @@ def test_a_saved_fit_keeps_the_final_state_of_its_bars(tmp_path, monkeypatch, st
 
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
-# Stored before this module existed; `make execute` re-runs it and this mark must then go (strict).
-STORED_BEFORE = {"04_training.ipynb"}
 
 
-@pytest.mark.parametrize("notebook", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="stored before course_utils."
-                                            "progress: re-execute it (make execute)"))
-    if n.name in STORED_BEFORE else n for n in NOTEBOOKS], ids=[n.stem[:2] for n in NOTEBOOKS])
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.stem[:2] for n in NOTEBOOKS])
 def test_a_committed_notebook_stores_no_stale_progress_widget(notebook) -> None:
     """A learner opening the notebook sees each bar's final state, not a '0%|' widget fallback."""
     cells = nbformat.read(notebook, as_version=4).cells
