@@ -375,9 +375,9 @@ def test_chapter1_first_cells_print_the_device_banner_within_the_notebook_width(
 SCRATCH_CELLS = [
     # an exercise check, answered wrong and right, as a learner would (each cell stands alone)
     "import math\n\nfrom course_utils.exercises import ch1\n\n"
-    "batches_per_epoch = 424 // 32  # rounds down\nch1.q2.check(batches_per_epoch)",
+    "batches_per_epoch = 1000 // 48  # rounds down\nch1.q2.check(batches_per_epoch)",
     "import math\n\nfrom course_utils.exercises import ch1\n\n"
-    "batches_per_epoch = math.ceil(424 / 32)\nch1.q2.check(batches_per_epoch)",
+    "batches_per_epoch = math.ceil(1000 / 48)\nch1.q2.check(batches_per_epoch)",
     # a short fit whose batches take long enough (a sleep per image) to watch the bar move
     """import time
 
@@ -417,7 +417,7 @@ def scratch(app, lab):
 
 @pytest.mark.parametrize(("index", "verdict", "colour"), [
     (0, "Incorrect: you rounded down", "rgb(207, 34, 46)"),
-    (1, "Correct: ceil(424 / 32) = 14", "rgb(26, 127, 55)"),
+    (1, "Correct: ceil(1000 / 48) = 21", "rgb(26, 127, 55)"),
 ], ids=["wrong", "right"])
 def test_an_exercise_check_shows_its_coloured_verdict(scratch, index, verdict, colour) -> None:
     page, errors = scratch
