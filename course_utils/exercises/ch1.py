@@ -78,9 +78,8 @@ q1 = Exercise(
     hints=["A training transform does three jobs: change the image at random (augmentation), turn "
            "the PIL image into a tensor, and normalise that tensor. Which classes of "
            "`torchvision.transforms` do each?",
-           "A random crop that ends at `size` x `size` (RandomResizedCrop, or Resize then a padded "
-           "RandomCrop) and a random horizontal flip; then ToTensor; then Normalize with the "
-           "course's mean and std.",
+           "Augmentation here is a random crop that ends at `size` x `size` plus a random "
+           "horizontal flip; after it, the image still has to become a normalised tensor.",
            "Chain the steps with T.Compose([...]). The order matters: the steps that work on PIL "
            "images first, ToTensor next, Normalize last."],
     solution="""

@@ -303,9 +303,8 @@ q5 = Exercise(
     "Chapter 3, question 5 (a stage: _make_layer)", _check_make_layer,
     hints=["A stage is a list of blocks wrapped in nn.Sequential. Only the first block can change "
            "the shape; which of its arguments do that?",
-           "The first block gets the stride and, when the shape changes (stride != 1 or inplanes "
-           "!= planes * block.expansion), a projection: 1x1 conv with the stride + BN, as "
-           "downsample.",
+           "The first block gets the stride and, when its output shape differs from its input's, "
+           "a projection shortcut as `downsample`, like chapter 2's.",
            "The blocks after the first take planes * block.expansion input channels and stride 1."],
     solution="""
     def my_make_layer(block, inplanes, planes, blocks, stride=1):
