@@ -1,4 +1,9 @@
-"""Where the code runs: device choice, seeding, the fast-mode switch, the device line."""
+"""Where the code runs: device choice, seeding, the fast-mode switch, the device line.
+
+The ground floor of the package: it imports nothing of course_utils. What it knows about the
+hardware (cores, native bf16) the higher floors use to choose; the choice itself (which
+precision a training step runs in) is training's (`training/speed.py`).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,9 @@ import random
 import numpy as np
 import torch
 
-# The fast path lives in fastpath.py; chapter 4 imports these two from here.
-from .fastpath import cpu_has_native_bf16, fast_path
+from ._moved import module_getattr
 
-__all__ = ["cpu_has_native_bf16", "fast_path"]
+__getattr__ = module_getattr(__name__)  # names that moved away keep working, with a warning
 
 # The one switch that makes every notebook small enough for CI (set by `make test`).
 FAST_ENV = "COURSE_FAST"
@@ -46,6 +50,24 @@ def pick_device(prefer: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU has bf16 matrix instructions (AVX512-BF16 or AMX), so bf16 is faster.
+
+    Without them torch emulates bf16, and a ResNet-50 training step is many times *slower*
+    than fp32 (the README's speed section has the measurement and `make bench` repeats it).
+    """
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (a container or `taskset` may allow fewer than
+    exist)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _cpu_name() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -58,7 +80,8 @@ def _cpu_name() -> str:
 
 
 def describe_runtime(device: torch.device) -> str:
-    """One line: device, threads, versions, bf16 support, the fast path and loader workers."""
+    """One line: device, threads, versions, bf16 support and loader workers (what `fit` then
+    chooses for speed, it prints in its own first line)."""
     import torchvision
 
     device = torch.device(device)
@@ -72,22 +95,24 @@ def describe_runtime(device: torch.device) -> str:
     return (
         f"device: {name} | threads: {torch.get_num_threads()} | torch {torch.__version__}"
         f" | torchvision {torchvision.__version__} | native bf16: {'yes' if bf16 else 'no'}"
-        f" | fast path: {fast_path(device).describe()}"
         f" | loader workers: {default_num_workers(device)}"
     )
 
 
-def default_num_workers(device: torch.device | str | None = None) -> int:
+def default_num_workers(device: torch.device | str | None = None, processes: int = 1) -> int:
     """Loader worker processes: up to 4 beside a GPU; on the CPU, none unless cores are plenty.
 
     Training on the CPU already keeps every core busy with the model's own threads; a worker
     process competes with them, and PyTorch's threads then wait on each other. Decoding in the
     main process costs little beside a training step there (`make bench` measures both; the
-    README's speed table has one machine's numbers).
+    README's speed table has one machine's numbers). `processes`: how many training processes
+    share this machine (data-parallel training, chapter 7); each gets its share of the cores.
     """
-    cores = os.cpu_count() or 1
+    cores = max(1, usable_cores() // max(1, processes))
     if device is not None and torch.device(device).type in ("cuda", "mps"):
         return max(0, min(4, cores - 1))
+    if processes > 1:
+        return 0  # each process's threads already use its share of the cores
     return 0 if cores <= 4 else min(4, cores // 4)
 
 

@@ -1,7 +1,9 @@
-"""Data in one call: `course_data` chooses the folder, checks it, splits it and builds loaders.
+"""Loaders: the one DataLoader builder, and `course_data`, chapter 1 in one call.
 
-The pieces live in their own modules (`shapes`, `images`, `folders`, `transforms`, `splits`);
-the names the notebooks import from here are re-exported below.
+`make_loader` builds every loader of the course: chapter 1's, `fit`'s, and each process's
+share of the data in data-parallel training (chapter 7: `rank=`, `world_size=`). `course_data`
+chooses the folder, checks it, splits it and builds the three loaders; the pieces live in their
+own modules (`shapes`, `images`, `folders`, `transforms`, `splits`).
 """
 
 from __future__ import annotations
@@ -14,20 +16,14 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data.distributed import DistributedSampler
 
-from .checkpoints import RunMeta
+from ..run_meta import RunMeta
+from ..runtime import default_num_workers, seed_worker
 from .folders import ImageFolderDataset, resolve_data_dir
-from .images import DataError
-from .runtime import default_num_workers, seed_worker
 from .shapes import is_embedded
 from .splits import describe_split, stratified_split
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transforms, train_transforms
-
-__all__ = [  # what the notebooks and the README import from course_utils.data
-    "IMAGENET_MEAN", "IMAGENET_STD", "CourseData", "DataError", "ImageFolderDataset",
-    "class_counts", "course_data", "default_num_workers", "eval_transforms", "is_embedded",
-    "make_loader", "resolve_data_dir", "stratified_split", "train_transforms",
-]
 
 
 def make_loader(
@@ -38,20 +34,44 @@ def make_loader(
     seed: int = 0,
     num_workers: int | None = None,
     device: torch.device | str | None = None,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> DataLoader:
     """A DataLoader that shuffles (seeded) only for training and works under spawn.
 
     A training epoch whose last batch would hold a single image drops it (a different one
     each epoch, as the order is shuffled): BatchNorm cannot normalise a batch of one
     wherever a feature map is 1x1, which at small image sizes is all of ResNet's last stage.
+
+    With `world_size` > 1 (data-parallel training, chapter 7) the loader gives process `rank`
+    its share only. Training: DistributedSampler shuffles all indices with the same seed on
+    every process, pads them to a multiple of the world size by repeating the first few, and
+    gives process r every N-th one from r: the shares never overlap and have equal lengths, so
+    every process takes the same number of steps (a process with one step more would wait for
+    ever in its all-reduce); `fit` calls its `set_epoch`, so each epoch has a new order.
+    Evaluation: every N-th item from r, nothing padded, so the metrics added up over the
+    processes are those of the whole split.
     """
-    workers = default_num_workers(device) if num_workers is None else num_workers
-    size = len(dataset) if hasattr(dataset, "__len__") else 0
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank={rank}, world_size={world_size}; expected 0 <= rank < world_size")
+    workers = default_num_workers(device, world_size) if num_workers is None else num_workers
+    sampler = None
+    if world_size > 1 and train:
+        sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True,
+                                     seed=seed, drop_last=False)
+    elif world_size > 1:
+        dataset = Subset(dataset, range(rank, len(dataset), world_size))
+    if sampler is not None:
+        size = len(sampler)  # this process's share
+    else:
+        size = len(dataset) if hasattr(dataset, "__len__") else 0
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=train,  # evaluation order never matters, so never pay for shuffling it
-        generator=torch.Generator().manual_seed(seed) if train else None,
+        # evaluation order never matters, so never pay for shuffling it
+        shuffle=train and sampler is None,
+        sampler=sampler,
+        generator=torch.Generator().manual_seed(seed) if train and sampler is None else None,
         num_workers=workers,
         worker_init_fn=seed_worker if workers else None,
         persistent_workers=workers > 0,  # start workers once, not every epoch (spawn is slow)
@@ -123,6 +143,8 @@ def course_data(
     augment: str = "flip-shift",
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> CourseData:
     """Chapter 1 in one call: choose the folder, check it, split it and build the loaders.
 
@@ -131,6 +153,7 @@ def course_data(
 
     `augment` picks the training augmentation (`train_transforms`); evaluation never has any.
     `mean` and `std` normalise both (ImageNet's by default, see transforms.IMAGENET_MEAN).
+    `rank` and `world_size`: each loader gives this process its share (see `make_loader`).
     """
     root = resolve_data_dir(data_dir)
     full = ImageFolderDataset(root)
@@ -142,18 +165,15 @@ def course_data(
                                                             augment=augment)), train_idx)
     evaluation = full.with_transform(eval_transforms(image_size, mean, std))
     val_set, test_set = Subset(evaluation, val_idx), Subset(evaluation, test_idx)
+    share = {"num_workers": num_workers, "device": device, "rank": rank, "world_size": world_size}
     return CourseData(
         root=root, classes=full.classes, image_size=image_size, augment=augment,
         mean=mean, std=std, seed=seed, max_per_class=max_per_class,
         train_set=train_set, val_set=val_set, test_set=test_set,
-        train_loader=make_loader(train_set, batch_size, train=True, seed=seed,
-                                 num_workers=num_workers, device=device),
-        val_loader=make_loader(val_set, batch_size, train=False, num_workers=num_workers,
-                               device=device),
-        test_loader=make_loader(test_set, batch_size, train=False, num_workers=num_workers,
-                                device=device),
+        train_loader=make_loader(train_set, batch_size, train=True, seed=seed, **share),
+        val_loader=make_loader(val_set, batch_size, train=False, **share),
+        test_loader=make_loader(test_set, batch_size, train=False, **share),
     )
-
 
 
 _announced: set[str] = set()

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from ..files import repository
+
 EMBEDDED_CLASSES = ("circle", "square", "star", "triangle")
 EMBEDDED_VERSION = 2  # bump when the generator changes, so old copies are regenerated
 _MANIFEST = ".manifest.json"  # hidden, so the dataset scan skips it
@@ -22,7 +24,7 @@ def default_data_home() -> Path:
     """Where generated data lives: the repository's data/ folder (or COURSE_DATA_HOME)."""
     if os.environ.get("COURSE_DATA_HOME"):
         return Path(os.environ["COURSE_DATA_HOME"])
-    repo = Path(__file__).resolve().parent.parent
+    repo = repository()
     if (repo / "pyproject.toml").exists():
         return repo / "data"
     return Path.home() / ".cache" / "resnet-from-scratch"

@@ -18,8 +18,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .images import load_rgb, to_rgb
-from .transforms import eval_transforms
+from ..data.images import load_rgb, to_rgb
+from ..data.transforms import eval_transforms
 
 
 def _meta(meta) -> tuple[list[str], int, list[float], list[float]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..models import randomise_batch_norm as randomise_bn
+from ..models.resnet import randomise_batch_norm as randomise_bn
 from .checks import as_module
 from .core import LearnerError, Wrong, call
 

@@ -32,13 +32,13 @@ def _normalize_steps(transform) -> list:
 def _check_train_transform(make_train_transform) -> str:
     from PIL import Image
 
-    from ..data import IMAGENET_STD
+    from ..data.transforms import IMAGENET_STD
 
     if not callable(make_train_transform):
         raise Wrong("make_train_transform should be a function of the image size.")
     forbid = package_functions({"train_transforms": refuse("make_train_transform",
                                                             "the course's train_transforms")},
-                               ("course_utils.data",))
+                               ("course_utils.data.transforms",))
     transform = call(make_train_transform, 40, forbid=forbid)
     if transform is None:
         raise returned_none("make_train_transform(40)")

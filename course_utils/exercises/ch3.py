@@ -56,7 +56,7 @@ q1 = Exercise(
 
 def _family() -> dict:
     """{parameter count of a 1000-class model: message} for the near misses of ResNet-26."""
-    from ..models import BasicBlock, Bottleneck, ResNet
+    from ..models.resnet import BasicBlock, Bottleneck, ResNet
 
     near = {(BasicBlock, (2, 2, 2, 2)): "that is ResNet-18: basic blocks have 2 convs, bottlenecks "
                                         "3.",
@@ -73,15 +73,15 @@ def _family() -> dict:
 
 
 def _check_resnet26(my_resnet26) -> str:
-    from ..models import Bottleneck, ResNet
+    from ..models.resnet import Bottleneck, ResNet
 
     if not callable(my_resnet26):
         raise Wrong("my_resnet26 should be a function of num_classes that returns the model.")
     with torch.device("meta"):  # counting needs only shapes: no memory, no initialisation
         model = as_module(my_resnet26, 1000)
     if type(model).__module__.startswith("torchvision"):
-        raise Wrong("use the course's ResNet class (from course_utils.models), as the exercise "
-                    "asks.")
+        raise Wrong("use the course's ResNet class (from course_utils.models.resnet), as the "
+                    "exercise asks.")
     with torch.device("meta"):
         expected = params(ResNet(Bottleneck, [2, 2, 2, 2]))
     count = params(model)
@@ -265,7 +265,7 @@ def _layer_keys(mine: nn.Module, reference: nn.Module, blocks: int) -> None:
 
 
 def _check_make_layer(my_make_layer) -> str:
-    from ..models import BasicBlock, Bottleneck, ResNet
+    from ..models.resnet import BasicBlock, Bottleneck, ResNet
     from .blocks import compare_outputs, randomise_bn
 
     if not callable(my_make_layer):
@@ -351,7 +351,7 @@ class _Fn(nn.Module):
 
 
 def _check_forward(my_resnet_class) -> str:
-    from ..models import BasicBlock, ResNet
+    from ..models.resnet import BasicBlock, ResNet
     from .blocks import compare_outputs, randomise_bn
     from .core import LearnerError
 

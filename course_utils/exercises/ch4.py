@@ -112,7 +112,7 @@ def _check_train_epoch(my_train_one_epoch) -> str:
         p.grad is not None and bool(p.grad.any()) for p in model.parameters())))
     forbid = package_functions({"train_one_epoch": refuse("my_train_one_epoch",
                                                           "the course's train_one_epoch")},
-                               ("course_utils.training",))
+                               ("course_utils.training.loops",))
     result = call(my_train_one_epoch, model, loader, optimizer, nn.CrossEntropyLoss(),
                   torch.device("cpu"), forbid=forbid)
     acc, loss = as_pair(result, "my_train_one_epoch")
@@ -186,7 +186,7 @@ def _check_evaluate(my_evaluate) -> str:
     before = {k: v.clone() for k, v in model.state_dict().items()}
     calls = _recorder(model)
     forbid = package_functions({"evaluate": refuse("my_evaluate", "the course's evaluate")},
-                               ("course_utils.training",))
+                               ("course_utils.training.loops",))
     result = call(my_evaluate, model, loader, nn.CrossEntropyLoss(), torch.device("cpu"),
                   forbid=forbid)
     acc, loss = as_pair(result, "my_evaluate")

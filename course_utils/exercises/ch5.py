@@ -15,7 +15,7 @@ def _check_confusion(my_confusion_matrix) -> str:
         raise Wrong("my_confusion_matrix should be a function.")
     forbid = package_functions({"confusion_matrix": refuse("my_confusion_matrix",
                                                            "the course's confusion_matrix")},
-                               ("course_utils.metrics",))
+                               ("course_utils.evaluation.metrics",))
     y_true = torch.tensor([0, 0, 1, 2, 2, 2, 1, 0, 2, 2])
     y_pred = torch.tensor([0, 1, 1, 2, 0, 2, 2, 0, 2, 1])
     want = torch.zeros(3, 3, dtype=torch.long)
@@ -103,7 +103,7 @@ def _check_predict(my_predict) -> str:
     model.register_forward_pre_hook(
         lambda m, args: calls.append((m.training, torch.is_grad_enabled())))
     forbid = package_functions({"predict": refuse("my_predict", "the course's predict")},
-                               ("course_utils.predict",))
+                               ("course_utils.evaluation.predict",))
     raw = call(my_predict, model, x.clone(), forbid=forbid)
     if not calls:
         raise Wrong("your function never calls the model.")

@@ -40,7 +40,7 @@ def _check_shortcut_a(shortcut_a) -> str:
     if not callable(shortcut_a):
         raise Wrong("shortcut_a should be a function of (x, out_channels).")
     forbid = package_functions({"ShortcutA": refuse("shortcut_a", "the course's ShortcutA")},
-                               ("course_utils.cifar",))
+                               ("course_utils.models.cifar",))
     x = torch.randn(2, 16, 8, 8, generator=torch.Generator().manual_seed(0))
     got = tensor_answer(call(shortcut_a, x.clone(), 32, forbid=forbid), "shortcut_a")
     if got.shape[1:2] == (32,) and got.shape[2:] == (8, 8):

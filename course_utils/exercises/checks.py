@@ -92,7 +92,8 @@ def package_functions(names: dict[str, str], modules: tuple[str, ...]) -> dict:
         if module_name.startswith("course_utils.exercises"):
             continue
         for name, message in names.items():
-            fn = getattr(module, name, None)
+            # vars, not getattr: an old module path would answer with a DeprecationWarning
+            fn = vars(module).get(name)
             if fn is None:
                 continue
             fn = inspect.unwrap(fn.__init__ if isinstance(fn, type) else fn)  # past decorators

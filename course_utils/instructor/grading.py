@@ -1,7 +1,8 @@
 """Grade a class with nbgrader: the course's notebooks become an nbgrader course directory.
 
-    python -m course_utils.grading release 05 --course build/grading
-    python -m course_utils.grading grade SUBMISSIONS --course build/grading   (`make grade`)
+    python -m course_utils.instructor.grading release 05 --course build/grading
+    python -m course_utils.instructor.grading grade SUBMISSIONS --course build/grading
+                                                                         (what `make grade` runs)
 
 The notebooks stay the single source: their exercise cells already carry nbgrader metadata
 (`grade_id` chN-qM, `solution`) and solution markers. This module copies each notebook into
@@ -30,16 +31,17 @@ from pathlib import Path
 
 import nbformat
 
-from course_utils.student import _NBVAL
+from ..files import repository
+from .student import _NBVAL
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = repository()
 COURSE_ID = "resnet-from-scratch"
 HIDDEN_SEED = 2024  # any seed but the notebooks' own 0
 _CHECK_LINE = re.compile(r"^(\w+)\.(\w+)\.check\((.*)\)\s*$")
 _IMPORT = re.compile(r"^from\s+(course_utils\.exercises[\w.]*)\s+import\s+\(?([\w\s,]+)\)?\s*$")
 
 CONFIG = """\
-# Written by course_utils.grading; rewritten on every `release`/`grade`.
+# Written by course_utils.instructor.grading; rewritten on every `release`/`grade`.
 c = get_config()  # noqa: F821
 c.CourseDirectory.course_id = {course_id!r}
 
@@ -337,7 +339,8 @@ def grade(submissions: Path, course: Path, chapters: list[str] | None = None,
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.grading", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m course_utils.instructor.grading",
+                                     description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     rel = sub.add_parser("release", help="build the nbgrader course; notebooks for students "

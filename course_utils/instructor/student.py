@@ -1,6 +1,6 @@
 """Write the student edition: solutions replaced by stubs, outputs cleared.
 
-    python -m course_utils.student notebooks build/student      (what `make student` runs)
+    python -m course_utils.instructor.student notebooks build/student   (what `make student` runs)
 
 Solutions sit between nbgrader's markers, `### BEGIN SOLUTION` and `### END SOLUTION`, so
 nbgrader can use the same notebooks. Inside a function or class body the stub raises
@@ -84,7 +84,7 @@ def write_student_edition(source_dir: Path, target_dir: Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
-        raise SystemExit("usage: python -m course_utils.student NOTEBOOK_DIR OUTPUT_DIR")
+        raise SystemExit("usage: python -m course_utils.instructor.student NOTEBOOK_DIR OUTPUT_DIR")
     for path in write_student_edition(Path(args[0]), Path(args[1])):
         print(f"wrote {path}")
 

@@ -5,17 +5,14 @@ A 3x3 conv with 16 filters, then three stages of n blocks at 16, 32 and 64 chann
 fully connected layer. Each block is two 3x3 convs, so the depth is 6n + 2: n = 3, 5, 9
 give the paper's 20, 32 and 56 layers. `cifar_net(depth, residual=False)` is the plain
 net, `residual=True` the ResNet; both have exactly the same layers and parameters.
+Chapter 6 trains them with the paper's protocol, by steps on tensors: training/steps.py.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import Dataset
 
 STAGE_WIDTHS = (16, 32, 64)
 
@@ -63,8 +60,8 @@ class PlainBlock(nn.Module):
 class ResidualBlock(PlainBlock):
     """The same two layers plus the shortcut: relu(F(x) + x). The only difference from PlainBlock.
 
-    Not models.BasicBlock: its shortcut is the parameter-free option A (ShortcutA), where
-    models.BasicBlock projects with a 1x1 conv at a stage change (option B), as torchvision does.
+    Not resnet.BasicBlock: its shortcut is the parameter-free option A (ShortcutA), where
+    resnet.BasicBlock projects with a 1x1 conv at a stage change (option B), as torchvision does.
     """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
@@ -129,114 +126,3 @@ def cifar_param_count(depth: int, num_classes: int = 10) -> int:
     convs += (w2 * w3 + (2 * n - 1) * w3 * w3) * 9
     batchnorms = 2 * (w1 + 2 * n * (w1 + w2 + w3))
     return convs + batchnorms + w3 * num_classes + num_classes
-
-
-# --------------------------------------------------------------------------- data as tensors
-
-
-def to_tensors(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
-    """Decode a whole (small) dataset once into an image tensor (N,C,H,W) and labels (N,)."""
-    images, labels = zip(*(dataset[i] for i in range(len(dataset))), strict=True)
-    return torch.stack(images), torch.as_tensor(labels)
-
-
-def augment(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """The paper's CIFAR augmentation on a batch: pad by 4, random crop back, random flip."""
-    n, c, h, w = images.shape
-    padded = F.pad(images, (pad, pad, pad, pad))
-    dy, dx = torch.randint(0, 2 * pad + 1, (2, n), generator=generator)
-    rows = (dy[:, None] + torch.arange(h))[:, None, :, None].expand(n, c, h, w + 2 * pad)
-    cols = (dx[:, None] + torch.arange(w))[:, None, None, :].expand(n, c, h, w)
-    out = padded.gather(2, rows).gather(3, cols)
-    flip = torch.rand(n, generator=generator) < 0.5
-    out[flip] = out[flip].flip(3)
-    return out
-
-
-def batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, seed: int = 0,
-            train_augment: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Endless shuffled mini-batches (a fresh permutation each epoch), augmented if asked."""
-    generator = torch.Generator().manual_seed(seed)
-    while True:
-        order = torch.randperm(len(images), generator=generator)
-        for start in range(0, len(order) - batch_size + 1, batch_size):  # full batches only
-            index = order[start:start + batch_size]
-            x = images[index]
-            yield (augment(x, generator) if train_augment else x), labels[index]
-
-
-# --------------------------------------------------------------------------- training
-
-
-def train_steps(
-    model: nn.Module,
-    batch_iter: Iterator[tuple[torch.Tensor, torch.Tensor]],
-    steps: int,
-    lr: float = 0.1,
-    optimizer: str = "sgd",
-    momentum: float = 0.9,
-    weight_decay: float = 1e-4,
-    warmup: int = 0,
-    decay_at: tuple[float, ...] = (),
-    log_every: int = 10,
-    device: torch.device | str = "cpu",
-) -> dict[str, list[float]]:
-    """Train for `steps` mini-batches and return the training curve.
-
-    `optimizer="sgd"` is the paper's recipe (momentum 0.9, weight decay 1e-4, lr 0.1);
-    `"adam"` (AdamW with the same decay; use lr ~1e-3) gets going in far fewer steps. The learning
-    rate ramps up linearly over `warmup` steps, then stays constant; every
-    `log_every` steps the curve records the mean training loss and error of those steps.
-    """
-    model.to(device).train()
-    if optimizer == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
-                              weight_decay=weight_decay)
-    elif optimizer == "adam":
-        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    else:
-        raise ValueError(f"optimizer {optimizer!r} is not known; use 'sgd' or 'adam'")
-    history: dict[str, list[float]] = {"step": [], "loss": [], "error": [], "seconds": []}
-    loss_sum, wrong, seen = 0.0, 0, 0
-    start = time.perf_counter()
-    for step in range(1, steps + 1):
-        for group in opt.param_groups:
-            drops = sum(step > fraction * steps for fraction in decay_at)
-            group["lr"] = lr * (min(1.0, step / warmup) if warmup else 1.0) * 0.1**drops
-        x, y = next(batch_iter)
-        x, y = x.to(device), y.to(device)
-        logits = model(x)
-        loss = F.cross_entropy(logits, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        loss_sum += loss.item() * len(y)
-        wrong += (logits.argmax(1) != y).sum().item()
-        seen += len(y)
-        if step % log_every == 0 or step == steps:
-            history["step"].append(step)
-            history["loss"].append(loss_sum / seen)
-            history["error"].append(wrong / seen)
-            history["seconds"].append(time.perf_counter() - start)
-            loss_sum, wrong, seen = 0.0, 0, 0
-    return history
-
-
-@torch.inference_mode()
-def loss_and_error(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                   batch_size: int = 256,
-                   device: torch.device | str = "cpu") -> tuple[float, float]:
-    """Mean cross-entropy loss and error rate (0..1) of `model` in eval mode on tensors.
-
-    The paper reports errors, so this returns (loss, error), in that order; the course's
-    training.evaluate works on a DataLoader and returns (accuracy, loss).
-    """
-    model.to(device).eval()
-    loss_sum, wrong = 0.0, 0
-    for start in range(0, len(images), batch_size):
-        x = images[start:start + batch_size].to(device)
-        y = labels[start:start + batch_size].to(device)
-        logits = model(x)
-        loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
-        wrong += (logits.argmax(1) != y).sum().item()
-    return loss_sum / len(images), wrong / len(images)

@@ -10,9 +10,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-# Chapter 2 imports its experiment from here; it lives with chapter 6's in gradients.py.
-from .gradients import gradient_norms_at_init  # noqa: F401  (re-exported)
-
 STRIDE_PLACES = ("3x3", "1x1")
 
 
@@ -229,20 +226,32 @@ def build_resnet(depth: int, num_classes: int = 1000, **kwargs) -> ResNet:
     return ResNet(block, layers, num_classes=num_classes, **kwargs)
 
 
-def _builder(depth: int):
-    """resnet{depth}(num_classes=1000, **kwargs): torchvision's builder, made from the table."""
-    block, layers = RESNET_CONFIGS[depth]
-
-    def build(num_classes: int = 1000, **kwargs) -> ResNet:
-        return build_resnet(depth, num_classes, **kwargs)
-
-    build.__name__ = build.__qualname__ = f"resnet{depth}"
-    kind = "basic" if block is BasicBlock else "bottleneck"
-    build.__doc__ = f"ResNet-{depth}: {kind} blocks {layers}; kwargs as for build_resnet."
-    return build
+# torchvision's builders, one per row of the table.
 
 
-resnet18, resnet34, resnet50, resnet101, resnet152 = (_builder(d) for d in RESNET_CONFIGS)
+def resnet18(num_classes: int = 1000, **kwargs) -> ResNet:
+    """ResNet-18: basic blocks, [2, 2, 2, 2]; kwargs as for build_resnet."""
+    return build_resnet(18, num_classes, **kwargs)
+
+
+def resnet34(num_classes: int = 1000, **kwargs) -> ResNet:
+    """ResNet-34: basic blocks, [3, 4, 6, 3]; kwargs as for build_resnet."""
+    return build_resnet(34, num_classes, **kwargs)
+
+
+def resnet50(num_classes: int = 1000, **kwargs) -> ResNet:
+    """ResNet-50: bottleneck blocks, [3, 4, 6, 3]; kwargs as for build_resnet."""
+    return build_resnet(50, num_classes, **kwargs)
+
+
+def resnet101(num_classes: int = 1000, **kwargs) -> ResNet:
+    """ResNet-101: bottleneck blocks, [3, 4, 23, 3]; kwargs as for build_resnet."""
+    return build_resnet(101, num_classes, **kwargs)
+
+
+def resnet152(num_classes: int = 1000, **kwargs) -> ResNet:
+    """ResNet-152: bottleneck blocks, [3, 8, 36, 3]; kwargs as for build_resnet."""
+    return build_resnet(152, num_classes, **kwargs)
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

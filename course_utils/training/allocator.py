@@ -1,4 +1,4 @@
-"""glibc's malloc, tuned to keep freed memory: process-wide, Linux only, off the teaching path.
+"""Allocator tuning (opt-in): glibc's malloc keeps freed memory. Process-wide, Linux only.
 
 Why: glibc's malloc hands every block over 32 MiB straight back to the kernel when it is freed,
 and asks for fresh pages on the next allocation. A ResNet-50 step at batch 32 frees and
@@ -8,8 +8,13 @@ it, a fresh process per measurement; the README's speed table has one machine's 
 Intel's and AMD's tuning guides swap in jemalloc or tcmalloc with LD_PRELOAD, which a notebook
 cannot do once started; glibc's own mallopt() gets the same effect at run time.
 
-What it changes, for the whole process (every thread and library in it, like
-torch.set_num_threads), and for how long:
+Off by default, because it is not the package's to change: it acts on the whole process (every
+thread and library in it, like torch.set_num_threads), and part of it cannot be undone. Ask for
+it with `fit(..., speed=speed_for(device, tune_allocator=True))` or the command's
+`--tune-allocator`; `fit` then switches it on for its duration only (the `memory_reuse`
+context). Nothing else in the package calls this module.
+
+What it changes, and for how long:
 - on (`reuse_freed_memory(True)`): no block is mmap'ed (M_MMAP_MAX 0) and the heap is never
   trimmed (M_TRIM_THRESHOLD -1): freed memory stays for the next step, and the process keeps
   its peak size until reuse is switched off;
@@ -18,8 +23,6 @@ torch.set_num_threads), and for how long:
   64 MiB free), and the free memory goes back to the system now (malloc_trim);
 - for ever after the first call: glibc's self-adjustment of those thresholds stays off for the
   rest of the process; mallopt cannot switch it back on.
-`training.fit` switches reuse on for its duration only (the `memory_reuse` context) when its
-FastPath asks for it; nothing else in the package calls this module.
 """
 
 from __future__ import annotations

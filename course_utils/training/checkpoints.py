@@ -4,60 +4,36 @@ A course checkpoint is a dict of tensors and plain Python values (str, int, floa
 lists, dicts). That is exactly what `torch.load(..., weights_only=True)` accepts, so loading
 one can never run code hidden in the file (a plain `torch.load` unpickles arbitrary objects).
 The lesson's `torch.save(best_model.state_dict(), PATH)` kept the weights but not the class
-names, image size or normalisation; without them nobody can use the file for prediction.
+names, image size or normalisation (`RunMeta`, in run_meta.py); without them nobody can use the
+file for prediction.
+
+One format for every use: `fit` writes the best epoch (best.pth); the training command also
+writes the last epoch with the optimizer's state (last.pth, `save_checkpoint(...,
+optimizer=optimizer)`), which is what `--resume` continues from. `load_checkpoint` reads both.
 """
 
 from __future__ import annotations
 
-import numbers
 import os
 import pickle
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .files import atomic_write
+from ..files import atomic_write
+from ..run_meta import RunMeta, plain
 
-FORMAT = "course_utils.checkpoint/1"  # bump when the layout changes
-# What a run must say about itself (RunMeta), and what the checkpoint records by itself.
-META_FIELDS = ("arch", "class_names", "image_size", "mean", "std")
-RECORDED = ("format", "num_classes", "epoch", "metrics", "saved_at", "torch_version",
-            "state_dict", "path")
+FORMAT = "course_utils.checkpoint/1"  # bump when the layout changes (new keys do not count)
+# Written by `python -m course_utils.train --resume` before issue 28 (last.pth): the same
+# metadata and weights plus the optimizer, without metrics; still read, as a checkpoint.
+OLD_RESUME_FORMAT = "course_utils.resume/1"
 
 
 class CheckpointError(ValueError):
     """A checkpoint that is not a course checkpoint, or that does not fit the model."""
-
-
-def _plain(value, where: str):
-    """`value` as str/int/float/bool/None/list/dict, or a TypeError naming where it sits."""
-    if value is None or isinstance(value, (str, bool)):
-        return value
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return value.item()
-    if isinstance(value, numbers.Integral):  # numpy integers too
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return float(value)
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if isinstance(value, (list, tuple)):
-        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, Mapping):
-        out = {}
-        for key, v in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"checkpoint metadata {where} has the key {key!r}; keys must be "
-                                f"strings")
-            out[key] = _plain(v, f"{where}.{key}")
-        return out
-    raise TypeError(
-        f"checkpoint metadata {where} is a {type(value).__name__} ({value!r:.60}); only str, int, "
-        "float, bool, None, lists and dicts are stored, so the file loads with weights_only=True")
 
 
 def classifier_key(state_dict: Mapping[str, torch.Tensor]) -> str:
@@ -84,7 +60,6 @@ def unwrap_model(model: nn.Module) -> nn.Module:
             return model
 
 
-
 def check_head(model: nn.Module, class_names: list[str], where: str = "the model") -> None:
     """Raise CheckpointError unless the model's classifier has one output per class name."""
     state = unwrap_model(model).state_dict()
@@ -108,12 +83,14 @@ def save_checkpoint(
     std: tuple[float, ...] | list[float],
     epoch: int | None = None,
     metrics: Mapping | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
     **extra,
 ) -> Path:
     """Write the model's weights and plain metadata to `path` atomically; returns the path.
 
     The metadata are a RunMeta's fields (`save_checkpoint(path, model, **run_meta)` works), plus
-    the epoch and its metrics; the rest is recorded here.
+    the epoch and its metrics; the rest is recorded here. With `optimizer`, its state too (the
+    moments of Adam, the learning rate of each group): what resuming a run needs.
     """
     meta = RunMeta(arch, class_names, image_size, mean, std, extra)
     check_head(model, list(meta.class_names))
@@ -126,7 +103,7 @@ def save_checkpoint(
         "mean": list(meta.mean),
         "std": list(meta.std),
         "epoch": None if epoch is None else int(epoch),
-        "metrics": _plain(dict(metrics or {}), "metrics"),
+        "metrics": plain(dict(metrics or {}), "metrics"),
         "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "torch_version": torch.__version__.split("+")[0],
         **meta.extra,
@@ -135,95 +112,9 @@ def save_checkpoint(
     # (channels-last) the model was trained with.
     payload["state_dict"] = {k: v.detach().to("cpu").contiguous()
                              for k, v in unwrap_model(model).state_dict().items()}
+    if optimizer is not None:
+        payload["optimizer"] = optimizer.state_dict()
     return atomic_write(path, lambda f: torch.save(payload, f))
-
-
-# --------------------------------------------------------------------------- what a run records
-
-
-@dataclass(frozen=True)
-class RunMeta(Mapping):
-    """What a checkpoint needs besides its weights to be used again, checked when it is made.
-
-    The architecture's name, the class names in the order of the model's outputs, the image
-    size and the normalisation; `extra` holds other plain facts about the run (the split's seed,
-    the recipe, ...). `CourseData.run_meta(arch)` makes one from the data. It is a Mapping of
-    plain values, so `fit(..., meta=run_meta)`, `save_checkpoint(path, model, **run_meta)` and
-    `sorted(run_meta)` work as they do with a dict.
-    """
-
-    arch: str
-    class_names: tuple[str, ...]
-    image_size: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    extra: Mapping = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        put = object.__setattr__.__get__(self)  # frozen: the checked values replace the given
-        if not isinstance(self.arch, str) or not self.arch:
-            raise ValueError(f"arch={self.arch!r}; expected the model's name, e.g. 'resnet50'")
-        if isinstance(self.class_names, str):
-            raise ValueError(f"class_names={self.class_names!r} is one string; expected a list "
-                             "of names, one per output of the model")
-        names = tuple(str(name) for name in self.class_names)
-        if not names or len(set(names)) != len(names):
-            raise ValueError(f"class_names {list(names)}: expected distinct names, one per output")
-        if (isinstance(self.image_size, bool) or not isinstance(self.image_size, numbers.Integral)
-                or self.image_size < 1):
-            raise ValueError(f"image_size={self.image_size!r}; expected a positive whole number "
-                             "of pixels")
-        mean, std = _floats(self.mean, "mean"), _floats(self.std, "std")
-        if len(mean) != len(std):
-            raise ValueError(f"mean {list(mean)} and std {list(std)} must have one value per "
-                             "channel")
-        if any(not s > 0 for s in std):
-            raise ValueError(f"std {list(std)}: every value must be positive (it divides)")
-        clash = sorted(set(self.extra) & (set(META_FIELDS) | set(RECORDED)))
-        if clash:
-            raise TypeError(f"run metadata may not use the reserved names {clash}: the "
-                            "checkpoint records those itself")
-        put("class_names", names)
-        put("image_size", int(self.image_size))
-        put("mean", mean)
-        put("std", std)
-        put("extra", _plain(dict(self.extra), "extra"))  # now, not after the first epoch
-
-    @classmethod
-    def of(cls, meta: Mapping, where: str = "the run") -> RunMeta:
-        """A RunMeta from a dict with the five fields (the rest goes to `extra`)."""
-        if isinstance(meta, RunMeta):
-            return meta
-        missing = [k for k in META_FIELDS if k not in meta]
-        if missing:
-            raise ValueError(f"{where} needs meta with {list(META_FIELDS)}; missing {missing}")
-        return cls(*(meta[k] for k in META_FIELDS),
-                   extra={k: v for k, v in meta.items() if k not in META_FIELDS})
-
-    def as_dict(self) -> dict:
-        """The plain dict that goes into the checkpoint (lists, not tuples)."""
-        return {"arch": self.arch, "class_names": list(self.class_names),
-                "image_size": self.image_size, "mean": list(self.mean), "std": list(self.std),
-                **self.extra}
-
-    def __getitem__(self, key: str):
-        return self.as_dict()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.as_dict())
-
-    def __len__(self) -> int:
-        return len(META_FIELDS) + len(self.extra)
-
-
-def _floats(values, name: str) -> tuple[float, ...]:
-    try:
-        out = tuple(float(v) for v in values)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}={values!r}; expected one number per channel") from None
-    if not out:
-        raise ValueError(f"{name} is empty; expected one number per channel")
-    return out
 
 
 # --------------------------------------------------------------------------- reading safely
@@ -246,6 +137,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             f"{str(error).splitlines()[0] if str(error) else type(error).__name__}. It is corrupt, "
             "not a PyTorch file, or it pickles whole objects (such as a model saved with "
             "torch.save(model)); only tensors and plain values are accepted.") from error
+    if isinstance(data, dict) and data.get("format") == OLD_RESUME_FORMAT:
+        data = {**data, "format": FORMAT, "metrics": {}}  # an older command's last.pth
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         if (isinstance(data, dict) and data
                 and all(isinstance(v, torch.Tensor) for v in data.values())):
@@ -257,7 +150,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
         raise CheckpointError(
             f"{str(path)!r} is not a course checkpoint (expected format {FORMAT!r}, found "
-            f"{found!r}); write checkpoints with course_utils.checkpoints.save_checkpoint")
+            f"{found!r}); write checkpoints with course_utils.training.checkpoints.save_checkpoint")
     data["path"] = str(path)  # not stored; lets later error messages name the file
     return data
 

@@ -5,17 +5,16 @@
 
 The same model (any ResNet of the course), data pipeline (chapter 1), recipe (chapter 4's
 `recipes.COURSE`) and `fit`; under torchrun each process trains on its share of every batch with
-DistributedDataParallel (see `course_utils.distributed`). Global rank 0 writes the files chapter 5
-reads: OUT/best.pth (the best epoch) and OUT/best.history.json, plus OUT/last.pth, the state that
-`--resume` continues from, with one process or with many.
+DistributedDataParallel (see distributed.py). Global rank 0 writes the files chapter 5
+reads: OUT/best.pth (the best epoch) and OUT/best.history.json, plus OUT/last.pth, the last epoch
+as a course checkpoint with the optimizer's state, which `--resume` continues from, with one
+process or with many. `course_utils/train.py` only starts `main` here.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
-import pickle
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,28 +22,20 @@ from pathlib import Path
 import torch
 from torch.distributed.elastic.multiprocessing.errors import record
 
-from . import distributed, models, runtime
-from .checkpoints import CheckpointError, load_into, unwrap_model
-from .cifar import cifar_net
-from .data import course_data
-from .fastpath import fast_path
-from .files import atomic_write
-from .folders import resolve_data_dir
-from .images import DataError
+from .. import runtime
+from ..data.folders import resolve_data_dir
+from ..data.images import DataError
+from ..data.loaders import course_data
+from ..models.architectures import ARCHITECTURES, build_model, depth
+from . import distributed
+from .checkpoints import CheckpointError, load_checkpoint, load_into, save_checkpoint, unwrap_model
+from .fitting import METRICS, fit
+from .history import History, history_path
 from .recipes import COURSE
-from .training import History, fit, history_path
+from .speed import speed_for
 
-# Every network the command can train: chapter 3's ImageNet family and chapter 6's CIFAR ResNets.
-ARCHITECTURES = {
-    "resnet18": models.resnet18, "resnet34": models.resnet34, "resnet50": models.resnet50,
-    "resnet101": models.resnet101, "resnet152": models.resnet152,
-    "resnet20": functools.partial(cifar_net, 20, True),
-    "resnet32": functools.partial(cifar_net, 32, True),
-    "resnet56": functools.partial(cifar_net, 56, True),
-}
 REFERENCE_BATCH = 32  # chapter 4 measured the recipe at a (global) batch of 32
 LR_RULES = ("none", "linear", "sqrt")
-RESUME_FORMAT = "course_utils.resume/1"
 CHECKPOINT_NAME, RESUME_NAME = "best.pth", "last.pth"
 
 
@@ -65,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="an image folder with one sub-folder per class (default: "
                              "$COURSE_DATA, "
                              "else the course's generated shapes)")
-    parser.add_argument("--arch", default="resnet50", choices=sorted(ARCHITECTURES, key=_depth),
+    parser.add_argument("--arch", default="resnet50", choices=sorted(ARCHITECTURES, key=depth),
                         help="which network (default: %(default)s); resnet20/32/56 are chapter 6's "
                              "small CIFAR ResNets")
     parser.add_argument("--image-size", type=int, metavar="PIXELS",
@@ -102,23 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int,
                         help="compute threads per process (default: the usable cores shared out "
                              "among this machine's processes on a CPU; PyTorch's choice otherwise)")
+    parser.add_argument("--tune-allocator", action="store_true",
+                        help="keep freed memory in the process for the next step while training "
+                             "(glibc's malloc, CPU on Linux only; faster at large batches, but it "
+                             "changes the whole process and the process keeps its peak size; "
+                             "see course_utils/training/allocator.py). Off by default")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress bars (default: only when the output is a terminal)")
     return parser
-
-
-def _depth(name: str) -> int:
-    return int(name.removeprefix("resnet"))
-
-
-def build_model(arch: str, num_classes: int) -> torch.nn.Module:
-    """A fresh network; chapter 3's ResNets start each residual block as the identity (chapter
-    4)."""
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"arch={arch!r}; expected one of {sorted(ARCHITECTURES, key=_depth)}")
-    if arch in ("resnet20", "resnet32", "resnet56"):
-        return ARCHITECTURES[arch](num_classes=num_classes)
-    return ARCHITECTURES[arch](num_classes=num_classes, zero_init_residual=True)
 
 
 def scaled_lr(lr: float, global_batch: int, rule: str) -> tuple[float, str]:
@@ -139,34 +121,17 @@ def scaled_lr(lr: float, global_batch: int, rule: str) -> tuple[float, str]:
 # --------------------------------------------------------------------------- resuming
 
 
-def save_resume_state(path: Path, model, optimizer, *, epoch: int, meta: Mapping) -> Path:
-    """The model and optimizer after `epoch`, atomically: what --resume continues from.
-
-    Only tensors and plain values, so it loads with weights_only=True; the weights under their
-    plain names (no `module.` prefix), so one process can resume a DDP run and the other way round.
-    """
-    payload = {"format": RESUME_FORMAT, **dict(meta), "num_classes": len(meta["class_names"]),
-               "epoch": int(epoch),
-               "state_dict": {k: v.detach().cpu().contiguous()
-                              for k, v in unwrap_model(model).state_dict().items()},
-               "optimizer": optimizer.state_dict()}
-    return atomic_write(path, lambda f: torch.save(payload, f))
-
-
 def load_resume_state(path: Path) -> dict:
-    """What save_resume_state wrote, with errors that say what to do."""
+    """OUT/last.pth: a course checkpoint with the optimizer's state, or an error saying what to
+    do."""
     if not path.is_file():
         raise CheckpointError(f"--resume: there is no {path.name} in {str(path.parent)!r}, so no "
                               f"run to continue; train without --resume first (or check --out)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
-        raise CheckpointError(f"--resume: cannot read {str(path)!r} ({error}); it is damaged: "
-                              "delete it and train again, or resume from a copy") from error
-    if not isinstance(state, dict) or state.get("format") != RESUME_FORMAT:
-        raise CheckpointError(f"--resume: {str(path)!r} is not a resume state of this command "
-                              f"(expected format {RESUME_FORMAT!r})")
-    state["path"] = str(path)
+    state = load_checkpoint(path)
+    if "optimizer" not in state or state.get("epoch") is None:
+        raise CheckpointError(f"--resume: {str(path)!r} is a course checkpoint without the "
+                              "optimizer's state, so training cannot continue from it; resume "
+                              "from the last.pth the command wrote")
     return state
 
 
@@ -214,7 +179,9 @@ def run(args: argparse.Namespace, world: distributed.World) -> History:
     size = args.image_size or (128 if world.device.type == "cuda" else 40)
     data = course_data(args.data, image_size=size, batch_size=args.batch_size, seed=args.seed,
                        max_per_class=args.max_per_class, device=world.device,
-                       augment=COURSE.augment)
+                       augment=COURSE.augment, rank=world.rank, world_size=world.world_size,
+                       num_workers=runtime.default_num_workers(world.device,
+                                                               world.local_world_size))
     say(data)
     model = build_model(args.arch, len(data.classes))
     state = None
@@ -222,18 +189,14 @@ def run(args: argparse.Namespace, world: distributed.World) -> History:
         state = load_resume_state(out / RESUME_NAME)
         _check_resumable(state, args.arch, data.classes, size)
         load_into(model, state)  # into the plain model, before DDP copies rank 0's weights out
-    if fast_path(world.device).channels_last:
-        # before DDP, which registers the weights' layout
+    speed = speed_for(world.device, tune_allocator=args.tune_allocator)
+    if speed.channels_last:  # before DDP, which registers the weights' layout
         model.to(memory_format=torch.channels_last)
     model = distributed.wrap(model, world, log=say)
     torch.manual_seed(args.seed + world.rank)  # augmentation: a different random stream per process
 
-    if world.distributed:
-        train_loader = distributed.train_loader(data.train_set, args.batch_size, world,
-                                                seed=args.seed)
-        val_loader = distributed.eval_loader(data.val_set, args.batch_size, world)
-    else:  # exactly chapter 4's loaders
-        train_loader, val_loader = data.train_loader, data.val_loader
+    # chapter 4's loaders; under torchrun, each gives this process its share (make_loader)
+    train_loader, val_loader = data.train_loader, data.val_loader
     global_batch = args.batch_size * world.world_size
     lr, lr_line = scaled_lr(args.lr, global_batch, args.lr_scaling)
     say(f"global batch {global_batch} = {args.batch_size} per process x {world.world_size} "
@@ -252,13 +215,13 @@ def run(args: argparse.Namespace, world: distributed.World) -> History:
                          global_batch=global_batch, lr=lr, recipe=recipe.describe())
 
     def save_for_resume(record: dict) -> None:
-        if main:
-            save_resume_state(out / RESUME_NAME, model, optimizer, epoch=record["epoch"], meta=meta)
+        if main:  # the last epoch, with the optimizer's state: what --resume continues from
+            save_checkpoint(out / RESUME_NAME, model, epoch=record["epoch"],
+                            metrics={k: record[k] for k in METRICS}, optimizer=optimizer, **meta)
 
     progress = (sys.stderr.isatty() if args.progress is None else args.progress) and main
     history = fit(model, train_loader, val_loader, optimizer, epochs=args.epochs,
-                  device=world.device,
-                  loss_fn=loss_fn, scheduler=scheduler, meta=meta,
+                  device=world.device, loss_fn=loss_fn, scheduler=scheduler, speed=speed, meta=meta,
                   checkpoint_path=out / CHECKPOINT_NAME if main else None,  # rank 0 writes
                   progress=progress, log=print if main else None, on_epoch_end=save_for_resume,
                   resume_history=past, sync=distributed.sync_for(world))

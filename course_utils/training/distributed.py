@@ -10,6 +10,10 @@ of every batch (DistributedSampler). This module holds the few steps around that
 to get wrong: the device before the process group, the model on its device before DDP, a new
 shuffle every epoch, metrics added up over all processes, files written by one process only.
 Without torchrun everything here falls back to a single ordinary process.
+
+Each process's share of the data comes from the one loader builder, `data.loaders.make_loader`
+(`rank=`, `world_size=`), which chapter 1's loaders also come from; `fit` runs unchanged in every
+process and calls the `sync` object below between its steps.
 """
 
 from __future__ import annotations
@@ -22,13 +26,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, Subset
-from torch.utils.data.distributed import DistributedSampler
 
-from . import runtime
+from .. import runtime
 from .checkpoints import unwrap_model
-from .runtime import default_num_workers
-from .training import LocalSync
 
 # How long a collective (all-reduce, barrier) waits for a missing process before it fails.
 DEFAULT_TIMEOUT_S = 300
@@ -114,14 +114,6 @@ def shutdown(world: World) -> None:
         dist.destroy_process_group()
 
 
-def usable_cores() -> int:
-    """The CPU cores this process may run on (a container or `taskset` may allow fewer than
-    exist)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def choose_threads(world: World, threads: int | None = None) -> int:
     """Set and return the compute threads of this process.
 
@@ -134,7 +126,7 @@ def choose_threads(world: World, threads: int | None = None) -> int:
     if threads is None:
         if world.device.type != "cpu" or not world.distributed:
             return torch.get_num_threads()
-        threads = max(1, usable_cores() // world.local_world_size)
+        threads = max(1, runtime.usable_cores() // world.local_world_size)
     if threads < 1:
         raise ValueError(f"threads={threads}; expected at least 1")
     torch.set_num_threads(threads)
@@ -166,55 +158,26 @@ def wrap(model: nn.Module, world: World, log=print) -> nn.Module:
     return DistributedDataParallel(model)
 
 
-def loader_workers(world: World) -> int:
-    """Loader worker processes per training process: the machine's share, as
-    runtime.default_num_workers."""
-    if not world.distributed:
-        return default_num_workers(world.device)
-    if world.device.type == "cpu":
-        return 0  # the model's threads already use every core (see data.default_num_workers)
-    return max(0, min(4, usable_cores() // world.local_world_size - 1))
+class LocalSync:
+    """What `fit` does between processes when there is only one: nothing.
 
-
-def train_loader(dataset: Dataset, batch_size: int, world: World, seed: int = 0,
-                 num_workers: int | None = None) -> DataLoader:
-    """This process's share of `dataset`, reshuffled every epoch (fit calls `set_epoch`).
-
-    DistributedSampler shuffles all indices with the same seed on every process, pads them to a
-    multiple of the world size by repeating the first few, and gives process r every N-th one
-    starting at r: the shares never overlap and have equal lengths, so every process takes the
-    same number of steps (a process with one step more would wait for ever in its all-reduce).
+    Data-parallel training runs `fit` in every process of a torchrun job and passes
+    `ProcessGroupSync`, which does these three steps across the processes.
     """
-    sampler = DistributedSampler(dataset, num_replicas=world.world_size, rank=world.rank,
-                                 shuffle=True, seed=seed, drop_last=False)
-    workers = loader_workers(world) if num_workers is None else num_workers
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                      worker_init_fn=runtime.seed_worker if workers else None,
-                      persistent_workers=workers > 0, pin_memory=world.device.type == "cuda")
 
+    def sum(self, totals: torch.Tensor) -> torch.Tensor:
+        """The sum of `totals` over all processes (losses, correct images, image counts)."""
+        return totals
 
-def shard(dataset: Dataset, world: World) -> Dataset:
-    """Every N-th item from this process's rank on: for evaluation, each item exactly once.
+    def same_buffers(self, model: nn.Module) -> None:
+        """Give every process the main process's buffers (BatchNorm's running statistics)."""
 
-    Unlike DistributedSampler, nothing is padded, so the metrics added up over the processes
-    are those of the whole split (the shares may differ by one item, which evaluation allows).
-    """
-    if not world.distributed:
-        return dataset
-    return Subset(dataset, range(world.rank, len(dataset), world.world_size))
-
-
-def eval_loader(dataset: Dataset, batch_size: int, world: World,
-                num_workers: int | None = None) -> DataLoader:
-    """This process's shard of an evaluation split, in order, never shuffled."""
-    workers = loader_workers(world) if num_workers is None else num_workers
-    return DataLoader(shard(dataset, world), batch_size=batch_size, shuffle=False,
-                      num_workers=workers, persistent_workers=workers > 0,
-                      pin_memory=world.device.type == "cuda")
+    def barrier(self) -> None:
+        """Wait until every process has reached this point."""
 
 
 class ProcessGroupSync(LocalSync):
-    """`fit`'s steps between the processes of a torchrun job (see training.LocalSync)."""
+    """`fit`'s steps between the processes of a torchrun job (see LocalSync)."""
 
     def sum(self, totals: torch.Tensor) -> torch.Tensor:
         totals = totals.clone()
@@ -235,3 +198,58 @@ class ProcessGroupSync(LocalSync):
 def sync_for(world: World) -> LocalSync:
     """What `fit` needs between the processes of `world` (nothing for a single process)."""
     return ProcessGroupSync() if world.distributed else LocalSync()
+
+
+# --------------------------------------------------------------------------- the picture
+
+
+def plot_data_parallelism(processes: int = 2, images_per_process: int = 4):
+    """How DDP trains: the global batch split over `processes` identical replicas, each computing
+    the gradient of its share, one all-reduce averaging them, the same step everywhere."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    if processes < 1 or images_per_process < 1:
+        raise ValueError(f"processes={processes}, images_per_process={images_per_process}; "
+                         f"expected >= 1")
+    colours = plt.get_cmap("tab10").colors
+    width = processes * (images_per_process + 1.5)
+    fig, ax = plt.subplots(figsize=(min(12, 1.0 * width), 4.6))
+    ax.set(xlim=(-0.4, width - 1.35), ylim=(-0.6, 7.4))
+    ax.axis("off")
+
+    def box(x, y, w, h, text, colour, **kwargs):
+        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.08", facecolor=colour,
+                                    edgecolor="black", linewidth=0.8, **kwargs))
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=9)
+
+    def arrow(x0, y0, x1, y1):
+        ax.annotate("", (x1, y1), (x0, y0), arrowprops={"arrowstyle": "->", "linewidth": 1})
+
+    total = processes * images_per_process
+    ax.text(width / 2 - 0.75, 7.1, f"one global batch of {total} images = {images_per_process} per "
+            f"process x {processes} processes (DistributedSampler)", ha="center", fontsize=10)
+    for rank in range(processes):
+        x0 = rank * (images_per_process + 1.5)
+        for i in range(images_per_process):  # this process's images
+            ax.add_patch(plt.Rectangle((x0 + i, 6.0), 0.85, 0.8, color=colours[rank % 10],
+                                       alpha=0.6))
+        centre = x0 + images_per_process / 2 - 0.1
+        arrow(centre, 5.95, centre, 5.35)
+        box(x0, 4.2, images_per_process - 0.15, 1.0,
+            f"rank {rank}: the same model\n(identical weights)",
+            "#e8eef7")
+        arrow(centre, 4.1, centre, 3.5)
+        box(x0, 2.75, images_per_process - 0.15, 0.65, f"gradient $g_{rank}$ of its images",
+            colours[rank % 10], alpha=0.35)
+        arrow(centre, 2.65, centre, 2.05)
+        arrow(centre, 1.25, centre, 0.55)
+        box(x0, -0.35, images_per_process - 0.15, 0.8,
+            "the same optimizer step\n-> weights stay identical",
+            "#e8eef7")
+    terms = " + ".join(f"$g_{r}$" for r in range(min(processes, 4)))
+    terms += " + ..." if processes > 4 else ""
+    box(0, 1.3, width - 1.65, 0.65, f"all-reduce: every rank receives  g = ({terms}) / {processes}",
+        "#fff2cc")
+    fig.tight_layout()
+    return fig

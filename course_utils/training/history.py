@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from .files import atomic_write
+from ..files import atomic_write
 
 
 class History(list):

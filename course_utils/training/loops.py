@@ -1,4 +1,4 @@
-"""The loops: the lesson's `train`/`test` made correct (`fit`, in training.py, runs them for you).
+"""The loops: the lesson's `train`/`test` made correct (`fit`, in fitting.py, runs them for you).
 
 What the lesson's loops got wrong, and what changes here:
 - the model never moved to a device, and `test()` relied on the caller for `model.eval()`:
@@ -18,9 +18,9 @@ import torch
 from torch import nn
 
 from .checkpoints import classifier_key
-from .fastpath import autocast
 from .history import History
 from .progress import progress_bar
+from .speed import autocast
 
 
 def _to_device(images: torch.Tensor, targets: torch.Tensor, device, channels_last: bool):
@@ -147,8 +147,9 @@ def _explained(images: torch.Tensor, logits_of: nn.Module):
         if "Expected more than 1 value per channel" not in str(error):
             raise
         raise ValueError(f"a training batch holds {images.shape[0]} image(s), and BatchNorm cannot "
-                         "normalise a single value per channel; use data.make_loader (it drops "
-                         "such a last batch) or DataLoader(..., drop_last=True)") from error
+                         "normalise a single value per channel; use course_utils.data.loaders."
+                         "make_loader (it drops such a last batch) or DataLoader(..., "
+                         "drop_last=True)") from error
 
 
 def model_outputs(model: nn.Module) -> int | str:

@@ -4,6 +4,7 @@ A recipe is everything about training except the model and the data: the optimis
 learning rate, the schedule, the loss, weight decay and the training augmentation. Chapter 4
 trains the same ResNet-50 on the same seeded split with each rung of `LADDER`, one change at
 a time, and `make bench` measures the lesson's recipe against the course's (`COURSE`).
+`Recipe.build` turns one into what `fit` takes: the optimizer, the scheduler and the loss.
 """
 
 from __future__ import annotations
@@ -16,8 +17,21 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .training import decay_groups
-from .transforms import AUGMENTATIONS
+from ..data.transforms import AUGMENTATIONS
+
+
+def decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Optimizer parameter groups: weight decay on the conv and linear weights only.
+
+    Decay pulls weights towards zero to keep them small; BatchNorm's scale and shift and the
+    biases have nothing to gain from it (He et al. 2019, "Bag of Tricks", no bias decay).
+    """
+    decay, no_decay = [], []
+    for param in model.parameters():
+        if param.requires_grad:
+            (decay if param.ndim > 1 else no_decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
 
 
 @dataclass(frozen=True)
