@@ -43,12 +43,12 @@ readme-results: $(STAMP)  ## copy the README's measured results from the noteboo
 	$(BIN)/python -m benchmarks.readme
 
 student: $(STAMP)  ## write the student edition (solutions stripped) to build/student/
-	$(BIN)/python -m course_utils.student notebooks build/student
+	$(BIN)/python -m course_utils.instructor.student notebooks build/student
 
 # SUBMISSIONS/<student>/<notebook>.ipynb -> build/grading/grades.csv and grades_by_exercise.csv
 grade: $(STAMP)  ## instructors: autograde a class with nbgrader (make grade SUBMISSIONS=dir)
 	$(if $(SUBMISSIONS),,$(error give the submissions folder: make grade SUBMISSIONS=dir, with dir/<student>/05_evaluation.ipynb ...))
-	$(BIN)/python -m course_utils.grading grade "$(SUBMISSIONS)" --course build/grading
+	$(BIN)/python -m course_utils.instructor.grading grade "$(SUBMISSIONS)" --course build/grading
 
 bench: $(STAMP)  ## performance benchmarks (not part of the tests): time to accuracy, speed, latency
 	$(BIN)/python -m benchmarks.time_to_accuracy

@@ -17,11 +17,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from course_utils.folders import ImageFolderDataset
+from course_utils.data.folders import ImageFolderDataset
+from course_utils.data.shapes import make_embedded_dataset
+from course_utils.data.splits import stratified_split
+from course_utils.data.transforms import eval_transforms
 from course_utils.runtime import seed_everything
-from course_utils.shapes import make_embedded_dataset
-from course_utils.splits import stratified_split
-from course_utils.transforms import eval_transforms
 
 SIZE = 64
 

@@ -25,11 +25,10 @@ from pathlib import Path
 
 import torch
 
-from course_utils.data import resolve_data_dir
-from course_utils.distributed import usable_cores
+from course_utils.data.folders import resolve_data_dir
 from course_utils.files import atomic_write
-from course_utils.runtime import _cpu_name
-from course_utils.training import History
+from course_utils.runtime import _cpu_name, usable_cores
+from course_utils.training.history import History
 
 REPO = Path(__file__).resolve().parent.parent
 

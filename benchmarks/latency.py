@@ -24,7 +24,7 @@ from torch import nn
 
 from course_utils import runtime
 from course_utils.files import atomic_write
-from course_utils.models import RESNET_CONFIGS, build_resnet
+from course_utils.models.resnet import RESNET_CONFIGS, build_resnet
 
 
 def cpu_latency_ms(net: nn.Module, size: int, runs: int, threads: int, warmup: int = 2) -> float:

@@ -10,9 +10,10 @@ settings are process-wide and its heap remembers what ran before (`in_fresh_proc
 
 a. from-scratch ResNet-50 vs torchvision's, same weights: forward, and forward + backward
 b. the training step as the lesson wrote it (batch 4, fp32, NCHW, glibc's allocator as it
-   comes), then the course's defaults added one at a time (channels-last, batch size, memory
-   reuse, autocast where native); a slice of a real epoch, loader included, as the lesson's
-   loop and as the course's; evaluation under no_grad vs inference_mode on the fast path
+   comes), then the course's default speed settings added one at a time (channels-last, batch
+   size, autocast where native), then the opt-in allocator tuning (`--tune-allocator`); a slice
+   of a real epoch, loader included, as the lesson's loop and as the course's; evaluation under
+   no_grad vs inference_mode with the course's speed settings
 c. the input pipeline alone (JPEG decode, transforms, collate) for 0..N loader workers
 d. the training step's achieved FLOP rate as a fraction of the measured matmul peak, and the
    ceiling that peak puts on any fp32 speed-up over the lesson
@@ -38,15 +39,16 @@ from torch import nn
 from torchvision import datasets
 from torchvision import transforms as T
 
-from course_utils import malloc_tuning, runtime
-from course_utils.data import make_loader
-from course_utils.fastpath import autocast, cpu_has_native_bf16, fast_path
+from course_utils import runtime
+from course_utils.data.folders import ImageFolderDataset
+from course_utils.data.loaders import make_loader
+from course_utils.data.shapes import make_embedded_dataset
+from course_utils.data.transforms import IMAGENET_MEAN, IMAGENET_STD, train_transforms
 from course_utils.files import atomic_write
-from course_utils.folders import ImageFolderDataset
-from course_utils.models import resnet50
-from course_utils.runtime import default_num_workers
-from course_utils.shapes import make_embedded_dataset
-from course_utils.transforms import IMAGENET_MEAN, IMAGENET_STD, train_transforms
+from course_utils.models.resnet import resnet50
+from course_utils.runtime import cpu_has_native_bf16, default_num_workers
+from course_utils.training import allocator
+from course_utils.training.speed import autocast, speed_for
 
 Bench = Callable[[], int]  # runs once, returns how many images it processed
 
@@ -221,7 +223,7 @@ def build(spec: dict) -> Bench:
 def child(spec: dict) -> None:
     """Runs in a fresh process: set the allocator, warm up once, print images/s as JSON."""
     if spec["reuse"]:
-        malloc_tuning.reuse_freed_memory(True)
+        allocator.reuse_freed_memory(True)
     device = torch.device(spec["device"])
     fn = build(spec)
     fn()
@@ -272,7 +274,7 @@ def main() -> None:
     cpu = device.type == "cpu"
     reps = 2 if args.quick else args.reps
     size = args.size
-    path = fast_path(device)
+    path = speed_for(device)  # the course's default speed settings: the allocator left alone
     big = 32 if cpu else 128  # the course's batch size (chapter 4 uses 32 on the CPU)
     # per repetition: at least one course step, and 8 of the lesson's on the CPU
     images = args.images or (big if cpu else 4 * big)
@@ -280,9 +282,9 @@ def main() -> None:
     print(line)
     results: dict = {"device": line, "machine": platform.machine(), "cpu_count": os.cpu_count(),
                      "image_size": size, "reps": reps, "images_per_rep": images,
-                     "course_batch": big, "fast_path": path.describe()}
+                     "course_batch": big, "speed": path.describe()}
     torch.manual_seed(0)
-    reuse = path.reuse_memory
+    tunable = cpu and allocator.can_reuse_memory()  # the opt-in tuning exists here
 
     def measure_peaks() -> dict[str, float]:
         n = 2048 if cpu else 8192
@@ -297,31 +299,30 @@ def main() -> None:
 
     peaks_at_start = measure_peaks()
 
-    # a. from scratch vs torchvision, same weights, same settings (the course's allocator)
+    # a. from scratch vs torchvision, same weights, same settings (the allocator as it comes)
     ours, theirs = resnet50(num_classes=4), torchvision.models.resnet50(num_classes=4)
     ours.load_state_dict(theirs.state_dict())
     half = big // 2
-    with malloc_tuning.memory_reuse(reuse):  # given back after section a
-        fwd = interleaved({"ours": forward_only(ours, half, size, device, 4 * images),
-                           "torchvision": forward_only(theirs, half, size, device, 4 * images)},
-                          reps, device)
-        trn = interleaved({"ours": train_step(ours, half, size, device, images),
-                           "torchvision": train_step(theirs, half, size, device, images)},
-                          reps, device)
+    fwd = interleaved({"ours": forward_only(ours, half, size, device, 4 * images),
+                       "torchvision": forward_only(theirs, half, size, device, 4 * images)},
+                      reps, device)
+    trn = interleaved({"ours": train_step(ours, half, size, device, images),
+                       "torchvision": train_step(theirs, half, size, device, images)},
+                      reps, device)
     results["a_scratch_vs_torchvision"] = {
         "batch": half, "forward_img_s": fwd, "forward_ratio": fwd["ours"] / fwd["torchvision"],
         "train_img_s": trn, "train_ratio": trn["ours"] / trn["torchvision"]}
     del ours, theirs
 
-    # b. the lesson's training step, then the course's defaults added one at a time. Each
-    # measurement runs in a fresh process (see `in_fresh_processes`), in interleaved order.
+    # b. the lesson's training step, then the course's defaults added one at a time, then the
+    # opt-in allocator tuning. Each measurement runs in a fresh process (see
+    # `in_fresh_processes`), in interleaved order.
     amp = str(path.amp_dtype).replace("torch.", "") if path.amp_dtype else None
     base = {"device": str(device), "size": size, "images": images}
     plain = {"channels_last": False, "reuse": False, "amp": None}  # as the lesson runs
     config = {**base, "kind": "step", "batch": 4, **plain}
     changes = [("channels-last", {"channels_last": True}) if path.channels_last else None,
                (f"batch {big}", {"batch": big}),
-               ("memory reuse", {"reuse": True}) if reuse else None,
                (f"autocast {amp}", {"amp": amp}) if amp else None]
     lesson_name = "lesson: batch 4, fp32, NCHW"
     specs = {}
@@ -329,10 +330,13 @@ def main() -> None:
         config = {**config, **change}
         name = label if not change else f"+ {label}"
         specs[name] = config
-    course_name = name  # the last row has every default: the course's step
+    course_name = name  # the last of these has every default: the course's step
+    tuned_name = "+ allocator tuning (opt-in, --tune-allocator)"
+    if tunable:
+        specs[tuned_name] = {**config, "reuse": True}
     step = in_fresh_processes(specs, reps)
     lesson_rate, course_rate = step[lesson_name], step[course_name]
-    course = {"channels_last": path.channels_last, "reuse": reuse, "amp": amp}
+    course = {"channels_last": path.channels_last, "reuse": False, "amp": amp}
 
     # ... a slice of a real epoch, loader included: the lesson's loader (Resize to a square,
     # batch 4, shuffled, 1 worker process) and the course's (augmentation, default workers)
@@ -344,17 +348,18 @@ def main() -> None:
                                                          "loader": "course", "batch": big,
                                                          **course},
     }, reps)
-    # ... and evaluation: the lesson's no_grad in fp32 vs inference_mode on the fast path
+    # ... and evaluation: the lesson's no_grad in fp32 vs inference_mode with the speed settings
     evaluation = in_fresh_processes({
         "no_grad, fp32, NCHW": {**base, "kind": "eval", "context": "no_grad", "batch": big,
                                 **plain},
-        "inference_mode + fast path": {**base, "kind": "eval", "context": "inference_mode",
-                                       "batch": big, **course},
+        "inference_mode + speed settings": {**base, "kind": "eval", "context": "inference_mode",
+                                            "batch": big, **course},
     }, reps)
     e_lesson, e_course = epoch.values()
     results["b_training_step"] = {
         "img_s": step, "course": f"batch {big}, {path.describe()}",
-        "ratio": course_rate / lesson_rate,
+        "ratio": course_rate / lesson_rate, "course_step": course_name,
+        "tuned_over_default": step[tuned_name] / course_rate if tunable else None,
         "epoch_slice_img_s": epoch, "epoch_slice_ratio": e_course / e_lesson,
         "evaluation_img_s": evaluation}
 
@@ -397,8 +402,11 @@ def print_table(r: dict) -> None:
     lesson = next(iter(b["img_s"].values()))
     for name, rate in b["img_s"].items():
         rows.append((f"b. train step, {name}", f"{rate:.2f}", f"{rate / lesson:.2f}"))
-    rows.append(("b. = the course's training step (all of the above) / the lesson's", "",
-                 f"{b['ratio']:.2f}"))
+    rows.append((f"b. = the course's default training step ({b['course_step']}) / the "
+                 "lesson's", "", f"{b['ratio']:.2f}"))
+    if b.get("tuned_over_default"):
+        rows.append(("b. the allocator tuned / the course's default step", "",
+                     f"{b['tuned_over_default']:.2f}"))
     e_lesson = next(iter(b["epoch_slice_img_s"].values()))
     for name, rate in b["epoch_slice_img_s"].items():
         rows.append((f"b. epoch, {name}", f"{rate:.2f}", f"{rate / e_lesson:.2f}"))

@@ -21,10 +21,11 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+from torch.distributed.elastic.multiprocessing.errors import record
 from torch.nn.parallel import DistributedDataParallel
 
-from course_utils import distributed, loops, train
-from course_utils.cifar import cifar_net
+from course_utils.models.cifar import cifar_net
+from course_utils.training import command, distributed, loops
 
 torch.set_num_threads(1)
 RESULTS, DATA = Path(sys.argv[1]), sys.argv[2]
@@ -83,10 +84,11 @@ def phase_command(world) -> list[str]:
 
     os.replace = recording_replace  # files.atomic_write ends with os.replace
     try:
-        parser = train.build_parser()
-        train.run(parser.parse_args([*ARGS, "--epochs", "2", "--out", str(RESULTS / "ddp")]), world)
-        train.run(parser.parse_args([*ARGS, "--epochs", "2", "--out", str(RESULTS / "single"),
-                                     "--resume"]), world)
+        parser = command.build_parser()
+        command.run(parser.parse_args([*ARGS, "--epochs", "2", "--out", str(RESULTS / "ddp")]),
+                    world)
+        command.run(parser.parse_args([*ARGS, "--epochs", "2", "--out", str(RESULTS / "single"),
+                                       "--resume"]), world)
     finally:
         os.replace = real_replace
     return written
@@ -97,8 +99,8 @@ def phase_die(world) -> None:
         def fail(*args, **kwargs):
             raise RuntimeError("rank 1 fails on purpose")
         loops.train_epoch_totals = fail  # fit looks it up at each epoch
-    parser = train.build_parser()
-    train.run(parser.parse_args([*ARGS, "--epochs", "2", "--out", str(RESULTS / "die")]), world)
+    parser = command.build_parser()
+    command.run(parser.parse_args([*ARGS, "--epochs", "2", "--out", str(RESULTS / "die")]), world)
 
 
 def main() -> None:
@@ -114,4 +116,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    train.record(main)()
+    record(main)()

@@ -385,7 +385,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils.training import fit
+from course_utils.training.fitting import fit
 
 
 class SlowImages(TensorDataset):

@@ -9,10 +9,11 @@ import torch
 from conftest import tiny_net
 from torch import nn
 
-from course_utils import checkpoints, files
-from course_utils.checkpoints import (
+from course_utils import files
+from course_utils.run_meta import RunMeta
+from course_utils.training import checkpoints
+from course_utils.training.checkpoints import (
     CheckpointError,
-    RunMeta,
     load_checkpoint,
     load_into,
     model_from_checkpoint,
@@ -169,7 +170,7 @@ def test_model_from_checkpoint_builds_a_ready_model(tmp_path):
 
 
 def test_resnet_checkpoint_round_trip(tmp_path):
-    from course_utils.models import resnet18
+    from course_utils.models.resnet import resnet18
 
     torch.manual_seed(0)
     model = resnet18(num_classes=4).eval()

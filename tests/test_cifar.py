@@ -4,19 +4,16 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.cifar import (
+from course_utils.models.cifar import (
     PlainBlock,
     ResidualBlock,
     ShortcutA,
-    augment,
-    batches,
     cifar_net,
     cifar_param_count,
-    loss_and_error,
-    train_steps,
 )
-from course_utils.gradients import conv_grad_norms
-from course_utils.models import count_parameters
+from course_utils.models.gradients import conv_grad_norms
+from course_utils.models.resnet import count_parameters
+from course_utils.training.steps import augment, batches, loss_and_error, train_steps
 
 
 def _shapes(model: nn.Module) -> dict[str, tuple]:

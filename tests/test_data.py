@@ -11,13 +11,14 @@ import pytest
 import torch
 from PIL import Image
 
-from course_utils import folders, runtime, shapes
-from course_utils.data import class_counts, course_data, make_loader
-from course_utils.folders import ImageFolderDataset, resolve_data_dir
-from course_utils.images import DataError, load_rgb, to_rgb
-from course_utils.shapes import EMBEDDED_CLASSES, make_embedded_dataset
-from course_utils.splits import stratified_split
-from course_utils.transforms import (
+from course_utils import runtime
+from course_utils.data import folders, shapes
+from course_utils.data.folders import ImageFolderDataset, resolve_data_dir
+from course_utils.data.images import DataError, load_rgb, to_rgb
+from course_utils.data.loaders import class_counts, course_data, make_loader
+from course_utils.data.shapes import EMBEDDED_CLASSES, make_embedded_dataset
+from course_utils.data.splits import stratified_split
+from course_utils.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     denormalize,
@@ -484,8 +485,11 @@ def test_validation_and_test_images_are_the_evaluation_transforms_by_value(ramps
 
 
 def test_default_workers_leave_the_cpu_to_the_model(monkeypatch) -> None:
-    monkeypatch.setattr(runtime.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(runtime, "usable_cores", lambda: 2)
     assert runtime.default_num_workers() == 0 and runtime.default_num_workers("cpu") == 0
     assert runtime.default_num_workers("cuda") == 1
-    monkeypatch.setattr(runtime.os, "cpu_count", lambda: 16)
+    monkeypatch.setattr(runtime, "usable_cores", lambda: 16)
     assert runtime.default_num_workers("cpu") == 4 and runtime.default_num_workers("cuda") == 4
+    # data-parallel training: each of the processes on this machine gets its share of the cores
+    assert runtime.default_num_workers("cuda", processes=4) == 3
+    assert runtime.default_num_workers("cpu", processes=2) == 0  # its threads use them already

@@ -7,7 +7,6 @@ module: starting PyTorch in two processes costs seconds on a 2-core machine. tor
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -24,19 +23,25 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
-from course_utils import distributed, train
-from course_utils.checkpoints import (
+from course_utils import runtime, train
+from course_utils.data.loaders import course_data, make_loader
+from course_utils.models.architectures import ARCHITECTURES
+from course_utils.models.cifar import cifar_net
+from course_utils.training import command, distributed
+from course_utils.training.checkpoints import (
+    FORMAT,
+    CheckpointError,
     load_checkpoint,
     load_into,
     model_from_checkpoint,
     save_checkpoint,
 )
-from course_utils.cifar import cifar_net
-from course_utils.data import course_data
-from course_utils.fastpath import FastPath
-from course_utils.training import History, evaluate, fit, history_path
+from course_utils.training.fitting import fit
+from course_utils.training.history import History, history_path
+from course_utils.training.loops import evaluate
+from course_utils.training.speed import Speed
 
-# torchrun's error recorder (train.main's @record) cannot reach a file number under pytest's
+# torchrun's error recorder (command.main's @record) cannot reach a file number under pytest's
 # capture.
 pytestmark = pytest.mark.filterwarnings("ignore:Unable to enable fault handler")
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +60,7 @@ def tiny_folder(root: Path, per_class: int = 10) -> Path:
     return root
 
 
-def command(data: Path, out: Path, *extra: str) -> list[str]:
+def args_for(data: Path, out: Path, *extra: str) -> list[str]:
     return ["--data", str(data), "--arch", "resnet20", "--image-size", "16", "--batch-size", "4",
             "--no-progress", "--threads", "1", "--out", str(out), *extra]
 
@@ -71,7 +76,7 @@ def job(tmp_path_factory):
     data = tiny_folder(results / "data")
     threads = torch.get_num_threads()
     try:  # a single-process run, for phase 3 to resume under DDP
-        assert train.main(command(data, results / "single", "--epochs", "1")) == 0
+        assert train.main(args_for(data, results / "single", "--epochs", "1")) == 0
     finally:
         torch.set_num_threads(threads)
     start = time.perf_counter()
@@ -122,7 +127,7 @@ def test_ddp_checkpoint_loads_in_chapter_5s_helpers_and_validation_covered_the_w
     ckpt = load_checkpoint(results / "ddp" / "best.pth")
     assert not any(k.startswith("module.") for k in ckpt["state_dict"])
     assert ckpt["world_size"] == 2 and ckpt["global_batch"] == 8
-    model = model_from_checkpoint(ckpt, train.ARCHITECTURES[ckpt["arch"]])
+    model = model_from_checkpoint(ckpt, ARCHITECTURES[ckpt["arch"]])
     split = course_data(data, image_size=ckpt["image_size"], seed=ckpt["seed"], batch_size=4)
     # In one process, on the whole validation split: the metrics the two ranks added up.
     acc, loss = evaluate(model, split.val_loader, nn.CrossEntropyLoss(), "cpu")
@@ -136,15 +141,34 @@ def test_resume_moves_between_one_process_and_two(job):
     # phase 3 resumed the single-process run under DDP: epoch 1 from one process, 2 from two
     epochs = History.load(results / "single" / "best.history.json")
     assert [r["epoch"] for r in epochs] == [1, 2]
-    state = train.load_resume_state(results / "single" / "last.pth")
+    state = command.load_resume_state(results / "single" / "last.pth")
     assert state["epoch"] == 2 and state["world_size"] == 2
     # and now the DDP run continues in this single process
-    assert train.main(command(data, results / "ddp", "--epochs", "3", "--resume")) == 0
+    assert train.main(args_for(data, results / "ddp", "--epochs", "3", "--resume")) == 0
     history = History.load(results / "ddp" / "best.history.json")
     assert [r["epoch"] for r in history] == [1, 2, 3]
-    state = train.load_resume_state(results / "ddp" / "last.pth")
+    state = command.load_resume_state(results / "ddp" / "last.pth")
     assert state["epoch"] == 3 and state["world_size"] == 1
     assert not any(k.startswith("module.") for k in state["state_dict"])
+
+
+def test_last_pth_is_a_course_checkpoint_and_an_old_resume_file_still_resumes(tmp_path):
+    data, out = tiny_folder(tmp_path / "data"), tmp_path / "run"
+    assert train.main(args_for(data, out, "--epochs", "1")) == 0
+    last = load_checkpoint(out / "last.pth")  # one format, one loader: chapter 5's
+    assert last["format"] == FORMAT and last["epoch"] == 1 and "optimizer" in last
+    assert sorted(last["metrics"]) == ["train_acc", "train_loss", "val_acc", "val_loss"]
+    model_from_checkpoint(last, ARCHITECTURES[last["arch"]])
+    with pytest.raises(CheckpointError, match="without the optimizer's state"):
+        command.load_resume_state(out / "best.pth")  # fit's best epoch: weights only
+    # a last.pth that the command wrote before issue 28 still resumes
+    old = torch.load(out / "last.pth", weights_only=True)
+    for key in ("metrics", "saved_at", "torch_version"):
+        del old[key]
+    torch.save({**old, "format": "course_utils.resume/1"}, out / "last.pth")
+    assert train.main(args_for(data, out, "--epochs", "2", "--resume")) == 0
+    assert [r["epoch"] for r in History.load(out / "best.history.json")] == [1, 2]
+    assert load_checkpoint(out / "last.pth")["format"] == FORMAT  # rewritten in the new one
 
 
 def test_a_rank_that_dies_ends_the_job_with_its_error(job):
@@ -179,7 +203,7 @@ def epoch_shares(n: int, epochs: int) -> list[list[list[int]]]:
     for epoch in range(epochs):
         this = []
         for rank in range(2):
-            loader = distributed.train_loader(Indices(n), 4, dataclasses.replace(TWO, rank=rank))
+            loader = make_loader(Indices(n), 4, train=True, rank=rank, world_size=2)
             loader.sampler.set_epoch(epoch)
             this.append(list(loader.sampler))
         shares.append(this)
@@ -204,7 +228,7 @@ def test_fit_calls_set_epoch_so_each_epoch_has_a_new_order():
     val = DataLoader(Indices(4), batch_size=4)
     model = nn.Linear(2, 2)
     fit(model, loader, val, torch.optim.SGD(model.parameters(), lr=0.1), epochs=2, device="cpu",
-        progress=False, log=None, fast=FastPath())
+        progress=False, log=None, speed=Speed())
     first, second = dataset.seen[:8], dataset.seen[8:]
     assert len(second) == 8 and first != second
     for epoch, seen in ((1, first), (2, second)):
@@ -214,10 +238,32 @@ def test_fit_calls_set_epoch_so_each_epoch_has_a_new_order():
 
 def test_evaluation_shards_hold_every_item_exactly_once():
     for n in (5, 8):
-        parts = [list(distributed.shard(range(n), dataclasses.replace(TWO, rank=r)))
+        parts = [list(make_loader(range(n), 4, train=False, rank=r, world_size=2).dataset)
                  for r in range(2)]
         assert sorted(parts[0] + parts[1]) == list(range(n))
-    assert distributed.shard(range(5), distributed.World()) == range(5)  # one process: everything
+        shares = [[int(i) for batch in make_loader(range(n), 4, train=False, rank=r,
+                                                   world_size=2) for i in batch]
+                  for r in range(2)]
+        assert sorted(shares[0] + shares[1]) == list(range(n))  # in order, never shuffled
+        assert shares[0] == sorted(shares[0])
+    assert make_loader(range(5), 4, train=False).dataset == range(5)  # one process: everything
+    with pytest.raises(ValueError, match="rank=2, world_size=2"):
+        make_loader(range(5), 4, train=False, rank=2, world_size=2)
+
+
+def test_the_command_uses_chapter_1s_loader_builder_for_each_share(tmp_path):
+    data = tiny_folder(tmp_path / "data")
+    shares = [course_data(data, image_size=16, batch_size=4, rank=r, world_size=2)
+              for r in range(2)]
+    for split in ("train", "val"):
+        one = course_data(data, image_size=16, batch_size=4)
+        both = [getattr(s, f"{split}_loader") for s in shares]
+        whole = len(getattr(one, f"{split}_set"))
+        if split == "train":  # DistributedSampler: equal shares that never overlap
+            assert [len(b.sampler) for b in both] == [whole // 2] * 2
+            assert not set(both[0].sampler) & set(both[1].sampler)
+        else:
+            assert sum(len(b.dataset) for b in both) == whole
 
 
 @pytest.fixture
@@ -248,7 +294,7 @@ def test_a_ddp_checkpoint_loads_into_a_plain_model_and_back(tmp_path, one_proces
 
 
 def test_threads_share_the_cores_between_the_processes_of_a_machine(monkeypatch):
-    monkeypatch.setattr(distributed, "usable_cores", lambda: 8)
+    monkeypatch.setattr(runtime, "usable_cores", lambda: 8)
     before = torch.get_num_threads()
     try:
         assert distributed.choose_threads(TWO) == 4 == torch.get_num_threads()
@@ -259,33 +305,35 @@ def test_threads_share_the_cores_between_the_processes_of_a_machine(monkeypatch)
 
 
 def test_learning_rate_rules():
-    assert train.scaled_lr(2e-3, 64, "none")[0] == 2e-3
-    assert train.scaled_lr(2e-3, 64, "linear")[0] == pytest.approx(4e-3)
-    assert train.scaled_lr(2e-3, 128, "sqrt")[0] == pytest.approx(4e-3)
-    assert "64/32" in train.scaled_lr(2e-3, 64, "linear")[1]
+    assert command.scaled_lr(2e-3, 64, "none")[0] == 2e-3
+    assert command.scaled_lr(2e-3, 64, "linear")[0] == pytest.approx(4e-3)
+    assert command.scaled_lr(2e-3, 128, "sqrt")[0] == pytest.approx(4e-3)
+    assert "64/32" in command.scaled_lr(2e-3, 64, "linear")[1]
 
 
 def test_help_explains_the_options(capsys):
     with pytest.raises(SystemExit) as stop:
-        train.build_parser().parse_args(["--help"])
+        command.build_parser().parse_args(["--help"])
     assert stop.value.code == 0
     text = capsys.readouterr().out
     for words in ("torchrun --standalone --nproc-per-node=2", "--resume", "per process",
-                  "best.pth", "--lr-scaling", "resnet50"):
+                  "best.pth", "--lr-scaling", "resnet50", "--tune-allocator"):
         assert words in text, words
+    assert train.main is command.main  # `python -m course_utils.train` runs the command
+    assert "allocator tuning off" in command.speed_for("cpu").describe()
 
 
 def test_bad_input_gets_a_clear_error(tmp_path, capsys):
     data = tiny_folder(tmp_path / "data", per_class=3)
     with pytest.raises(SystemExit):
-        train.main(command(data, tmp_path / "out", "--epochs", "0"))
+        train.main(args_for(data, tmp_path / "out", "--epochs", "0"))
     assert "--epochs 0: expected at least 1" in capsys.readouterr().err
-    assert train.main(command(data, tmp_path / "out", "--resume")) == 1
+    assert train.main(args_for(data, tmp_path / "out", "--resume")) == 1
     assert "no last.pth in" in capsys.readouterr().err
-    assert train.main(command(tmp_path / "nowhere", tmp_path / "out")) == 1
+    assert train.main(args_for(tmp_path / "nowhere", tmp_path / "out")) == 1
     assert "nowhere" in capsys.readouterr().err
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "best.pth").write_bytes(b"a learner's earlier run")
-    assert train.main(command(data, tmp_path / "out")) == 1
+    assert train.main(args_for(data, tmp_path / "out")) == 1
     assert "already holds a run" in capsys.readouterr().err
     assert (tmp_path / "out" / "best.pth").read_bytes() == b"a learner's earlier run"

@@ -25,10 +25,10 @@ from torch.utils.data import DataLoader
 from torchvision import transforms as T
 from torchvision.transforms import v2
 
-from course_utils.data import IMAGENET_MEAN, IMAGENET_STD
+from course_utils.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from course_utils.exercises import CORRECT, WRONG, ch1, ch2, ch3, ch4, ch5, ch6, ch7
 from course_utils.exercises.blocks import RefBasic, RefBottleneck, RefPreAct
-from course_utils.models import BasicBlock, Bottleneck, ResNet
+from course_utils.models.resnet import BasicBlock, Bottleneck, ResNet
 
 GENERIC = object()  # a mistake the check catches with a generic message, not one naming it
 
@@ -54,7 +54,7 @@ def no_return_transform(size):
 
 
 def course_transform(size):
-    from course_utils.data import train_transforms
+    from course_utils.data.transforms import train_transforms
     return train_transforms(size)
 
 
@@ -486,12 +486,12 @@ def decorated_evaluate(model, loader, loss_fn, device):
 
 
 def course_train(model, loader, optimizer, loss_fn, device):
-    from course_utils.training import train_one_epoch
+    from course_utils.training.loops import train_one_epoch
     return train_one_epoch(model, loader, optimizer, loss_fn, device)
 
 
 def course_evaluate(model, loader, loss_fn, device):
-    from course_utils.training import evaluate
+    from course_utils.training.loops import evaluate
     return evaluate(model, loader, loss_fn, device)
 
 
@@ -544,7 +544,7 @@ def cm_loop(transpose=False, assign=False, size_from_data=False):
 
 
 def course_cm(y_true, y_pred, num_classes):
-    from course_utils.metrics import confusion_matrix
+    from course_utils.evaluation.metrics import confusion_matrix
     return confusion_matrix(y_true, y_pred, num_classes)
 
 
@@ -590,7 +590,7 @@ CH5_VARIANTS = [
 
 
 def course_shortcut(x, out_channels):
-    from course_utils.cifar import ShortcutA
+    from course_utils.models.cifar import ShortcutA
     return ShortcutA(x.shape[1], out_channels, 2)(x)
 
 

@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import transforms as T
 
-from course_utils.data import IMAGENET_MEAN, IMAGENET_STD
+from course_utils.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from course_utils.exercises import (
     CHAPTERS,
     CM_EXAMPLE,
@@ -53,7 +53,7 @@ def printed(fn, *args) -> str:
 
 def solution_namespace(ex: Exercise) -> dict:
     """Run an exercise's reference solution as a notebook cell would and return its names."""
-    from course_utils.models import BasicBlock, Bottleneck, ResNet
+    from course_utils.models.resnet import BasicBlock, Bottleneck, ResNet
 
     namespace = {"math": math, "torch": torch, "nn": nn, "T": T, "DataLoader": DataLoader,
                  "IMAGENET_MEAN": IMAGENET_MEAN, "IMAGENET_STD": IMAGENET_STD, "ResNet": ResNet,

@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils.grading import (
+from course_utils.instructor.grading import (
     autograder_source,
     collect,
     exercise_scores,

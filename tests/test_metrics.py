@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils.metrics import (
+from course_utils.evaluation.metrics import (
     accuracy,
     classification_report,
     confusion_matrix,

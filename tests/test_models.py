@@ -7,9 +7,9 @@ import torch
 import torchvision
 from torch import nn
 
-from course_utils import models
-from course_utils.gradients import gradient_norms_at_init
-from course_utils.models import (
+from course_utils.models import resnet
+from course_utils.models.gradients import gradient_norms_at_init
+from course_utils.models.resnet import (
     RESNET_CONFIGS,
     BasicBlock,
     Bottleneck,
@@ -53,10 +53,21 @@ def test_parameter_counts_match_torchvision(depth: int) -> None:
 def test_constructors_match_configs() -> None:
     for depth, (block, layers) in RESNET_CONFIGS.items():
         with torch.device("meta"):
-            model = getattr(models, f"resnet{depth}")(num_classes=7)
+            model = getattr(resnet, f"resnet{depth}")(num_classes=7)
         assert [len(getattr(model, f"layer{i}")) for i in range(1, 5)] == layers
         assert isinstance(model.layer1[0], block)
         assert model.fc.out_features == 7
+
+
+def test_each_builder_is_written_out_as_torchvisions_and_says_its_row_of_the_table() -> None:
+    import inspect
+
+    for depth, (block, layers) in RESNET_CONFIGS.items():
+        builder = getattr(resnet, f"resnet{depth}")
+        assert builder.__name__ == f"resnet{depth}"  # a def a reader (and grep) can find
+        assert inspect.getsource(builder).startswith(f"def resnet{depth}(")
+        kind = "basic" if block is resnet.BasicBlock else "bottleneck"
+        assert f"{kind} blocks, {layers}" in builder.__doc__
 
 
 def test_unknown_depth_and_stride_place_are_named() -> None:

@@ -18,15 +18,17 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset, TensorDataset
 
 from course_utils import files
-from course_utils.checkpoints import load_checkpoint, save_checkpoint
-from course_utils.data import course_data, make_loader
+from course_utils.data.folders import ImageFolderDataset
+from course_utils.data.images import DataError, load_rgb
+from course_utils.data.loaders import course_data, make_loader
+from course_utils.data.splits import stratified_split
+from course_utils.data.transforms import eval_transforms
+from course_utils.evaluation.predict import predict, prepare_image
 from course_utils.files import CheckpointWriteError
-from course_utils.folders import ImageFolderDataset
-from course_utils.images import DataError, load_rgb
-from course_utils.predict import predict, prepare_image
-from course_utils.splits import stratified_split
-from course_utils.training import History, NonFiniteLossError, fit, history_path, predict_loader
-from course_utils.transforms import eval_transforms
+from course_utils.training.checkpoints import load_checkpoint, save_checkpoint
+from course_utils.training.fitting import fit
+from course_utils.training.history import History, history_path
+from course_utils.training.loops import NonFiniteLossError, predict_loader
 
 CLASSES = ["ants", "bees"]
 META = {"arch": "tiny", "class_names": CLASSES, "image_size": 16,

@@ -13,8 +13,9 @@ from matplotlib.figure import Figure
 from PIL import Image
 from torch import nn
 
-from course_utils import explain, plots
-from course_utils.training import History
+from course_utils.evaluation import curves, explain, plots
+from course_utils.training.distributed import plot_data_parallelism
+from course_utils.training.history import History
 
 CLASSES = ["crow", "eagle", "owl", "swan"]
 
@@ -36,7 +37,7 @@ def _history() -> History:
 def test_plot_history_takes_history_records_or_columns():
     history = _history()
     for form in (history, list(history), history.to_dict()):
-        fig = plots.plot_history(form)
+        fig = curves.plot_history(form)
         assert isinstance(fig, Figure) and len(fig.axes) == 2
         assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
             "Training Accuracy", "Validation Accuracy"]
@@ -45,15 +46,15 @@ def test_plot_history_takes_history_records_or_columns():
         assert acc == pytest.approx([20, 40, 60, 18, 36, 54])  # in %, training first
         assert loss == pytest.approx([1, 1 / 2, 1 / 3, 1.1, 1.1 / 2, 1.1 / 3])
     with pytest.raises(ValueError, match="empty"):
-        plots.plot_history(History())
+        curves.plot_history(History())
 
 
 def test_plot_history_timestamp_label():
     from datetime import datetime
 
-    fig = plots.plot_history(_history(), timestamp=True)
+    fig = curves.plot_history(_history(), timestamp=True)
     assert str(datetime.now().year) in fig.axes[0].get_xlabel()
-    fig = plots.plot_history(_history(), timestamp="2026-11-29 student 42")
+    fig = curves.plot_history(_history(), timestamp="2026-11-29 student 42")
     assert fig.axes[0].get_xlabel() == "2026-11-29 student 42"
 
 
@@ -91,7 +92,7 @@ def test_show_misclassified_grid_and_empty_case():
 
 
 def test_grad_cam_on_a_resnet_layer4():
-    from course_utils.models import resnet18
+    from course_utils.models.resnet import resnet18
 
     torch.manual_seed(0)
     model = resnet18(num_classes=4).train()
@@ -164,7 +165,7 @@ def test_use_cjk_font_picks_an_installed_one(monkeypatch, capsys):
 
 
 def test_show_images_draws_one_titled_panel_per_image() -> None:
-    from course_utils.plots import show_images
+    from course_utils.data.figures import show_images
 
     images = torch.randn(5, 3, 8, 8)
     fig = show_images(images, [0, 1, 2, 0, 1], ["a", "b", "c"], ncols=3, title="grid")
@@ -175,7 +176,7 @@ def test_show_images_draws_one_titled_panel_per_image() -> None:
 
 
 def test_plot_class_counts_single_and_per_split() -> None:
-    from course_utils.plots import plot_class_counts
+    from course_utils.data.figures import plot_class_counts
 
     fig = plot_class_counts({"a": 3, "b": 5})
     assert [round(p.get_height()) for p in fig.axes[0].patches] == [3, 5]
@@ -187,25 +188,25 @@ def test_plot_class_counts_single_and_per_split() -> None:
 def test_plot_history_draws_the_chance_lines():
     import math
 
-    fig = plots.plot_history(_history(), num_classes=4)
+    fig = curves.plot_history(_history(), num_classes=4)
     acc, loss = fig.axes
     # the last line of each panel is the horizontal guide, at 1/C and at ln(C)
     assert list(acc.lines[-1].get_ydata()) == [25.0, 25.0]
     assert list(loss.lines[-1].get_ydata()) == pytest.approx([math.log(4)] * 2)
     assert "chance (25 %)" in [t.get_text() for t in acc.get_legend().get_texts()]
     assert "ln 4" in loss.get_legend().get_texts()[-1].get_text()
-    fig = plots.plot_history(_history(), num_classes=2)
+    fig = curves.plot_history(_history(), num_classes=2)
     assert list(fig.axes[0].lines[-1].get_ydata()) == [50.0, 50.0]
-    assert len(plots.plot_history(_history()).axes[0].lines) == 2  # no guide unless asked
+    assert len(curves.plot_history(_history()).axes[0].lines) == 2  # no guide unless asked
     with pytest.raises(ValueError, match="num_classes=1"):
-        plots.plot_history(_history(), num_classes=1)
+        curves.plot_history(_history(), num_classes=1)
 
 
 def test_plot_runs_one_line_per_run_and_chance():
     import math
 
     other = History([{**r, "val_acc": r["val_acc"] / 2, "val_loss": 1.4} for r in _history()])
-    fig = plots.plot_runs({"lesson": other, "final": _history()}, num_classes=4)
+    fig = curves.plot_runs({"lesson": other, "final": _history()}, num_classes=4)
     acc, loss = fig.axes
     legend = [t.get_text() for t in acc.get_legend().get_texts()]
     assert legend == ["lesson", "final", "chance (25 %)"]
@@ -214,15 +215,15 @@ def test_plot_runs_one_line_per_run_and_chance():
     assert list(loss.lines[0].get_ydata()) == [1.4, 1.4, 1.4]
     assert list(loss.lines[-1].get_ydata()) == pytest.approx([math.log(4)] * 2)
     with pytest.raises(ValueError, match="no runs"):
-        plots.plot_runs({})
+        curves.plot_runs({})
     with pytest.raises(ValueError, match="'empty'"):
-        plots.plot_runs({"empty": History()})
+        curves.plot_runs({"empty": History()})
     with pytest.raises(ValueError, match="num_classes=0"):
-        plots.plot_runs({"final": _history()}, num_classes=0)
+        curves.plot_runs({"final": _history()}, num_classes=0)
 
 
 def test_data_parallelism_figure_draws_every_process_and_the_all_reduce():
-    fig = plots.plot_data_parallelism(processes=3, images_per_process=2)
+    fig = plot_data_parallelism(processes=3, images_per_process=2)
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert ("one global batch of 6 images = 2 per process x 3 processes (DistributedSampler)"
             in texts)
@@ -232,7 +233,7 @@ def test_data_parallelism_figure_draws_every_process_and_the_all_reduce():
     assert sum(isinstance(p, matplotlib.patches.Rectangle) for p in fig.axes[0].patches) >= 6
     plt.close(fig)
     with pytest.raises(ValueError, match="processes=0"):
-        plots.plot_data_parallelism(processes=0)
+        plot_data_parallelism(processes=0)
 
 
 def test_grad_cam_shows_only_the_evidence_for_the_class():

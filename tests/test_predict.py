@@ -11,9 +11,13 @@ import torch
 from PIL import Image
 from torch import nn
 
-from course_utils.checkpoints import load_checkpoint, model_from_checkpoint, save_checkpoint
-from course_utils.data import eval_transforms
-from course_utils.predict import predict, prepare_image
+from course_utils.data.transforms import eval_transforms
+from course_utils.evaluation.predict import predict, prepare_image
+from course_utils.training.checkpoints import (
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+)
 
 CLASSES = ["crow", "eagle", "owl", "swan"]
 META = {"arch": "tiny", "class_names": CLASSES, "image_size": 16,

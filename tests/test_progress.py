@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from course_utils import progress
+from course_utils.training import progress
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDGET = "application/vnd.jupyter.widget-view+json"
@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils.progress import in_notebook
-from course_utils.training import fit
+from course_utils.training.progress import in_notebook
+from course_utils.training.fitting import fit
 
 assert in_notebook()
 torch.manual_seed(0)

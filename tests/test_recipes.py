@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import recipes
-from course_utils.recipes import COURSE, LADDER, LESSON, Recipe
-from course_utils.training import fit
+from course_utils.training import recipes
+from course_utils.training.fitting import fit
+from course_utils.training.recipes import COURSE, LADDER, LESSON, Recipe
 from tests.test_training import loaders, tiny_net
 
 

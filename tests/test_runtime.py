@@ -1,4 +1,5 @@
-"""Runtime helpers: fast-mode switch, device choice, seeding, the hardware-dependent fast path."""
+"""Runtime helpers (fast-mode switch, device choice, seeding, the device line) and the speed
+settings chosen from the hardware, with the opt-in allocator tuning."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pytest
 import torch
 import torchvision
 
-from course_utils import fastpath, malloc_tuning, runtime
+from course_utils import runtime
+from course_utils.training import allocator, speed
 
 
 @pytest.mark.parametrize(("value", "expected"), [("", False), ("0", False), ("no", False),
@@ -50,30 +52,33 @@ def test_seed_everything_repeats_every_generator() -> None:
     assert draw() == draw()
 
 
-def test_fast_path_never_picks_emulated_bf16(monkeypatch) -> None:
-    monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: False)
-    path = fastpath.fast_path(torch.device("cpu"))
+def test_speed_settings_never_pick_emulated_bf16(monkeypatch) -> None:
+    monkeypatch.setattr(speed, "cpu_has_native_bf16", lambda: False)
+    path = speed.speed_for(torch.device("cpu"))
     assert path.amp_dtype is None and path.channels_last
-    monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: True)
-    assert fastpath.fast_path(torch.device("cpu")).amp_dtype == torch.bfloat16
-    off = fastpath.fast_path(torch.device("cpu"), amp=False, channels_last=False)
+    monkeypatch.setattr(speed, "cpu_has_native_bf16", lambda: True)
+    assert speed.speed_for(torch.device("cpu")).amp_dtype == torch.bfloat16
+    off = speed.speed_for(torch.device("cpu"), amp=False, channels_last=False)
     assert off.amp_dtype is None and not off.channels_last
-    assert fastpath.fast_path(torch.device("mps")).amp_dtype is None
+    assert speed.speed_for(torch.device("mps")).amp_dtype is None
 
 
-def test_memory_reuse_is_a_cpu_choice():
-    assert fastpath.fast_path(torch.device("cpu")).reuse_memory == malloc_tuning.can_reuse_memory()
-    assert not fastpath.fast_path(torch.device("cpu"), reuse_memory=False).reuse_memory
-    assert not fastpath.fast_path(torch.device("cuda")).reuse_memory  # the GPU has its own cache
-    assert "memory reuse" in fastpath.fast_path(torch.device("cpu")).describe()
+def test_allocator_tuning_is_opt_in_and_a_cpu_choice():
+    assert not speed.speed_for(torch.device("cpu")).tune_allocator  # the default touches nothing
+    asked = speed.speed_for(torch.device("cpu"), tune_allocator=True)
+    assert asked.tune_allocator == allocator.can_reuse_memory()
+    # the GPU has its own cache
+    assert not speed.speed_for(torch.device("cuda"), tune_allocator=True).tune_allocator
+    assert "allocator tuning off" in speed.speed_for(torch.device("cpu")).describe()
+    assert speed.Speed() == speed.Speed(None, False, False)  # plain fp32, nothing else
 
 
 # Runs in a fresh interpreter: the allocator's state is process-wide and has a memory.
 PAGE_FAULTS = """
 import resource, sys, torch
-from course_utils import malloc_tuning
+from course_utils.training import allocator
 if sys.argv[1] == "reuse":
-    assert malloc_tuning.reuse_freed_memory(True) and malloc_tuning.memory_reuse_enabled()
+    assert allocator.reuse_freed_memory(True) and allocator.memory_reuse_enabled()
 for _ in range(20):  # settle: glibc needs up to ~10 rounds here before it reuses a block
     torch.ones(16 * 2**20)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -83,7 +88,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 4)
 """
 
 
-@pytest.mark.skipif(not malloc_tuning.can_reuse_memory(), reason="memory reuse needs glibc (Linux)")
+@pytest.mark.skipif(not allocator.can_reuse_memory(), reason="memory reuse needs glibc (Linux)")
 def test_reuse_freed_memory_stops_page_faults():
     # glibc maps a block of 64 MiB fresh from the kernel every time: one fault per 4 KiB page
     # (16384). With reuse on, the freed block is used again and the kernel is not asked.
@@ -99,22 +104,22 @@ def test_reuse_freed_memory_stops_page_faults():
 
 def test_memory_reuse_context_restores_the_previous_state():
     calls = []
-    assert not malloc_tuning.memory_reuse_enabled()
+    assert not allocator.memory_reuse_enabled()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(malloc_tuning, "reuse_freed_memory", lambda enable=True: calls.append(enable))
-        with malloc_tuning.memory_reuse(True):
+        mp.setattr(allocator, "reuse_freed_memory", lambda enable=True: calls.append(enable))
+        with allocator.memory_reuse(True):
             pass
-        with malloc_tuning.memory_reuse(False):  # already off: nothing to change
+        with allocator.memory_reuse(False):  # already off: nothing to change
             pass
     assert calls == [True, False]
 
 
 def test_memory_reuse_is_a_no_op_without_glibc(monkeypatch):
-    monkeypatch.setattr(malloc_tuning, "_glibc", lambda: None)
-    assert not malloc_tuning.can_reuse_memory()
-    assert malloc_tuning.reuse_freed_memory(True) is False
-    assert not malloc_tuning.memory_reuse_enabled()
-    assert not fastpath.fast_path(torch.device("cpu")).reuse_memory
+    monkeypatch.setattr(allocator, "_glibc", lambda: None)
+    assert not allocator.can_reuse_memory()
+    assert allocator.reuse_freed_memory(True) is False
+    assert not allocator.memory_reuse_enabled()
+    assert not speed.speed_for(torch.device("cpu"), tune_allocator=True).tune_allocator
 
 
 def test_setup_prints_every_fact_in_lines_that_fit_the_notebook(capsys) -> None:
@@ -126,8 +131,8 @@ def test_setup_prints_every_fact_in_lines_that_fit_the_notebook(capsys) -> None:
     assert " | ".join(out[1:-1]).split(" | ") == runtime.describe_runtime(device).split(" | ")
     text = " | ".join(out[1:-1])
     assert out[1].startswith("device: cpu") and torch.__version__ in text
-    assert torchvision.__version__ in text and "native bf16: " in text and "fast path:" in text
-    assert "memory reuse" in text and "loader workers: " in text
+    assert torchvision.__version__ in text and "native bf16: " in text
+    assert "loader workers: " in text
 
 
 def test_fold_facts_breaks_between_facts_only() -> None:

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from course_utils.student import strip_solutions, student_notebook, write_student_edition
+from course_utils.instructor.student import strip_solutions, student_notebook, write_student_edition
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))

@@ -1,4 +1,4 @@
-"""train_one_epoch / evaluate / fit: correctness, safety on Ctrl-C, determinism, fast path."""
+"""train_one_epoch / evaluate / fit: correctness, safety on Ctrl-C, determinism, speed settings."""
 
 from __future__ import annotations
 
@@ -12,18 +12,13 @@ from conftest import tiny_net
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils import malloc_tuning
-from course_utils.checkpoints import load_checkpoint
-from course_utils.fastpath import FastPath, fast_path
-from course_utils.training import (
-    History,
-    decay_groups,
-    evaluate,
-    fit,
-    history_path,
-    predict_loader,
-    train_one_epoch,
-)
+from course_utils.training import allocator
+from course_utils.training.checkpoints import load_checkpoint
+from course_utils.training.fitting import fit
+from course_utils.training.history import History, history_path
+from course_utils.training.loops import evaluate, predict_loader, train_one_epoch
+from course_utils.training.recipes import decay_groups
+from course_utils.training.speed import Speed, speed_for
 
 CLASSES = ["a", "b", "c", "d"]
 META = {"arch": "tiny", "class_names": CLASSES, "image_size": 16,
@@ -59,7 +54,7 @@ def test_loss_falls_on_a_tiny_set():
     torch.manual_seed(0)
     model = tiny_net()
     train, val = loaders()
-    history = quiet_fit(model, train, val, epochs=5, fast=FastPath())
+    history = quiet_fit(model, train, val, epochs=5, speed=Speed())
     assert len(history) == 5
     assert history[-1]["train_loss"] < 0.7 * history[0]["train_loss"]
     assert history[-1]["val_acc"] >= 0.9
@@ -203,7 +198,7 @@ def test_interrupted_fit_keeps_best_checkpoint_and_history(tmp_path, capsys):
 
 
 def test_ctrl_c_while_saving_keeps_the_previous_best(tmp_path, monkeypatch, capsys):
-    from course_utils import checkpoints
+    from course_utils.training import checkpoints
 
     real_save, calls = torch.save, []
 
@@ -218,7 +213,7 @@ def test_ctrl_c_while_saving_keeps_the_previous_best(tmp_path, monkeypatch, caps
     # fit adds up [summed loss, correct images, images] (so that processes can add theirs up too)
     scores = iter(torch.tensor([4 * loss, acc * 4, 4.0], dtype=torch.float64)
                   for acc, loss in [(0.25, 1.0), (0.5, 0.9), (0.75, 0.8)])
-    monkeypatch.setattr("course_utils.loops.evaluate_totals", lambda *a, **k: next(scores))
+    monkeypatch.setattr("course_utils.training.loops.evaluate_totals", lambda *a, **k: next(scores))
     monkeypatch.setattr(checkpoints.torch, "save", save_then_interrupt_the_second_time)
     torch.manual_seed(0)
     model = tiny_net()
@@ -279,7 +274,7 @@ def _fake_validation(monkeypatch, scores):
     (fit adds up [summed loss, correct images, images], so that processes can add theirs up)."""
     totals = iter(torch.tensor([4 * loss, 4 * acc, 4.0], dtype=torch.float64)
                   for acc, loss in scores)
-    monkeypatch.setattr("course_utils.loops.evaluate_totals", lambda *a, **k: next(totals))
+    monkeypatch.setattr("course_utils.training.loops.evaluate_totals", lambda *a, **k: next(totals))
 
 
 def test_fit_feeds_the_plateau_scheduler_the_validation_loss(monkeypatch):
@@ -345,52 +340,63 @@ def test_predict_loader_uses_running_statistics_and_changes_nothing():
     assert torch.equal(true, y) and torch.equal(pred, expected.argmax(1))
 
 
-# ----------------------------------------------------------------- fast path: numerical soundness
+# ----------------------------------------------------------------- speed settings: soundness
 
 
-def test_fit_takes_one_fast_path_object(monkeypatch):
+def test_fit_takes_one_speed_object(monkeypatch):
     lines = []
     train, val = loaders()
     quiet_fit(tiny_net(), train, val, epochs=1, log=lines.append)  # None: the hardware's choice
-    assert fast_path(torch.device("cpu")).describe() in lines[0]
+    assert speed_for(torch.device("cpu")).describe() in lines[0]
     lines.clear()
-    quiet_fit(tiny_net(), train, val, epochs=1, log=lines.append, fast=FastPath(torch.bfloat16))
-    assert "autocast bfloat16, channels-last off, memory reuse off" in lines[0]
-    monkeypatch.setattr("course_utils.malloc_tuning._glibc", lambda: None)
-    assert FastPath(None, True, True).checked() == FastPath(None, True, False)  # needs glibc
-    with pytest.raises(TypeError, match="fast=True; expected a FastPath"):
-        quiet_fit(tiny_net(), train, val, epochs=1, fast=True)
+    quiet_fit(tiny_net(), train, val, epochs=1, log=lines.append, speed=Speed(torch.bfloat16))
+    assert "autocast bfloat16, channels-last off, allocator tuning off" in lines[0]
+    monkeypatch.setattr("course_utils.training.allocator._glibc", lambda: None)
+    assert Speed(None, True, True).checked() == Speed(None, True, False)  # needs glibc
+    with pytest.raises(TypeError, match="speed=True; expected a Speed"):
+        quiet_fit(tiny_net(), train, val, epochs=1, speed=True)
     with pytest.raises(ValueError, match="amp_dtype=torch.float64"):
-        quiet_fit(tiny_net(), train, val, epochs=1, fast=FastPath(torch.float64))
+        quiet_fit(tiny_net(), train, val, epochs=1, speed=Speed(torch.float64))
     with pytest.raises(ValueError, match="channels_last='on'"):
-        FastPath(channels_last="on").checked()
+        Speed(channels_last="on").checked()
 
 
-@pytest.mark.skipif(not malloc_tuning.can_reuse_memory(), reason="memory reuse needs glibc (Linux)")
+@pytest.mark.skipif(not allocator.can_reuse_memory(), reason="memory reuse needs glibc (Linux)")
 @pytest.mark.parametrize("reuse", [True, False])
 def test_fit_reuses_memory_only_while_it_runs(reuse):
     during = []
     torch.manual_seed(0)
     train, val = loaders()
-    assert not malloc_tuning.memory_reuse_enabled()
-    quiet_fit(tiny_net(), train, val, epochs=2, fast=FastPath(reuse_memory=reuse),
-              on_epoch_end=lambda record: during.append(malloc_tuning.memory_reuse_enabled()))
+    assert not allocator.memory_reuse_enabled()
+    quiet_fit(tiny_net(), train, val, epochs=2, speed=Speed(tune_allocator=reuse),
+              on_epoch_end=lambda record: during.append(allocator.memory_reuse_enabled()))
     assert during == [reuse, reuse]
-    assert not malloc_tuning.memory_reuse_enabled()  # given back when fit ends
+    assert not allocator.memory_reuse_enabled()  # given back when fit ends
 
 
-@pytest.mark.skipif(not malloc_tuning.can_reuse_memory(), reason="memory reuse needs glibc (Linux)")
+def test_fit_leaves_the_allocator_alone_unless_asked(monkeypatch):
+    calls = []
+    monkeypatch.setattr(allocator, "reuse_freed_memory", lambda enable=True: calls.append(enable))
+    train, val = loaders()
+    quiet_fit(tiny_net(), train, val, epochs=1)  # the default speed settings
+    quiet_fit(tiny_net(), train, val, epochs=1, speed=speed_for("cpu"))
+    assert calls == []  # not one mallopt: nothing process-wide changed
+    quiet_fit(tiny_net(), train, val, epochs=1, speed=speed_for("cpu", tune_allocator=True))
+    assert calls == ([True, False] if allocator.can_reuse_memory() else [])
+
+
+@pytest.mark.skipif(not allocator.can_reuse_memory(), reason="memory reuse needs glibc (Linux)")
 @pytest.mark.parametrize("error", [KeyboardInterrupt, RuntimeError])
 def test_fit_gives_memory_back_when_stopped(error):
     def stop(record):
-        assert malloc_tuning.memory_reuse_enabled()
+        assert allocator.memory_reuse_enabled()
         raise error("stop")
 
     train, val = loaders()
     with contextlib.suppress(RuntimeError):
-        quiet_fit(tiny_net(), train, val, epochs=2, fast=FastPath(reuse_memory=True),
+        quiet_fit(tiny_net(), train, val, epochs=2, speed=Speed(tune_allocator=True),
                   on_epoch_end=stop)
-    assert not malloc_tuning.memory_reuse_enabled()
+    assert not allocator.memory_reuse_enabled()
 
 
 # bf16 keeps 8 significant bits (about 2-3 decimal digits), so logits agree with fp32 to a
@@ -416,7 +422,7 @@ def test_bf16_evaluate_matches_fp32_evaluate():
     torch.manual_seed(0)
     model = tiny_net()
     train, val = loaders()
-    quiet_fit(model, train, val, epochs=2, fast=FastPath())
+    quiet_fit(model, train, val, epochs=2, speed=Speed())
     acc32, loss32 = evaluate(model, val, nn.CrossEntropyLoss(), "cpu")
     acc16, loss16 = evaluate(model, val, nn.CrossEntropyLoss(), "cpu", amp_dtype=torch.bfloat16)
     assert abs(acc16 - acc32) <= 0.1
@@ -443,7 +449,7 @@ def test_training_with_channels_last_and_bf16_follows_fp32():
         model = tiny_net()
         train, val = loaders(seed=0)
         histories[name] = quiet_fit(model, train, val, epochs=2,
-                                    fast=FastPath(torch.bfloat16 if amp else None, memory))
+                                    speed=Speed(torch.bfloat16 if amp else None, memory))
     for record_32, record_cl in zip(histories["fp32"], histories["cl"], strict=True):
         assert record_cl["train_loss"] == pytest.approx(record_32["train_loss"], rel=1e-3)
     for record_32, record_bf in zip(histories["fp32"], histories["bf16"], strict=True):
@@ -585,7 +591,7 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one():
                 raise KeyboardInterrupt
 
         history = quiet_fit(model, train, val, optimizer=optimizer, scheduler=schedule,
-                            on_epoch_end=stop, resume_history=resume, fast=FastPath())
+                            on_epoch_end=stop, resume_history=resume, speed=Speed())
         return model, optimizer, history
 
     straight, _, full = run()
@@ -676,7 +682,7 @@ def test_one_fit_epoch_by_hand_and_the_model_left_in_eval_mode():
         logits = reference(x)
         val_loss = nn.functional.cross_entropy(logits, y).item()
         val_acc = (logits.argmax(1) == y).float().mean().item()
-    record = quiet_fit(model, _two_batches(), val, epochs=1, fast=FastPath(),
+    record = quiet_fit(model, _two_batches(), val, epochs=1, speed=Speed(),
                        optimizer=torch.optim.SGD(model.parameters(), lr=0.1))[0]
     _assert_same_state(model, reference)
     assert not model.training, "fit leaves the model ready for evaluation"
