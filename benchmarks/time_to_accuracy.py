@@ -21,10 +21,11 @@ from collections.abc import Sequence
 
 import torch
 
-from course_utils import recipes, runtime
+from course_utils import runtime
 from course_utils.data.loaders import course_data
 from course_utils.files import atomic_write
 from course_utils.models.resnet import resnet50
+from course_utils.training import recipes
 from course_utils.training.fitting import fit
 
 THRESHOLDS = (0.8, 0.9)

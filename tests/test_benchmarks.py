@@ -135,3 +135,13 @@ def test_latency_restores_threads_and_writes_one_row_per_model(tmp_path):
     rows = json.loads(out.read_text())["rows"]
     assert [(r["depth"], r["size"], r["runs"]) for r in rows] == [(18, 32, 1)]
     assert rows[0]["ms_1_thread"] > 0 and rows[0]["ms_all_threads"] > 0
+
+
+def test_the_allocator_benchmark_pairs_each_default_with_its_tuned_run():
+    from benchmarks import allocator
+
+    s = allocator.summarise(default=[10.0, 8.0, 9.0], tuned=[12.0, 8.0, 9.9])
+    assert s["default_img_s"] == 9.0 and s["tuned_img_s"] == 9.9
+    # ratios of the pairs 1.2, 1.0, 1.1: not the ratio of the medians
+    assert s["ratio_median"] == pytest.approx(1.1) and s["ratio_low"] == 1.0
+    assert s["ratio_high"] == pytest.approx(1.2)

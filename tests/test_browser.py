@@ -360,7 +360,7 @@ def test_chapter1_first_cells_print_the_device_banner_within_the_notebook_width(
         cell = run_cell(page, first)
         output = cell.locator(".jp-OutputArea-output")
         text = output.inner_text()
-        assert "device: cpu" in text and "torch " in text and "fast path:" in text, text
+        assert "device: cpu" in text and "torch " in text and "native bf16:" in text, text
         # drawn without wrapping: as many lines on the screen as were printed
         lines = text.strip("\n").split("\n")
         height, line_height = output.locator("pre").evaluate(

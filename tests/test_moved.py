@@ -85,24 +85,24 @@ def test_every_old_module_is_an_alias_and_every_home_exists() -> None:
 def test_the_course_uses_only_new_paths() -> None:
     """Notebooks, tests, benchmarks and README never import an old path."""
     moved = sorted(_moved.HOMES, key=len, reverse=True)
-    old = re.compile(r"(?:from|import)\s+course_utils\.(" + "|".join(moved) + r")\s+import\s+"
-                     r"\(?\s*([\w, \n]+)")
+    names = r"\s+import\s+(\([^)]*\)|[^\n#]*)"  # (a, b) over lines, or to the end of the line
+    old = re.compile(r"from\s+course_utils\.(" + "|".join(moved) + r")" + names)
     sources = {p: p.read_text(encoding="utf-8") for p in [
         *ROOT.glob("tests/*.py"), *ROOT.glob("benchmarks/*.py"), ROOT / "README.md"]}
     for nb in ROOT.glob("notebooks/*.ipynb"):
         cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
         sources[nb] = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
     sources.pop(Path(__file__))
-    top = re.compile(r"from\s+course_utils\s+import\s+\(?\s*([\w, \n]+)")
+    top = re.compile(r"from\s+course_utils" + names)
     found = []
     for path, text in sources.items():
         for module, names in old.findall(text):
-            for name in (n.split()[0] for n in names.split(",") if n.strip()):
+            for name in (n.split()[0] for n in names.strip("()").split(",") if n.strip()):
                 real = importlib.import_module(f"course_utils.{module}")
                 if name not in vars(real) and not hasattr_submodule(module, name):
                     found.append(f"{path.name}: from course_utils.{module} import {name}")
         for names in top.findall(text):
-            for name in (n.split()[0] for n in names.split(",") if n.strip()):
+            for name in (n.split()[0] for n in names.strip("()").split(",") if n.strip()):
                 if name in _moved.HOMES and not (ROOT / "course_utils" / name).is_dir() \
                         and not (ROOT / "course_utils" / f"{name}.py").is_file():
                     found.append(f"{path.name}: from course_utils import {name}")

@@ -1,10 +1,10 @@
 """Prediction: one image file (or PIL image) in, the top-k classes with probabilities out.
 
 The transforms come from the checkpoint's own metadata (image size, mean, std) and are the
-very ones used for evaluation (`data.eval_transforms`), so a photo is prepared exactly as the
-test images were. Any image mode (grayscale, RGBA, palette, CMYK, 16-bit) becomes RGB first,
+very ones used for evaluation (`data.transforms.eval_transforms`), so a photo is prepared exactly
+as the test images were. Any image mode (grayscale, RGBA, palette, CMYK, 16-bit) becomes RGB first,
 turned upright by its EXIF orientation as in training, and a file above PIL's pixel limit is
-refused with its name (`data.open_image`).
+refused with its name (`data.images.open_image`).
 """
 
 from __future__ import annotations
