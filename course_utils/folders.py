@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -66,11 +67,14 @@ class ImageFolderDataset(Dataset):
         self.transform = transform
         self.split_folders = find_split_folders(self.root)
         if self.split_folders is None:
-            self.classes, self.samples, self.ignored = _scan(self.root)
+            self.classes, self.samples, self.ignored, self.skipped_links = _scan(self.root)
             split_of = None
         else:
-            self.classes, self.samples, self.ignored, split_of = _scan_splits(
+            self.classes, self.samples, self.ignored, self.skipped_links, split_of = _scan_splits(
                 self.root, self.split_folders)
+        for link, why in self.skipped_links:  # the images behind them would be counted twice
+            warnings.warn(f"the symbolic link {str(link)!r} -> {os.readlink(link)!r} was not "
+                          f"followed: {why}", stacklevel=2)
         self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
         self.targets = Targets([label for _, label in self.samples], self.classes, split_of)
         if verify:
@@ -118,6 +122,10 @@ class ImageFolderDataset(Dataset):
         if self.ignored:
             lines.append(f"    ignored {len(self.ignored)} non-image or hidden entries "
                          f"(e.g. {self.ignored[0].name})")
+        if self.skipped_links:
+            link, why = self.skipped_links[0]
+            lines.append(f"    skipped {len(self.skipped_links)} symbolic link(s) to folders "
+                         f"(e.g. {link.relative_to(self.root).as_posix()}: {why})")
         if self.transform is not None:
             lines.append("    transform: " + repr(self.transform).replace("\n", "\n    "))
         return "\n".join(lines)
@@ -188,12 +196,13 @@ def _scan_splits(root: Path, folders: dict[str, Path]):
                         + "; ".join(details) + f" (train/ has {classes}). Every split needs the "
                         "same class folders, or the labels would mean different things.")
     _check_classes(root, classes)
-    samples, ignored, split_of = [], [], []
-    for split, (_, split_samples, split_ignored) in scans.items():
+    samples, ignored, skipped, split_of = [], [], [], []
+    for split, (_, split_samples, split_ignored, split_skipped) in scans.items():
         samples += split_samples
         ignored += split_ignored
+        skipped += split_skipped
         split_of += [split] * len(split_samples)
-    return classes, samples, ignored, split_of
+    return classes, samples, ignored, skipped, split_of
 
 
 def _check_classes(root: Path, classes: list[str]) -> None:
@@ -224,11 +233,15 @@ def _scan(root: Path, min_classes: int = 2) -> tuple[list[str], list[tuple[str, 
     classes = [d.name for d in class_dirs]
     if min_classes > 1:
         _check_classes(root, classes)
-    samples, empty = [], []
+    samples, empty, skipped = [], [], []
+    # A class's walk must not enter the other class folders: their images would get its label.
+    class_reals = {os.path.realpath(d): d for d in class_dirs}
     for label, folder in enumerate(class_dirs):
         found = 0
-        files, folder_broken = _walk(folder)
+        others = [real for real, d in class_reals.items() if d != folder]
+        files, folder_broken, folder_skipped = _walk(folder, others)
         broken += folder_broken
+        skipped += folder_skipped
         for path in files:
             if path.suffix.lower() not in IMAGE_EXTENSIONS:
                 ignored.append(path)
@@ -245,25 +258,52 @@ def _scan(root: Path, min_classes: int = 2) -> tuple[list[str], list[tuple[str, 
         raise DataError(f"class folder(s) {empty} in {str(root)!r} contain no images "
                         f"(looked for {', '.join(IMAGE_EXTENSIONS)}); add images or remove the "
                         f"folder")
-    return classes, samples, ignored
+    return classes, samples, ignored, skipped
 
 
-def _walk(folder: Path) -> tuple[list[Path], list[Path]]:
-    """(visible files, broken links) under `folder`, sorted, following symbolic links to folders
-    as torchvision does (pathlib's rglob would skip their images); each real folder once."""
-    files, broken = [], []
+def _walk(folder: Path, outside: list[str]) -> tuple[list[Path], list[Path],
+                                                    list[tuple[Path, str]]]:
+    """(visible files, broken links, skipped links) under `folder`, sorted, following symbolic
+    links to folders as torchvision does (pathlib's rglob would skip their images).
+
+    Each real folder is visited once. A link to a folder already visited, to one that contains
+    this class folder (a loop, e.g. `a/loop -> ..`, which would reach every class again), or to
+    one inside or around a folder of `outside` (the other classes) is not followed; it is
+    returned with the reason, so the dataset can report it.
+    """
+    files, broken, skipped = [], [], []
     seen = set()
+    start = os.path.realpath(folder)
     for here, dirnames, filenames in os.walk(folder, followlinks=True):
         real = os.path.realpath(here)
-        if real in seen:  # a link back up the tree: do not loop
-            dirnames[:] = []
-            continue
         seen.add(real)
-        dirnames[:] = [d for d in dirnames if not _hidden(d)]
+        keep = []
+        for name in dirnames:
+            if _hidden(name):
+                continue
+            path = Path(here) / name
+            target = os.path.realpath(path)
+            why = None
+            if _inside(start, target):
+                why = "it leads back up to a folder that holds this class folder (a loop)"
+            elif target in seen:
+                why = "its folder was already read under another name"
+            elif any(_inside(target, other) or _inside(other, target) for other in outside):
+                why = "it leads into another class folder, whose images would get this label"
+            if why is None:
+                keep.append(name)
+            else:
+                skipped.append((path, why))
+        dirnames[:] = keep
         for name in filenames:
             if _hidden(name):
                 continue
             path = Path(here) / name
             (broken if _broken_link(path) else files).append(path)
     key = lambda p: p.relative_to(folder).as_posix()  # noqa: E731
-    return sorted(files, key=key), sorted(broken, key=key)
+    return sorted(files, key=key), sorted(broken, key=key), skipped
+
+
+def _inside(path: str, folder: str) -> bool:
+    """True when the real path `path` is `folder` or lies under it."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 # The fast path lives in fastpath.py; chapter 4 imports these two from here.
-from .fastpath import cpu_has_native_bf16, fast_path
+from .fastpath import PRECISION_ENV, cpu_has_native_bf16, fast_path
 
 __all__ = ["cpu_has_native_bf16", "fast_path"]
 
@@ -72,9 +72,14 @@ def describe_runtime(device: torch.device) -> str:
     return (
         f"device: {name} | threads: {torch.get_num_threads()} | torch {torch.__version__}"
         f" | torchvision {torchvision.__version__} | native bf16: {'yes' if bf16 else 'no'}"
-        f" | fast path: {fast_path(device).describe()}"
+        f" | fast path: {fast_path(device).describe()}{_forced()}"
         f" | loader workers: {default_num_workers(device)}"
     )
+
+
+def _forced() -> str:
+    value = os.environ.get(PRECISION_ENV, "").strip().lower()
+    return f" | forced by {PRECISION_ENV}={value}" if value not in ("", "auto") else ""
 
 
 def default_num_workers(device: torch.device | str | None = None) -> int:

@@ -19,7 +19,7 @@ from torch import nn
 
 from . import loops
 from .checkpoints import RunMeta, check_head, save_checkpoint, unwrap_model
-from .fastpath import FastPath, fast_path
+from .fastpath import FastPath, fast_path, precision_name
 from .files import check_writable
 from .history import History, history_path
 from .loops import NonFiniteLossError, evaluate, predict_loader, train_one_epoch
@@ -164,10 +164,12 @@ def fit(
       dict with arch, class_names, image_size, mean, std and any plain extras): the best epoch
       by validation accuracy is written there atomically, and the history next to it as JSON
       after every epoch.
-    - fast: how a step runs (mixed precision, channels-last, memory reuse); None takes the
-      choice that is faster on this hardware, `fastpath.fast_path(device)`; pass e.g.
+    - fast: how a training step runs (mixed precision, channels-last, memory reuse); None takes
+      the choice that is faster on this hardware, `fastpath.fast_path(device)`; pass e.g.
       `fast_path(device, amp=False)` or `FastPath()` (plain fp32) to choose yourself. Memory
       reuse (CPU, Linux: see malloc_tuning) keeps freed memory while fit runs, gives it back after.
+      Validation always runs in fp32 (`FastPath.for_evaluation`), so its numbers match a later
+      `evaluate` on any machine; the checkpoint records the training precision.
     - A NaN or infinite loss (training, checked every step on the CPU; or validation) stops
       training at once with a NonFiniteLossError: the epochs finished before are in
       `error.history` (and saved next to the checkpoint), the best checkpoint is untouched.
@@ -209,6 +211,7 @@ def fit(
     if fast is not None and not isinstance(fast, FastPath):
         raise TypeError(f"fast={fast!r}; expected a FastPath (see fastpath.fast_path) or None")
     fast = fast_path(device) if fast is None else fast.checked()
+    evaluation = fast.for_evaluation()  # validation in fp32, whatever training runs in
     model.to(device)  # keeps the same Parameter objects, so the optimizer still holds them
     if fast.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -219,7 +222,7 @@ def fit(
     if isinstance(val_size, int):  # each process may validate on its own share of the images
         size = torch.tensor(val_size, dtype=loops.sum_dtype(device), device=device)
         val_size = int(sync.sum(size))
-    emit(f"fit: {epochs} epochs on {device} | {fast.describe()} | "
+    emit(f"fit: {epochs} epochs on {device} | {fast.describe()} | validation in fp32 | "
          f"{loops.dataset_size(train_loader)} train / {val_size} val images"
          + (f" | resuming after epoch {done}" if done else ""))
 
@@ -246,8 +249,9 @@ def fit(
                 train_seconds = time.perf_counter() - start
                 sync.same_buffers(model)  # every process validates the weights that get saved
                 totals = loops.evaluate_totals(unwrap_model(model), val_loader, val_loss_fn, device,
-                                          amp_dtype=fast.amp_dtype,
-                                          channels_last=fast.channels_last, progress=progress)
+                                               amp_dtype=evaluation.amp_dtype,
+                                               channels_last=evaluation.channels_last,
+                                               progress=progress)
                 val_acc, val_loss, _ = loops.rates(sync.sum(totals), "evaluation")
                 record = {
                     "epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
@@ -263,6 +267,7 @@ def fit(
                         save_checkpoint(checkpoint_path, model, epoch=epoch,
                                         metrics={k: record[k] for k in ("train_acc", "train_loss",
                                                                         "val_acc", "val_loss")},
+                                        training_precision=precision_name(fast.amp_dtype),
                                         **meta)
                     best = record  # only once it is safely on disk
                 history.append(record)

@@ -51,6 +51,7 @@ def test_seed_everything_repeats_every_generator() -> None:
 
 
 def test_fast_path_never_picks_emulated_bf16(monkeypatch) -> None:
+    monkeypatch.delenv("COURSE_PRECISION", raising=False)
     monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: False)
     path = fastpath.fast_path(torch.device("cpu"))
     assert path.amp_dtype is None and path.channels_last
@@ -59,6 +60,46 @@ def test_fast_path_never_picks_emulated_bf16(monkeypatch) -> None:
     off = fastpath.fast_path(torch.device("cpu"), amp=False, channels_last=False)
     assert off.amp_dtype is None and not off.channels_last
     assert fastpath.fast_path(torch.device("mps")).amp_dtype is None
+
+
+def test_course_precision_forces_the_training_precision_on_any_cpu(monkeypatch) -> None:
+    for native in (False, True):
+        monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda native=native: native)
+        monkeypatch.setenv("COURSE_PRECISION", "bf16")
+        assert fastpath.fast_path(torch.device("cpu")).amp_dtype == torch.bfloat16
+        assert fastpath.fast_path(torch.device("cpu"), amp=False).amp_dtype is None
+        monkeypatch.setenv("COURSE_PRECISION", "FP32 ")
+        assert fastpath.fast_path(torch.device("cpu")).amp_dtype is None
+        monkeypatch.setenv("COURSE_PRECISION", "auto")
+        assert fastpath.fast_path(torch.device("cpu")).amp_dtype == (
+            torch.bfloat16 if native else None)
+    monkeypatch.setenv("COURSE_PRECISION", "half")
+    with pytest.raises(ValueError, match="COURSE_PRECISION='half' is not understood; use fp32, "
+                                         "bf16 or auto"):
+        fastpath.fast_path(torch.device("cpu"))
+
+
+def test_the_device_line_says_when_the_precision_is_forced(monkeypatch) -> None:
+    monkeypatch.setenv("COURSE_PRECISION", "bf16")
+    assert "fast path: autocast bfloat16, " in runtime.describe_runtime(torch.device("cpu"))
+    assert " | forced by COURSE_PRECISION=bf16 | " in runtime.describe_runtime(torch.device("cpu"))
+    monkeypatch.delenv("COURSE_PRECISION")
+    assert "COURSE_PRECISION" not in runtime.describe_runtime(torch.device("cpu"))
+
+
+def test_evaluation_runs_in_fp32_whatever_training_runs_in() -> None:
+    train = fastpath.FastPath(torch.bfloat16, channels_last=True)
+    assert train.for_evaluation() == fastpath.FastPath(None, channels_last=True)
+    assert fastpath.FastPath(torch.float16).for_evaluation().amp_dtype is None
+
+
+def test_tolerance_follows_the_coarsest_precision() -> None:
+    assert fastpath.tolerance("fp32") == fastpath.tolerance(None) == 1e-5
+    assert fastpath.tolerance("bf16", "fp32") == fastpath.tolerance(torch.bfloat16) == 2**-8
+    assert fastpath.tolerance("fp16", "fp32") == 2**-11
+    assert fastpath.tolerance("fp32", "bf16") > fastpath.tolerance("fp32", "fp16")
+    with pytest.raises(ValueError, match="precision 'int8'; expected one of"):
+        fastpath.tolerance("int8")
 
 
 def test_memory_reuse_is_a_cpu_choice():
