@@ -37,9 +37,9 @@ notebooks: $(STAMP)  ## nbval over the notebooks in fast mode
 
 execute: $(STAMP)  ## re-run every notebook in the real configuration and store its outputs
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=3600 notebooks/[0-9]*.ipynb
-	$(BIN)/python -m benchmarks.readme  # the README's results, from those outputs
+	$(BIN)/python -m benchmarks.readme  # the results in README.md and docs/performance.md, from those outputs
 
-readme-results: $(STAMP)  ## copy the README's measured results from the notebooks' stored outputs
+readme-results: $(STAMP)  ## copy the measured results in README.md and docs/performance.md from the notebooks' stored outputs
 	$(BIN)/python -m benchmarks.readme
 
 student: $(STAMP)  ## write the student edition (solutions stripped) to build/student/

@@ -1,25 +1,30 @@
-"""The README's measured results, copied from the committed notebooks' stored outputs.
+"""The measured results in README.md and docs/performance.md, copied from the committed notebooks.
 
-    python -m benchmarks.readme            rewrite the generated blocks in README.md
-    python -m benchmarks.readme --check    exit 1 if README.md does not match the notebooks
+    python -m benchmarks.readme            rewrite the generated blocks in both pages
+    python -m benchmarks.readme --check    exit 1 if a page does not match the notebooks
 
 `make execute` runs it after re-running the notebooks; `make readme-results` runs it alone.
-Each block sits between two marker lines naming it (`family`, `training`, `degradation`);
-everything in a block comes from the outputs of named cells (by cell id), so the README cannot
-drift from what the notebooks printed. `tests/test_readme.py` runs the check.
+Each block sits between two marker lines naming it (`PAGES` says which page holds which block);
+everything in a block comes from the notebooks: the outputs of named cells (by cell id), the
+lines of their configuration cells, and the execution times nbconvert stores in every code cell.
+So neither page can drift from what the notebooks printed. `tests/test_readme.py` runs the check.
+The `chapters` block is the one exception: its rows are typed in README.md (notebook link, what
+you build) and only their last column, the run time, is generated.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
-# (notebook, cell id): the cells whose printed output the README quotes
+# (notebook, cell id): the cells whose printed output the pages quote
 FAMILY_TABLE = ("03_resnet50.ipynb", "c15")
 LAYER_COUNT = ("03_resnet50.ipynb", "c19b")
 LESSON_LINE = ("04_training.ipynb", "c23d")
@@ -27,6 +32,7 @@ LADDER_TABLE = ("04_training.ipynb", "c24c")
 FINAL_RUN = ("04_training.ipynb", "c24")
 TEST_LINE = ("05_evaluation.ipynb", "c17")
 CONFIG = ("04_training.ipynb", "c03")
+DEGRADATION_TRAINING = ("06_why_residuals_work.ipynb", "c17")
 DEGRADATION_TABLE = ("06_why_residuals_work.ipynb", "c21")
 DEGRADATION_GAPS = ("06_why_residuals_work.ipynb", "c23")
 DEGRADATION_CONFIG = ("06_why_residuals_work.ipynb", "c09")
@@ -41,37 +47,180 @@ def end(name: str) -> str:
     return f"<!-- END generated: {name} -->"
 
 
-def cell(notebook: str, cell_id: str, root: Path = REPO) -> dict:
-    nb = json.loads((root / "notebooks" / notebook).read_text(encoding="utf-8"))
-    for c in nb["cells"]:
+def notebook(name: str, root: Path = REPO) -> dict:
+    return json.loads((root / "notebooks" / name).read_text(encoding="utf-8"))
+
+
+def cell(name: str, cell_id: str, root: Path = REPO) -> dict:
+    for c in notebook(name, root)["cells"]:
         if c.get("id") == cell_id:
             return c
-    raise KeyError(f"no cell with id {cell_id!r} in notebooks/{notebook}")
+    raise KeyError(f"no cell with id {cell_id!r} in notebooks/{name}")
 
 
-def printed(notebook: str, cell_id: str, root: Path = REPO) -> str:
-    """Everything a code cell printed to stdout, as stored in the notebook."""
-    c = cell(notebook, cell_id, root)
-    text = "".join("".join(o["text"]) for o in c.get("outputs", [])
+def stdout(c: dict) -> str:
+    return "".join("".join(o["text"]) for o in c.get("outputs", [])
                    if o.get("output_type") == "stream" and o.get("name") == "stdout")
+
+
+def printed(name: str, cell_id: str, root: Path = REPO) -> str:
+    """Everything a code cell printed to stdout, as stored in the notebook."""
+    text = stdout(cell(name, cell_id, root))
     if not text.strip():
-        raise ValueError(f"cell {cell_id} of notebooks/{notebook} has no printed output: "
+        raise ValueError(f"cell {cell_id} of notebooks/{name} has no printed output: "
                          "run `make execute` first")
     return text.strip("\n")
 
 
-def config_line(notebook: str, cell_id: str, name: str, root: Path = REPO) -> str:
-    """The line of a configuration cell that sets `name`, without its comment."""
-    lines = [line for line in "".join(cell(notebook, cell_id, root)["source"]).splitlines()
-             if line.startswith(f"{name} ")]
+def config_line(name: str, cell_id: str, setting: str, root: Path = REPO) -> str:
+    """The line of a configuration cell that sets `setting`, without its comment."""
+    lines = [line for line in "".join(cell(name, cell_id, root)["source"]).splitlines()
+             if line.startswith(f"{setting} ")]
     if not lines:
-        raise ValueError(f"cell {cell_id} of notebooks/{notebook} no longer sets {name}")
+        raise ValueError(f"cell {cell_id} of notebooks/{name} no longer sets {setting}")
     return lines[0].split("#")[0].strip()
 
 
 def indented(text: str) -> list[str]:
     """A printed table as a Markdown code block (four spaces), blank lines dropped."""
     return [f"    {line}" for line in text.splitlines() if line.strip()]
+
+
+# --- where a notebook ran, and how long it took --------------------------------------------------
+
+def machine(name: str, root: Path = REPO) -> str:
+    """Where the stored run of a notebook was made, e.g. "AMD EPYC CPU, 2 threads, fp32": the
+    device banner its first code cell printed (`setup()`) and the precision training used there,
+    as the banner (or, failing that, `fit`'s first line) says; a CPU without native bf16 that
+    names no precision trains in fp32."""
+    cells = [c for c in notebook(name, root)["cells"] if c["cell_type"] == "code"]
+    banner = stdout(cells[0]) if cells else ""
+    device = re.search(r"^device: (\w+)(?: \(([^)]*)\))?", banner, re.M)
+    threads = re.search(r"threads: (\d+)", banner)
+    if not device:
+        raise ValueError(f"the first code cell of notebooks/{name} did not print the device "
+                         "banner ('device: ...'): run `make execute`")
+    named = re.search(r"training precision: (fp32|bf16|fp16)", banner)
+    autocast = re.search(r"autocast (off|bfloat16|float16)",
+                         banner + "".join(stdout(c) for c in cells))
+    if named:  # the banner since issue 28: "... | native bf16: no | training precision: fp32"
+        precision = named.group(1)
+    elif autocast:  # older banners ("fast path: autocast off ..."), and fit's first line
+        precision = {"off": "fp32", "bfloat16": "bf16", "float16": "fp16"}[autocast.group(1)]
+    elif device.group(1) == "cpu" and "native bf16: no" in banner and "PRECISION" not in banner:
+        precision = "fp32"
+    else:
+        raise ValueError(f"notebooks/{name} does not say which precision it trained in "
+                         "(no 'autocast ...' in its outputs)")
+    kind = {"cpu": "CPU", "cuda": "GPU", "mps": "GPU"}.get(device.group(1), device.group(1))
+    where = " ".join(filter(None, [device.group(2), kind]))
+    if kind == "CPU" and threads:
+        where += f", {threads.group(1)} threads"
+    return f"{where}, {precision}"
+
+
+def machines(*names: str, root: Path = REPO) -> str:
+    """Where the stored runs of these notebooks were made: once if all on one machine."""
+    found = {name: machine(name, root) for name in names}
+    if len(set(found.values())) == 1:
+        return next(iter(found.values()))
+    return "; ".join(f"chapter {int(name[:2])}: {where}" for name, where in found.items())
+
+
+def _time(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def run_seconds(name: str, root: Path = REPO) -> tuple[float, str]:
+    """Seconds from the first code cell starting to the last one finishing in the stored run
+    (kernel start-up not included), and the run's date, from the times nbconvert stores in
+    each code cell's `metadata.execution`."""
+    times = [c.get("metadata", {}).get("execution") for c in notebook(name, root)["cells"]
+             if c["cell_type"] == "code"]
+    if not times or any(not t or "iopub.execute_input" not in t
+                        or "shell.execute_reply" not in t for t in times):
+        raise ValueError(f"notebooks/{name} has code cells without stored execution times: "
+                         "run `make execute` (nbconvert stores them)")
+    start, stop = _time(times[0]["iopub.execute_input"]), _time(times[-1]["shell.execute_reply"])
+    return (stop - start).total_seconds(), start.date().isoformat()
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def notebooks(root: Path = REPO) -> list[str]:
+    return sorted(p.name for p in (root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+# --- the blocks ----------------------------------------------------------------------------------
+
+def chapters(root: Path, current: list[str]) -> list[str]:
+    """The chapter map: the rows typed in the page, each with its run time recomputed, and the
+    machines and dates those times were measured on. Every notebook needs exactly one row, whose
+    first cell links to it and whose last cell is the run time."""
+    table = [line for line in current if line.startswith("|")]
+    if len(table) < 3:
+        raise ValueError("the chapters block must hold a Markdown table: a header, its rule "
+                         "and one row per notebook")
+    rows: dict[str, list[str]] = {}
+    for line in table[2:]:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        link = re.search(r"\(notebooks/([^)]+\.ipynb)\)", cells[0])
+        if len(cells) < 2 or not link:
+            raise ValueError(f"a row of the chapters table must start with a link to "
+                             f"notebooks/NN_name.ipynb and end with the run time: {line!r}")
+        rows[link.group(1)] = cells
+    names = notebooks(root)
+    if missing := [n for n in names if n not in rows]:
+        raise ValueError(f"the chapters table has no row for {missing}")
+    if extra := [n for n in rows if n not in names]:
+        raise ValueError(f"the chapters table has rows for notebooks that do not exist: {extra}")
+    runs = {n: (*run_seconds(n, root), machine(n, root)) for n in names}
+    total = sum(seconds for seconds, _, _ in runs.values())
+    where = sorted({(m, d) for _, d, m in runs.values()})
+    out = table[:2]
+    for n in names:
+        seconds, date, place = runs[n]
+        took = duration(seconds) if len(where) == 1 else f"{duration(seconds)} ({place}, {date})"
+        out.append("| " + " | ".join([*rows[n][:-1], took]) + " |")
+    if len(where) == 1:
+        (place, date), = where
+        measured = f"All {len(names)} ran on the same machine: {place}, on {date}."
+    else:
+        measured = "Each run time says where and when it was measured."
+    return [*out, "",
+            f"Run time: the stored run of each notebook's real configuration, first cell started "
+            f"to last cell finished (kernel start-up not included), from the times stored in the "
+            f"committed notebooks; {duration(total)} in all. {measured}"]
+
+
+def headline(root: Path = REPO) -> list[str]:
+    family_table = printed(*FAMILY_TABLE, root).splitlines()
+    resnet50 = [line for line in family_table if line.split()[:2] == ["ResNet-50", "Bottleneck"]]
+    final = printed(*FINAL_RUN, root).splitlines() + printed(*TEST_LINE, root).splitlines()
+    gaps = printed(*DEGRADATION_GAPS, root).splitlines()
+    return [
+        "Chapter 3's ResNet-50 (counted exactly, the same on every machine):",
+        "",
+        *indented("\n".join(family_table[:1] + resnet50)),
+        "",
+        f"Trained from scratch with the course's recipe in chapter 4 "
+        f"(`{config_line(*CONFIG, 'EPOCHS', root)}`, "
+        f"`{config_line(*CONFIG, 'IMAGE_SIZE', root)}`) and tested once in chapter 5. "
+        f"Stored runs: {machines(FINAL_RUN[0], TEST_LINE[0], root=root)}.",
+        "",
+        *indented("\n".join(final)),
+        "",
+        f"The lesson's recipe for the same model, the first rung of chapter 4's ladder "
+        f"(`{config_line(*CONFIG, 'LADDER_EPOCHS', root)}` epochs): "
+        f"`{printed(*LESSON_LINE, root).strip()}`",
+        "",
+        f"The degradation experiment of chapter 6 (stored run: "
+        f"{machine(DEGRADATION_TABLE[0], root)}):",
+        "",
+        *indented("\n".join(gaps[:3])),
+    ]
 
 
 def family(root: Path = REPO) -> list[str]:
@@ -90,15 +239,19 @@ def training(root: Path = REPO) -> list[str]:
     ladder = [line for line in printed(*LADDER_TABLE, root).splitlines() if line.startswith("|")]
     final = printed(*FINAL_RUN, root).splitlines() + printed(*TEST_LINE, root).splitlines()
     return [
-        f"The lesson's recipe after one rung of the ladder, diagnosed (chapter 4): "
+        f"Stored runs of chapters 4 and 5: {machines(LESSON_LINE[0], TEST_LINE[0], root=root)}.",
+        "",
+        f"The lesson's recipe, the first rung of the ladder "
+        f"(`{config_line(*CONFIG, 'LADDER_EPOCHS', root)}` epochs), diagnosed (chapter 4): "
         f"`{printed(*LESSON_LINE, root).strip()}`",
         "",
         f"The ladder (chapter 4; each rung a fresh ResNet-50, seed 0, "
-        f"`{config_line(*CONFIG, 'LADDER_EPOCHS', root)}`):",
+        f"`{config_line(*CONFIG, 'LADDER_EPOCHS', root)}` epochs):",
         "",
         *ladder,
         "",
-        "The final run with the course's recipe (chapter 4) and its test accuracy (chapter 5):",
+        "The final run with the course's recipe (chapter 4, "
+        f"`{config_line(*CONFIG, 'EPOCHS', root)}`) and its test accuracy (chapter 5):",
         "",
         *indented("\n".join(final)),
     ]
@@ -107,57 +260,84 @@ def training(root: Path = REPO) -> list[str]:
 def degradation(root: Path = REPO) -> list[str]:
     return [
         f"Chapter 6, `{config_line(*DEGRADATION_CONFIG, 'SEEDS', root)}`, "
-        f"`{config_line(*DEGRADATION_CONFIG, 'STEPS', root)}`: each cell is the mean over the "
-        "seeds [lowest, highest]:",
+        f"`{config_line(*DEGRADATION_CONFIG, 'STEPS', root)}`, stored run: "
+        f"{machine(DEGRADATION_TABLE[0], root)}. Each cell is the mean over the seeds "
+        "[lowest, highest]:",
         "",
         *indented(printed(*DEGRADATION_TABLE, root)),
         "",
         *indented(printed(*DEGRADATION_GAPS, root)),
+        "",
+        "The time the training took, as the notebook printed it:",
+        "",
+        *indented(printed(*DEGRADATION_TRAINING, root).splitlines()[-1]),
     ]
 
 
-BLOCKS: dict[str, Callable[[Path], list[str]]] = {
-    "family": family, "training": training, "degradation": degradation}
+# A block is made from the notebooks under `root` and, for `chapters`, the block's current lines.
+BLOCKS: dict[str, Callable[[Path, list[str]], list[str]]] = {
+    "chapters": chapters,
+    "headline": lambda root, current: headline(root),
+    "family": lambda root, current: family(root),
+    "training": lambda root, current: training(root),
+    "degradation": lambda root, current: degradation(root),
+}
+# which page holds which blocks (paths relative to the repository)
+PAGES: dict[str, tuple[str, ...]] = {
+    "README.md": ("chapters", "headline"),
+    "docs/performance.md": ("family", "training", "degradation"),
+}
 
 
-def block(name: str, root: Path = REPO) -> str:
+def block(name: str, root: Path = REPO, current: str = "") -> str:
     """The generated Markdown of one block, marker lines included, from the notebooks under
-    `root`."""
-    return "\n".join([begin(name), *BLOCKS[name](root), end(name)])
+    `root` (and, for `chapters`, the block's current text)."""
+    return "\n".join([begin(name), *BLOCKS[name](root, current.splitlines()), end(name)])
 
 
-def update(readme: str, name: str, generated: str) -> str:
-    """`readme` with the block called `name` replaced by `generated`."""
-    if readme.count(begin(name)) != 1 or readme.count(end(name)) != 1:
-        raise ValueError(f"README.md must hold the BEGIN and END marker lines of block {name!r} "
+def split(page: str, name: str) -> tuple[str, str, str]:
+    """`page` cut into the text before block `name`, the block's inner text and the rest."""
+    if page.count(begin(name)) != 1 or page.count(end(name)) != 1:
+        raise ValueError(f"the page must hold the BEGIN and END marker lines of block {name!r} "
                          "exactly once")
-    head, rest = readme.split(begin(name))
-    _, tail = rest.split(end(name))
+    head, rest = page.split(begin(name))
+    inner, tail = rest.split(end(name))
+    return head, inner, tail
+
+
+def update(page: str, name: str, generated: str) -> str:
+    """`page` with the block called `name` replaced by `generated`."""
+    head, _, tail = split(page, name)
     return head + generated + tail
 
 
-def update_all(readme: str, root: Path = REPO) -> str:
-    for name in BLOCKS:
-        readme = update(readme, name, block(name, root))
-    return readme
+def update_all(page: str, names: tuple[str, ...], root: Path = REPO) -> str:
+    for name in names:
+        page = update(page, name, block(name, root, split(page, name)[1]))
+    return page
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="only check; exit 1 on a difference")
     args = parser.parse_args(argv)
-    path = REPO / "README.md"
-    readme = path.read_text(encoding="utf-8")
-    new = update_all(readme)
+    stale = []
+    for page, names in PAGES.items():
+        path = REPO / page
+        text = path.read_text(encoding="utf-8")
+        new = update_all(text, names)
+        if new != text:
+            stale.append(page)
+            if not args.check:
+                path.write_text(new, encoding="utf-8")
     if args.check:
-        if new != readme:
-            print("README.md's results differ from the notebooks' outputs: run "
+        if stale:
+            print(f"{', '.join(stale)}: the results differ from the notebooks' outputs: run "
                   "`python -m benchmarks.readme`", file=sys.stderr)
             return 1
-        print("README.md's results match the notebooks' outputs")
+        print("README.md and docs/performance.md match the notebooks' outputs")
         return 0
-    path.write_text(new, encoding="utf-8")
-    print("README.md updated from the notebooks' outputs")
+    print(f"updated from the notebooks' outputs: {', '.join(stale) or 'nothing (already current)'}")
     return 0
 
 

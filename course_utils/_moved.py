@@ -26,8 +26,8 @@ from pathlib import Path
 _P = "course_utils."
 # (a constant has no __module__: it is named after the first home that holds it, so the
 # modules that define constants come before those that import them)
-_DATA = ("data.images", "data.shapes", "data.transforms", "data.folders", "data.splits",
-         "run_meta", "runtime", "data.loaders")
+_DATA = ("data.images", "data.shapes", "data.transforms", "data.scan", "data.folders",
+         "data.splits", "run_meta", "runtime", "data.loaders")
 _TRAINING = ("training.fitting", "training.loops", "training.history", "training.recipes",
              "training.distributed", "training.speed")
 
@@ -39,7 +39,7 @@ HOMES: dict[str, tuple[str, ...]] = {
     "distributed": ("training.distributed", "runtime"),
     "explain": ("evaluation.explain",),
     "fastpath": ("training.speed", "runtime"),
-    "folders": ("data.folders",),
+    "folders": ("data.scan", "data.folders"),
     "gradients": ("models.gradients",),
     "grading": ("instructor.grading",),
     "history": ("training.history",),

@@ -1,8 +1,11 @@
 """Where the code runs: device choice, seeding, the fast-mode switch, the device line.
 
-The ground floor of the package: it imports nothing of course_utils. What it knows about the
-hardware (cores, native bf16) the higher floors use to choose; the choice itself (which
-precision a training step runs in) is training's (`training/speed.py`).
+The ground floor of the package: it imports nothing of course_utils. It knows the hardware
+(cores, native bf16) and the environment's switches: COURSE_FAST (fast mode: the small
+configuration the tests run), COURSE_DEVICE and COURSE_PRECISION (fp32 or bf16 forces the
+precision training runs in). The precision this hardware trains fastest in, `amp_dtype_for`, is
+the one `training/speed.py` puts in the speed settings that `fit` runs with; the device line names
+it, so a stored notebook output says which precision produced it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ __getattr__ = module_getattr(__name__)  # names that moved away keep working, wi
 
 # The one switch that makes every notebook small enough for CI (set by `make test`).
 FAST_ENV = "COURSE_FAST"
+PRECISION_ENV = "COURSE_PRECISION"  # auto (the default), fp32 or bf16
+_PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
 
 
 def fast_mode() -> bool:
@@ -60,6 +65,40 @@ def cpu_has_native_bf16() -> bool:
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
+def forced_precision() -> torch.dtype | None | str:
+    """What COURSE_PRECISION asks for: None (fp32) or torch.bfloat16, or "auto" when unset."""
+    value = os.environ.get(PRECISION_ENV, "").strip().lower()
+    if value in ("", "auto"):
+        return "auto"
+    if value not in _PRECISIONS:
+        raise ValueError(f"{PRECISION_ENV}={value!r} is not understood; use fp32, bf16 or auto "
+                         "(the fastest precision this hardware has)")
+    return _PRECISIONS[value]
+
+
+def precision_name(amp_dtype: torch.dtype | None) -> str:
+    """"fp32", "bf16" or "fp16": the precision a step runs in under autocast `amp_dtype`."""
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[amp_dtype]
+
+
+def amp_dtype_for(device: torch.device | str) -> torch.dtype | None:
+    """The autocast dtype training is fastest in on `device` (None: fp32), or what
+    COURSE_PRECISION forces (bf16 even where it is emulated: slow, but any machine can test it).
+
+    A GPU: bfloat16 where it supports it, otherwise float16. A CPU: bfloat16 only with native
+    bf16 instructions; without them torch emulates it, many times slower than fp32.
+    """
+    device = torch.device(device)
+    forced = forced_precision()
+    if forced != "auto":
+        return forced
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and cpu_has_native_bf16():
+        return torch.bfloat16
+    return None
+
+
 def usable_cores() -> int:
     """The CPU cores this process may run on (a container or `taskset` may allow fewer than
     exist)."""
@@ -80,8 +119,8 @@ def _cpu_name() -> str:
 
 
 def describe_runtime(device: torch.device) -> str:
-    """One line: device, threads, versions, bf16 support and loader workers (what `fit` then
-    chooses for speed, it prints in its own first line)."""
+    """One line: device, threads, versions, bf16 support, the precision training runs in (and
+    whether COURSE_PRECISION forced it), loader workers."""
     import torchvision
 
     device = torch.device(device)
@@ -95,8 +134,14 @@ def describe_runtime(device: torch.device) -> str:
     return (
         f"device: {name} | threads: {torch.get_num_threads()} | torch {torch.__version__}"
         f" | torchvision {torchvision.__version__} | native bf16: {'yes' if bf16 else 'no'}"
+        f" | training precision: {precision_name(amp_dtype_for(device))}{_forced()}"
         f" | loader workers: {default_num_workers(device)}"
     )
+
+
+def _forced() -> str:
+    value = os.environ.get(PRECISION_ENV, "").strip().lower()
+    return f" | forced by {PRECISION_ENV}={value}" if value not in ("", "auto") else ""
 
 
 def default_num_workers(device: torch.device | str | None = None, processes: int = 1) -> int:

@@ -20,6 +20,16 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(params=["fp32", "bf16"])
+def precision(request, monkeypatch) -> str:
+    """Run a test twice, training in fp32 and in bf16 autocast (COURSE_PRECISION, which
+    `speed_for` honours), on any CPU: a CPU without native bf16 emulates it, slowly, so the
+    tests that take this fixture train tiny models for a few steps. Compare with
+    `training.speed.tolerance(precision, ...)`, never with a constant tuned on one machine."""
+    monkeypatch.setenv("COURSE_PRECISION", request.param)
+    return request.param
+
+
 def tiny_net(num_classes: int = 4, width: int = 8, seed: int | None = None) -> nn.Module:
     """Two convolutions with BatchNorm and a linear head called `fc`, like a ResNet's; seeded
     when `seed` is given (otherwise it draws from the global generator, as the caller seeded)."""

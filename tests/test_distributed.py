@@ -39,7 +39,7 @@ from course_utils.training.checkpoints import (
 from course_utils.training.fitting import fit
 from course_utils.training.history import History, history_path
 from course_utils.training.loops import evaluate
-from course_utils.training.speed import Speed
+from course_utils.training.speed import Speed, tolerance
 
 # torchrun's error recorder (command.main's @record) cannot reach a file number under pytest's
 # capture.
@@ -68,24 +68,28 @@ def args_for(data: Path, out: Path, *extra: str) -> list[str]:
 # --------------------------------------------------------------------------- the two-process job
 
 
-@pytest.fixture(scope="module")
-def job(tmp_path_factory):
-    """Run tests/ddp_worker.py under torchrun once; returns (results folder, data, process,
-    seconds)."""
-    results = tmp_path_factory.mktemp("ddp")
+@pytest.fixture(scope="module", params=["fp32", "bf16"])
+def job(request, tmp_path_factory):
+    """Run tests/ddp_worker.py under torchrun once per training precision (COURSE_PRECISION:
+    bf16 runs on any CPU, emulated where it has no native bf16); returns (results folder, data,
+    process, seconds, precision)."""
+    results = tmp_path_factory.mktemp(f"ddp_{request.param}")
     data = tiny_folder(results / "data")
     threads = torch.get_num_threads()
-    try:  # a single-process run, for phase 3 to resume under DDP
-        assert train.main(args_for(data, results / "single", "--epochs", "1")) == 0
-    finally:
-        torch.set_num_threads(threads)
-    start = time.perf_counter()
-    process = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-         str(ROOT / "tests" / "ddp_worker.py"), str(results), str(data)],
-        cwd=ROOT, capture_output=True, text=True, timeout=JOB_TIMEOUT_S,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})  # this checkout's course_utils, as in pytest
-    return results, data, process, time.perf_counter() - start
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COURSE_PRECISION", request.param)
+        try:  # a single-process run, for phase 3 to resume under DDP
+            assert train.main(args_for(data, results / "single", "--epochs", "1")) == 0
+        finally:
+            torch.set_num_threads(threads)
+        start = time.perf_counter()
+        process = subprocess.run(
+            [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+             str(ROOT / "tests" / "ddp_worker.py"), str(results), str(data)],
+            cwd=ROOT, capture_output=True, text=True, timeout=JOB_TIMEOUT_S,
+            # this checkout's course_utils, as in pytest
+            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return results, data, process, time.perf_counter() - start, request.param
 
 
 def ranks(results: Path) -> list[dict]:
@@ -125,14 +129,17 @@ def test_only_rank_0_writes_files(job):
 def test_ddp_checkpoint_loads_in_chapter_5s_helpers_and_validation_covered_the_whole_split(job):
     results, data = job[0], job[1]
     ckpt = load_checkpoint(results / "ddp" / "best.pth")
+    assert ckpt["training_precision"] == job[4]
     assert not any(k.startswith("module.") for k in ckpt["state_dict"])
     assert ckpt["world_size"] == 2 and ckpt["global_batch"] == 8
     model = model_from_checkpoint(ckpt, ARCHITECTURES[ckpt["arch"]])
     split = course_data(data, image_size=ckpt["image_size"], seed=ckpt["seed"], batch_size=4)
-    # In one process, on the whole validation split: the metrics the two ranks added up.
+    # In one process, on the whole validation split: the metrics the two ranks added up. Both
+    # in fp32 (fit validates in fp32, whatever precision trained), so they agree to fp32 rounding.
     acc, loss = evaluate(model, split.val_loader, nn.CrossEntropyLoss(), "cpu")
     assert len(split.val_set) == 8
-    assert acc == ckpt["metrics"]["val_acc"] and abs(loss - ckpt["metrics"]["val_loss"]) < 1e-5
+    assert acc == ckpt["metrics"]["val_acc"]
+    assert loss == pytest.approx(ckpt["metrics"]["val_loss"], rel=tolerance("fp32"))
     assert len(History.load(history_path(results / "ddp" / "best.pth"))) == 2
 
 
@@ -172,7 +179,7 @@ def test_last_pth_is_a_course_checkpoint_and_an_old_resume_file_still_resumes(tm
 
 
 def test_a_rank_that_dies_ends_the_job_with_its_error(job):
-    results, _, process, seconds = job
+    results, _, process, seconds, _ = job
     ranks(results)  # the phases before it ran to the end
     assert process.returncode != 0
     output = process.stdout + process.stderr

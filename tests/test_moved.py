@@ -3,11 +3,13 @@ with a DeprecationWarning that names the new path. The course itself uses only t
 
 from __future__ import annotations
 
+import ast
 import importlib
 import json
 import re
 import subprocess
 import sys
+import types
 import warnings
 from pathlib import Path
 
@@ -82,36 +84,68 @@ def test_every_old_module_is_an_alias_and_every_home_exists() -> None:
         assert not (ROOT / "course_utils" / f"{old}.py").exists() or old in ("runtime", "train")
 
 
-def test_the_course_uses_only_new_paths() -> None:
-    """Notebooks, tests, benchmarks and README never import an old path."""
-    moved = sorted(_moved.HOMES, key=len, reverse=True)
-    names = r"\s+import\s+(\([^)]*\)|[^\n#]*)"  # (a, b) over lines, or to the end of the line
-    old = re.compile(r"from\s+course_utils\.(" + "|".join(moved) + r")" + names)
-    sources = {p: p.read_text(encoding="utf-8") for p in [
-        *ROOT.glob("tests/*.py"), *ROOT.glob("benchmarks/*.py"), ROOT / "README.md"]}
-    for nb in ROOT.glob("notebooks/*.ipynb"):
-        cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
-        sources[nb] = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
-    sources.pop(Path(__file__))
-    top = re.compile(r"from\s+course_utils" + names)
+def old_imports(source: str) -> list[str]:
+    """The imports in `source` that only an old path (an alias module, a `__getattr__`) answers."""
     found = []
-    for path, text in sources.items():
-        for module, names in old.findall(text):
-            for name in (n.split()[0] for n in names.strip("()").split(",") if n.strip()):
-                real = importlib.import_module(f"course_utils.{module}")
-                if name not in vars(real) and not hasattr_submodule(module, name):
-                    found.append(f"{path.name}: from course_utils.{module} import {name}")
-        for names in top.findall(text):
-            for name in (n.split()[0] for n in names.strip("()").split(",") if n.strip()):
-                if name in _moved.HOMES and not (ROOT / "course_utils" / name).is_dir() \
-                        and not (ROOT / "course_utils" / f"{name}.py").is_file():
-                    found.append(f"{path.name}: from course_utils import {name}")
-    assert not found, found
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+            names = []
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            modules = [node.module]
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        for module in (m for m in modules if m.startswith("course_utils")):
+            if not is_real_module(module):
+                found.append(f"{module} (an alias module)")
+                continue
+            for name in names:
+                value = vars(importlib.import_module(module)).get(name)
+                if isinstance(value, types.ModuleType) or value is None and is_submodule(
+                        f"{module}.{name}"):
+                    real = is_real_module(f"{module}.{name}")
+                else:
+                    real = value is not None
+                if not real:
+                    found.append(f"from {module} import {name}")
+    return found
 
 
-def hasattr_submodule(module: str, name: str) -> bool:
+def is_submodule(name: str) -> bool:
     try:
-        importlib.import_module(f"course_utils.{module}.{name}")
+        importlib.import_module(name)
     except ImportError:
         return False
     return True
+
+
+def is_real_module(name: str) -> bool:
+    """A module with a file of its own, not one of _moved's aliases."""
+    return is_submodule(name) and getattr(sys.modules[name], "__file__", None) is not None
+
+
+def test_the_old_import_check_sees_each_kind_of_old_path() -> None:
+    assert old_imports("from course_utils.training import fit, loops\n") == [
+        "from course_utils.training import fit"]  # a moved name, not the submodule
+    assert old_imports("import course_utils.plots\nfrom course_utils import fastpath\n") == [
+        "course_utils.plots (an alias module)", "from course_utils import fastpath"]
+    assert old_imports("from course_utils.fastpath import tolerance\n") == [
+        "course_utils.fastpath (an alias module)"]
+    assert old_imports("from course_utils.training.fitting import fit\n"
+                       "from course_utils.training import loops\nimport course_utils.train\n"
+                       "from course_utils import runtime\n") == []
+
+
+def test_the_course_uses_only_new_paths() -> None:
+    """Notebooks, tests and benchmarks import every name from its new home (the pages are
+    checked by tests/test_docs.py)."""
+    sources = {p: p.read_text(encoding="utf-8") for p in [
+        *ROOT.glob("tests/*.py"), *ROOT.glob("benchmarks/*.py")] if p != Path(__file__)}
+    for nb in ROOT.glob("notebooks/*.ipynb"):
+        for cell in json.loads(nb.read_text(encoding="utf-8"))["cells"]:
+            if cell["cell_type"] == "code":
+                sources[Path(f"{nb.name} cell {cell.get('id')}")] = "".join(cell["source"])
+    found = [f"{path.name}: {problem}" for path, text in sources.items()
+             for problem in old_imports(text)]
+    assert not found, found

@@ -181,11 +181,28 @@ def test_symlinked_sub_folders_are_followed_and_broken_links_named(tmp_path, pho
     extra = photo_folder(tmp_path / "elsewhere", {"": 2}, classes=("more_bees",))
     (root / "bees" / "linked").symlink_to(extra / "more_bees", target_is_directory=True)
     (root / "bees" / "loop").symlink_to(root / "bees", target_is_directory=True)  # no endless walk
-    ds = ImageFolderDataset(root)
+    with pytest.warns(UserWarning, match=r"bees/loop' -> .* not followed: .*\(a loop\)"):
+        ds = ImageFolderDataset(root)
     assert Counter(ds.targets) == {0: 3, 1: 5}, "the 2 images behind the link are bees too"
     (root / "wasps").symlink_to(tmp_path / "deleted", target_is_directory=True)
     with pytest.raises(DataError, match=r"1 broken symbolic link\(s\) .*wasps' -> .*deleted"):
         ImageFolderDataset(root)
+
+
+def test_a_link_back_up_or_into_another_class_is_skipped_and_reported(tmp_path, photo_folder):
+    root = photo_folder(tmp_path / "d", {"": 3})  # ants/ and bees/, 3 images each
+    (root / "ants" / "loop").symlink_to("..", target_is_directory=True)  # back to the data folder
+    with pytest.warns(UserWarning, match=r"ants/loop' -> '\.\.' was not followed: it leads back "
+                                         r"up .*\(a loop\)"):
+        ds = ImageFolderDataset(root)
+    # before: bees' 3 images counted again under ants (9 images for 6, labelled wrong)
+    assert len(ds) == 6 and Counter(ds.targets) == {0: 3, 1: 3}
+    assert "skipped 1 symbolic link(s) to folders (e.g. ants/loop: it leads back up" in repr(ds)
+    (root / "ants" / "loop").unlink()
+    (root / "ants" / "bees_too").symlink_to(root / "bees", target_is_directory=True)
+    with pytest.warns(UserWarning, match="ants/bees_too' -> .* another class folder"):
+        ds = ImageFolderDataset(root)
+    assert Counter(ds.targets) == {0: 3, 1: 3}
 
 
 def test_float_tiff_in_unit_range_keeps_its_brightness(tmp_path):

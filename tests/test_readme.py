@@ -1,4 +1,5 @@
-"""The README's measured results are the committed notebooks' outputs, not typed by hand."""
+"""The measured results in README.md and docs/performance.md are the committed notebooks'
+outputs (and their stored execution times), not typed by hand."""
 
 from __future__ import annotations
 
@@ -10,69 +11,198 @@ import pytest
 from benchmarks import readme
 
 
-def test_readme_results_match_the_committed_notebooks():
-    text = (readme.REPO / "README.md").read_text(encoding="utf-8")
-    assert readme.update_all(text) == text, (
-        "README.md's results differ from the notebooks' outputs: run `python -m benchmarks.readme`")
+@pytest.mark.parametrize("page", sorted(readme.PAGES))
+def test_generated_blocks_match_the_committed_notebooks(page: str):
+    text = (readme.REPO / page).read_text(encoding="utf-8")
+    assert readme.update_all(text, readme.PAGES[page]) == text, (
+        f"{page}'s results differ from the notebooks' outputs: run `python -m benchmarks.readme`")
+
+
+def test_every_block_lives_on_exactly_one_page():
+    placed = [name for names in readme.PAGES.values() for name in names]
+    assert sorted(placed) == sorted(readme.BLOCKS)
+
+
+BANNER = ("=====\ndevice: cpu (AMD EPYC) | threads: 2 | torch 2.14.1\n"
+          "torchvision 0.29.1 | native bf16: no\n"
+          "fast path: autocast off (fp32), channels-last on\n")
 
 
 def _notebook(cells: list[dict]) -> dict:
     return {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
 
 
-def _code(cell_id: str, source: str, printed: str = "") -> dict:
+def _code(cell_id: str, source: str, printed: str = "", start: str = "2026-11-29T20:00:00Z",
+          stop: str = "2026-11-29T20:00:01Z") -> dict:
     outputs = [{"output_type": "stream", "name": "stdout", "text": printed}] if printed else []
+    execution = {"iopub.execute_input": start, "shell.execute_reply": stop}
     return {"cell_type": "code", "id": cell_id, "source": source, "outputs": outputs,
-            "metadata": {}, "execution_count": 1}
+            "metadata": {"execution": execution}, "execution_count": 1}
 
 
-def test_block_quotes_the_named_cells(tmp_path: Path):
-    (tmp_path / "notebooks").mkdir()
-    ch4 = _notebook([
-        _code("c03", "IMAGE_SIZE = 48\nLADDER_EPOCHS = 1 if FAST else 3  # each rung\n"),
+def _write(root: Path, name: str, cells: list[dict]) -> dict:
+    (root / "notebooks").mkdir(exist_ok=True)
+    nb = _notebook(cells)
+    (root / "notebooks" / name).write_text(json.dumps(nb))
+    return nb
+
+
+def test_training_block_quotes_the_named_cells(tmp_path: Path):
+    _write(tmp_path, "04_training.ipynb", [
+        _code("c01", "device = setup()", BANNER),
+        _code("c03", "IMAGE_SIZE = 48\nLADDER_EPOCHS = 1 if FAST else 3  # each rung\n"
+                     "EPOCHS = 2 if FAST else 10  # the final run\n"),
         _code("c23d", "print(...)", "last epoch: validation loss 1.386\n"),
         _code("c24c", "print(table)", "| rung | best |\n| --- | --- |\n| lesson | 25.0% "
                                       "|\n<Figure>\n"),
         _code("c24", "print(...)", "best epoch: 9 of 10\ntraining time: 9.1 min\n"),
     ])
-    ch5 = _notebook([_code("c17", "print(...)", "test:       accuracy 95.0%\n")])
-    (tmp_path / "notebooks" / "04_training.ipynb").write_text(json.dumps(ch4))
-    (tmp_path / "notebooks" / "05_evaluation.ipynb").write_text(json.dumps(ch5))
+    ch5 = _write(tmp_path, "05_evaluation.ipynb", [
+        _code("c01", "device = setup()", BANNER),
+        _code("c17", "print(...)", "test:       accuracy 95.0%\n")])
     text = readme.block("training", tmp_path)
     assert text.startswith(readme.begin("training")) and text.endswith(readme.end("training"))
-    assert "`last epoch: validation loss 1.386`" in text
-    assert "`LADDER_EPOCHS = 1 if FAST else 3`" in text
+    assert "Stored runs of chapters 4 and 5: AMD EPYC CPU, 2 threads, fp32." in text
+    assert ("The lesson's recipe, the first rung of the ladder (`LADDER_EPOCHS = 1 if FAST else 3` "
+            "epochs), diagnosed (chapter 4): `last epoch: validation loss 1.386`") in text
+    assert "`EPOCHS = 2 if FAST else 10`" in text
     assert "| lesson | 25.0% |" in text and "<Figure>" not in text  # table lines only
     assert ("    best epoch: 9 of 10\n    training time: 9.1 min\n    test:       accuracy 95.0%"
             in text)
     # a cell that printed nothing (never executed) is refused, not quoted as empty
-    ch5["cells"][0]["outputs"] = []
+    ch5["cells"][1]["outputs"] = []
     (tmp_path / "notebooks" / "05_evaluation.ipynb").write_text(json.dumps(ch5))
     with pytest.raises(ValueError, match="c17 of notebooks/05_evaluation.ipynb has no printed "
                                          "output"):
         readme.block("training", tmp_path)
 
 
-def test_family_and_degradation_blocks_quote_their_cells(tmp_path: Path):
-    (tmp_path / "notebooks").mkdir()
-    ch3 = _notebook([_code("c15", "print(table)", "model  params\nResNet-18  11,689,512\n"),
-                     _code("c19b", "print(table)", "model  layers\n\nResNet-18  18\n")])
-    ch6 = _notebook([
+def _ch3_and_ch6(root: Path) -> None:
+    _write(root, "03_resnet50.ipynb", [
+        _code("c01", "device = setup()", BANNER),
+        _code("c15", "print(table)", "model       block   params\n"
+                                     "ResNet-18   BasicBlock  11,689,512\n"
+                                     "ResNet-50   Bottleneck  25,557,032\n"
+                                     "ResNet-50 / ResNet-34: 1.17x\n"),
+        _code("c19b", "print(table)", "model  layers\n\nResNet-18  18\n")])
+    _write(root, "06_why_residuals_work.ipynb", [
+        _code("c01", "device = setup()",
+              BANNER.replace("autocast off (fp32)", "autocast bfloat16")),
         _code("c09",
               "STEPS = 6 if FAST else 300  # steps\nSEEDS = (0, 1) if FAST else (0, 1, 2)\n"),
+        _code("c17", "train()", "seed 0 plain-20: loss 0.1\n12 runs of 300 steps in 11.5 min\n"),
         _code("c21", "print(table)", "  network  train loss\nplain-20  0.171 [0.1, 0.2]\n"),
-        _code("c23", "print(gaps)", "plain-56 minus plain-20: +1.1\n"),
+        _code("c23", "print(gaps)", "final training loss, per seed:\n"
+                                    "  plain-56 minus plain-20: +1.1\n"
+                                    "  ResNet-56 minus ResNet-20: -0.01\nplain-56's loss: 1.3\n"),
     ])
-    (tmp_path / "notebooks" / "03_resnet50.ipynb").write_text(json.dumps(ch3))
-    (tmp_path / "notebooks" / "06_why_residuals_work.ipynb").write_text(json.dumps(ch6))
+
+
+def test_family_and_degradation_blocks_quote_their_cells(tmp_path: Path):
+    _ch3_and_ch6(tmp_path)
     fam = readme.block("family", tmp_path)
-    assert "    ResNet-18  11,689,512" in fam and "    ResNet-18  18" in fam
+    assert "    ResNet-18   BasicBlock  11,689,512" in fam and "    ResNet-18  18" in fam
     assert "\n    \n" not in fam  # blank printed lines are dropped, not quoted as empty code lines
     deg = readme.block("degradation", tmp_path)
     assert "`SEEDS = (0, 1) if FAST else (0, 1, 2)`" in deg
     assert "`STEPS = 6 if FAST else 300`" in deg
+    assert "stored run: AMD EPYC CPU, 2 threads, bf16." in deg  # the precision the banner names
     assert "      network  train loss" in deg  # the table's own alignment is kept
-    assert "    plain-56 minus plain-20: +1.1" in deg
+    assert "    plain-56's loss: 1.3" in deg
+    # the time the twelve runs took is the notebook's own last line, not a typed estimate
+    assert deg.endswith("    12 runs of 300 steps in 11.5 min\n" + readme.end("degradation"))
+
+
+def test_headline_quotes_resnet50_the_final_run_and_the_gaps(tmp_path: Path):
+    _ch3_and_ch6(tmp_path)
+    _write(tmp_path, "04_training.ipynb", [
+        _code("c01", "device = setup()", BANNER),
+        _code("c03", "IMAGE_SIZE = 40\nLADDER_EPOCHS = 3\nEPOCHS = 10\n"),
+        _code("c23d", "print(...)", "last epoch: validation accuracy 44.4%\n"),
+        _code("c24", "print(...)", "best epoch: 9 of 10\n")])
+    _write(tmp_path, "05_evaluation.ipynb", [
+        _code("c01", "device = setup()", BANNER.replace("AMD EPYC", "Intel Xeon")),
+        _code("c17", "print(...)", "test:       accuracy 99.7%\n")])
+    text = readme.block("headline", tmp_path)
+    assert "    ResNet-50   Bottleneck  25,557,032" in text
+    assert "ResNet-18" not in text and "1.17x" not in text  # only ResNet-50's row and the header
+    assert "    best epoch: 9 of 10\n    test:       accuracy 99.7%" in text
+    # two machines: each chapter says its own
+    assert ("Stored runs: chapter 4: AMD EPYC CPU, 2 threads, fp32; chapter 5: Intel Xeon CPU, "
+            "2 threads, fp32.") in text
+    assert "`last epoch: validation accuracy 44.4%`" in text
+    assert "  plain-56 minus plain-20: +1.1" in text and "plain-56's loss" not in text
+
+
+def _chapters_block(rows: list[str]) -> str:
+    return "\n".join(["", "| chapter | what you build | run time |", "| --- | --- | --- |", *rows,
+                      "", "typed text that the generator replaces", ""])
+
+
+def test_chapters_block_times_every_notebook_and_keeps_the_typed_columns(tmp_path: Path):
+    _write(tmp_path, "01_data.ipynb", [
+        _code("c01", "device = setup()", BANNER, "2026-11-29T20:00:00Z", "2026-11-29T20:00:04Z"),
+        _code("c02", "x = 1", "", "2026-11-29T20:00:05Z", "2026-11-29T20:00:14.4Z")])
+    _write(tmp_path, "02_train.ipynb", [
+        _code("c01", "device = setup()", BANNER, "2026-11-29T19:00:00Z", "2026-11-29T19:00:05Z"),
+        _code("c02", "fit()", "", "2026-11-29T19:00:05Z", "2026-11-29T19:22:04Z")])
+    current = _chapters_block([
+        "| [1 Data](notebooks/01_data.ipynb) | a folder, loaded | 3 hours |",
+        "| [2 Training](notebooks/02_train.ipynb) | `fit`, at 40 px | ? |"])
+    text = readme.block("chapters", tmp_path, current)
+    assert "| [1 Data](notebooks/01_data.ipynb) | a folder, loaded | 14 s |" in text
+    assert "| [2 Training](notebooks/02_train.ipynb) | `fit`, at 40 px | 22 min |" in text
+    assert "; 22 min in all. All 2 ran on the same machine: AMD EPYC CPU, 2 threads, fp32, " \
+           "on 2026-11-29." in text
+    assert "typed text" not in text
+    assert readme.block("chapters", tmp_path, text) == text  # idempotent
+    # notebooks run on different machines: each time says where and when
+    _write(tmp_path, "02_train.ipynb", [
+        _code("c01", "device = setup()", BANNER.replace("AMD EPYC", "Intel Xeon"),
+              "2026-12-01T19:00:00Z", "2026-12-01T19:00:05Z")])
+    mixed = readme.block("chapters", tmp_path, text)
+    assert "| a folder, loaded | 14 s (AMD EPYC CPU, 2 threads, fp32, 2026-11-29) |" in mixed
+    assert "| `fit`, at 40 px | 5 s (Intel Xeon CPU, 2 threads, fp32, 2026-12-01) |" in mixed
+    assert "Each run time says where and when it was measured." in mixed
+    assert readme.block("chapters", tmp_path, mixed) == mixed
+    _write(tmp_path, "02_train.ipynb", [
+        _code("c01", "device = setup()", BANNER, "2026-11-29T19:00:00Z", "2026-11-29T19:00:05Z"),
+        _code("c02", "fit()", "", "2026-11-29T19:00:05Z", "2026-11-29T19:22:04Z")])
+    # a notebook without a row, a row without a notebook, a cell never executed: refused
+    with pytest.raises(ValueError, match=r"no row for \['02_train.ipynb'\]"):
+        readme.block("chapters", tmp_path, _chapters_block(current.splitlines()[3:4]))
+    with pytest.raises(ValueError, match="do not exist: \\['03_x.ipynb'\\]"):
+        readme.block("chapters", tmp_path, current.replace(
+            "typed text", "| [3](notebooks/03_x.ipynb) | x | 1 s |\n"))
+    nb = _notebook([_code("c01", "device = setup()", BANNER)])
+    nb["cells"][0]["metadata"] = {}
+    (tmp_path / "notebooks" / "02_train.ipynb").write_text(json.dumps(nb))
+    with pytest.raises(ValueError, match="02_train.ipynb has code cells without stored "
+                                         "execution times"):
+        readme.block("chapters", tmp_path, current)
+
+
+def test_a_notebook_that_names_no_device_or_precision_is_refused(tmp_path: Path):
+    _write(tmp_path, "01_x.ipynb", [_code("c01", "print('hello')", "hello\n")])
+    with pytest.raises(ValueError, match="did not print the device banner"):
+        readme.machine("01_x.ipynb", tmp_path)
+    _write(tmp_path, "01_x.ipynb", [_code("c01", "setup()", "device: cuda (NVIDIA H100)\n")])
+    with pytest.raises(ValueError, match="does not say which precision"):
+        readme.machine("01_x.ipynb", tmp_path)
+    _write(tmp_path, "01_x.ipynb", [
+        _code("c01", "setup()", "device: cuda (NVIDIA H100) | threads: 16\n"),
+        _code("c02", "fit()", "fit: ... | fast path: autocast bfloat16, channels-last on\n")])
+    assert readme.machine("01_x.ipynb", tmp_path) == "NVIDIA H100 GPU, bf16"
+    # the banner names the training precision itself (and it wins over an older fit line)
+    _write(tmp_path, "01_x.ipynb", [
+        _code("c01", "setup()", "device: cpu (AMD EPYC) | threads: 2 | native bf16: no\n"
+                                "training precision: bf16 | forced by COURSE_PRECISION=bf16\n"),
+        _code("c02", "fit()", "fit: ... | fast path: autocast off (fp32), channels-last on\n")])
+    assert readme.machine("01_x.ipynb", tmp_path) == "AMD EPYC CPU, 2 threads, bf16"
+    # a CPU without native bf16 that prints no autocast setting trains in fp32
+    _write(tmp_path, "01_x.ipynb", [
+        _code("c01", "setup()", "device: cpu (AMD EPYC)\n| threads: 2 | native bf16: no\n")])
+    assert readme.machine("01_x.ipynb", tmp_path) == "AMD EPYC CPU, 2 threads, fp32"
 
 
 def test_update_replaces_only_the_named_block():

@@ -53,14 +53,57 @@ def test_seed_everything_repeats_every_generator() -> None:
 
 
 def test_speed_settings_never_pick_emulated_bf16(monkeypatch) -> None:
-    monkeypatch.setattr(speed, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.delenv("COURSE_PRECISION", raising=False)
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: False)
     path = speed.speed_for(torch.device("cpu"))
     assert path.amp_dtype is None and path.channels_last
-    monkeypatch.setattr(speed, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
     assert speed.speed_for(torch.device("cpu")).amp_dtype == torch.bfloat16
     off = speed.speed_for(torch.device("cpu"), amp=False, channels_last=False)
     assert off.amp_dtype is None and not off.channels_last
     assert speed.speed_for(torch.device("mps")).amp_dtype is None
+
+
+def test_course_precision_forces_the_training_precision_on_any_cpu(monkeypatch) -> None:
+    for native in (False, True):
+        monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda native=native: native)
+        monkeypatch.setenv("COURSE_PRECISION", "bf16")
+        assert speed.speed_for(torch.device("cpu")).amp_dtype == torch.bfloat16
+        assert speed.speed_for(torch.device("cpu"), amp=False).amp_dtype is None
+        monkeypatch.setenv("COURSE_PRECISION", "FP32 ")
+        assert speed.speed_for(torch.device("cpu")).amp_dtype is None
+        monkeypatch.setenv("COURSE_PRECISION", "auto")
+        assert speed.speed_for(torch.device("cpu")).amp_dtype == (
+            torch.bfloat16 if native else None)
+    monkeypatch.setenv("COURSE_PRECISION", "half")
+    with pytest.raises(ValueError, match="COURSE_PRECISION='half' is not understood; use fp32, "
+                                         "bf16 or auto"):
+        speed.speed_for(torch.device("cpu"))
+
+
+def test_the_device_line_says_when_the_precision_is_forced(monkeypatch) -> None:
+    monkeypatch.setenv("COURSE_PRECISION", "bf16")
+    assert "training precision: bf16 | " in runtime.describe_runtime(torch.device("cpu"))
+    assert " | forced by COURSE_PRECISION=bf16 | " in runtime.describe_runtime(torch.device("cpu"))
+    monkeypatch.delenv("COURSE_PRECISION")
+    assert "COURSE_PRECISION" not in runtime.describe_runtime(torch.device("cpu"))
+    expected = "bf16" if runtime.cpu_has_native_bf16() else "fp32"
+    assert f"training precision: {expected} | " in runtime.describe_runtime(torch.device("cpu"))
+
+
+def test_evaluation_runs_in_fp32_whatever_training_runs_in() -> None:
+    train = speed.Speed(torch.bfloat16, channels_last=True, tune_allocator=True)
+    assert train.for_evaluation() == speed.Speed(None, channels_last=True)
+    assert speed.Speed(torch.float16).for_evaluation().amp_dtype is None
+
+
+def test_tolerance_follows_the_coarsest_precision() -> None:
+    assert speed.tolerance("fp32") == speed.tolerance(None) == 1e-5
+    assert speed.tolerance("bf16", "fp32") == speed.tolerance(torch.bfloat16) == 2**-8
+    assert speed.tolerance("fp16", "fp32") == 2**-11
+    assert speed.tolerance("fp32", "bf16") > speed.tolerance("fp32", "fp16")
+    with pytest.raises(ValueError, match="precision 'int8'; expected one of"):
+        speed.tolerance("int8")
 
 
 def test_allocator_tuning_is_opt_in_and_a_cpu_choice():

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .folders import SPLITS, ImageFolderDataset, describe_folders
+from .folders import ImageFolderDataset, describe_folders
 from .images import DataError
+from .scan import SPLITS
 
 
 def stratified_split(

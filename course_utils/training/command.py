@@ -217,7 +217,8 @@ def run(args: argparse.Namespace, world: distributed.World) -> History:
     def save_for_resume(record: dict) -> None:
         if main:  # the last epoch, with the optimizer's state: what --resume continues from
             save_checkpoint(out / RESUME_NAME, model, epoch=record["epoch"],
-                            metrics={k: record[k] for k in METRICS}, optimizer=optimizer, **meta)
+                            metrics={k: record[k] for k in METRICS}, optimizer=optimizer,
+                            training_precision=runtime.precision_name(speed.amp_dtype), **meta)
 
     progress = (sys.stderr.isatty() if args.progress is None else args.progress) and main
     history = fit(model, train_loader, val_loader, optimizer, epochs=args.epochs,

@@ -20,6 +20,7 @@ from torch import nn
 
 from ..files import check_writable
 from ..run_meta import RunMeta
+from ..runtime import precision_name
 from . import loops, schedules
 from .allocator import memory_reuse
 from .checkpoints import check_head, save_checkpoint, unwrap_model
@@ -60,9 +61,10 @@ def fit(
 
     The recipe: `optimizer`, `loss_fn` (default CrossEntropyLoss; validated without label
     smoothing) and `scheduler` (see schedules.py); `recipes.Recipe.build` makes all three.
-    `speed`: a Speed (speed.py), default `speed_for(device)`. `checkpoint_path` + `meta` (a
-    RunMeta, e.g. `data.run_meta("resnet50")`): the best epoch by validation accuracy is written
-    there, the history next to it after every epoch. `log` gets the per-epoch lines (None:
+    `speed`: a Speed (speed.py), default `speed_for(device)`; validation always runs in fp32.
+    `checkpoint_path` + `meta` (a RunMeta, e.g. `data.run_meta("resnet50")`): the best epoch by
+    validation accuracy is written there with the training precision, the history next to it
+    after every epoch. `log` gets the per-epoch lines (None:
     nowhere); `on_epoch_end(record)` is called after each epoch. `resume_history`: the epochs a
     stopped run finished (restore its model and optimizer yourself); `sync`: the processes of a
     torchrun job (distributed.py). A NaN loss raises NonFiniteLossError (`error.history` holds
@@ -73,6 +75,7 @@ def fit(
     loss_fn = loss_fn if loss_fn is not None else nn.CrossEntropyLoss()
     val_loss_fn = _validation_loss(loss_fn)
     speed = _checked(speed, device)
+    evaluation = speed.for_evaluation()  # validation in fp32, whatever training runs in
     sync = sync if sync is not None else LocalSync()
     history = History(dict(record) for record in resume_history or ())
     done = len(history)
@@ -105,8 +108,9 @@ def fit(
                 train_seconds = time.perf_counter() - start
                 sync.same_buffers(model)  # every process validates the weights that get saved
                 totals = loops.evaluate_totals(
-                    unwrap_model(model), val_loader, val_loss_fn, device, amp_dtype=speed.amp_dtype,
-                    channels_last=speed.channels_last, progress=progress)
+                    unwrap_model(model), val_loader, val_loss_fn, device,
+                    amp_dtype=evaluation.amp_dtype, channels_last=evaluation.channels_last,
+                    progress=progress)
                 val_acc, val_loss, _ = loops.rates(sync.sum(totals), "evaluation")
                 record = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
                           "val_loss": val_loss, "val_acc": val_acc, "lr": lr,
@@ -117,7 +121,8 @@ def fit(
                 improved = best is None or val_acc > best["val_acc"]
                 if improved and checkpoint_path is not None:
                     save_checkpoint(checkpoint_path, model, epoch=epoch,
-                                    metrics={k: record[k] for k in METRICS}, **meta)
+                                    metrics={k: record[k] for k in METRICS},
+                                    training_precision=precision_name(speed.amp_dtype), **meta)
                 best = record if improved else best  # only once it is safely on disk
                 history.append(record)
                 epoch_bar.update(1)
@@ -208,7 +213,7 @@ def _first_line(epochs: int, done: int, device: torch.device, speed: Speed, trai
     if isinstance(val_size, int):  # each process may validate on its own share of the images
         size = torch.tensor(val_size, dtype=loops.sum_dtype(device), device=device)
         val_size = int(sync.sum(size))
-    return (f"fit: {epochs} epochs on {device} | {speed.describe()} | "
+    return (f"fit: {epochs} epochs on {device} | {speed.describe()} | validation in fp32 | "
             f"{loops.dataset_size(train_loader)} train / {val_size} val images"
             + (f" | resuming after epoch {done}" if done else ""))
 

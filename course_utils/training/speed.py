@@ -10,6 +10,11 @@ Three settings, one `Speed` object that `fit(..., speed=...)` takes:
 choose yourself: `speed_for(device, amp=False)` is that choice without mixed precision,
 `speed_for(device, tune_allocator=True)` with the allocator tuned, `Speed()` plain fp32.
 
+Training may run in bf16 (where the hardware has it); validation and test always run in fp32
+(`Speed.for_evaluation`), so the numbers a learner compares are the same on every CPU. The
+environment variable COURSE_PRECISION (fp32 or bf16) forces the training precision on any
+machine, e.g. to test the bf16 path on a CPU that only emulates it (`runtime.amp_dtype_for`).
+
 Not to be confused with *fast mode* (COURSE_FAST=1, `runtime.fast_mode()`): that is the small
 configuration CI runs the notebooks in, fewer and smaller images; it changes what is computed,
 the speed settings only how.
@@ -18,11 +23,12 @@ the speed settings only how.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 
-from ..runtime import cpu_has_native_bf16
+from ..runtime import amp_dtype_for, precision_name
 from .allocator import can_reuse_memory
 
 AMP_DTYPES = (None, torch.bfloat16, torch.float16)
@@ -53,6 +59,12 @@ class Speed:
             return Speed(self.amp_dtype, self.channels_last, False)
         return self
 
+    def for_evaluation(self) -> Speed:
+        """How validation, test and prediction run: in fp32 (autocast off) whatever training
+        used, with the same memory format. Evaluation is cheap next to training, and its
+        numbers are then the same on every machine, whether or not its CPU has native bf16."""
+        return dataclasses.replace(self, amp_dtype=None, tune_allocator=False)
+
     def describe(self) -> str:
         amp = str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "off (fp32)"
         return (f"autocast {amp}, channels-last {'on' if self.channels_last else 'off'}, "
@@ -61,18 +73,35 @@ class Speed:
 
 def speed_for(device: torch.device | str, amp: bool = True, channels_last: bool = True,
               tune_allocator: bool = False) -> Speed:
-    """The speed settings for `device`: never a slower choice there; the allocator only if asked."""
+    """The speed settings for `device`: never a slower choice there; the allocator only if asked.
+
+    Mixed precision in `runtime.amp_dtype_for(device)` (COURSE_PRECISION may force it; amp=False
+    always means fp32); channels-last on a GPU and on a CPU, where oneDNN's convolutions gain
+    from it (`make bench` measures by how much), not on Apple's MPS.
+    """
     device = torch.device(device)
     # Only the CPU's own allocator matters for a CPU model; a GPU's has its own cache.
     tune = tune_allocator and device.type == "cpu" and can_reuse_memory()
-    if device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return Speed(dtype if amp else None, channels_last, tune)
-    if device.type == "cpu" and cpu_has_native_bf16():
-        return Speed(torch.bfloat16 if amp else None, channels_last, tune)
-    # CPUs without native bf16 emulate it (far slower than fp32), so they stay in fp32;
-    # channels-last still helps oneDNN's convolutions there (`make bench` measures by how much).
-    return Speed(None, channels_last and device.type == "cpu", tune)
+    layout = channels_last and device.type in ("cuda", "cpu")
+    return Speed(amp_dtype_for(device) if amp else None, layout, tune)
+
+
+# How closely a number computed in one precision agrees with the same number computed in
+# another, relative. bf16 keeps 8 significant bits (one rounding: 2**-8, about 4e-3), fp16 11;
+# fp32 results still differ in their last digits with the order of additions (threads, batch
+# sizes, processes), hence 1e-5 rather than fp32's 1e-7.
+_RELATIVE = {"fp32": 1e-5, "bf16": 2**-8, "fp16": 2**-11}
+
+
+def tolerance(*precisions: str | torch.dtype | None) -> float:
+    """The relative tolerance for comparing results computed in these precisions (the coarsest
+    decides): `tolerance("fp32")` for two fp32 results, `tolerance("bf16", "fp32")` for a bf16
+    result against an fp32 one. Autocast dtypes work too (None is fp32)."""
+    names = [p if isinstance(p, str) else precision_name(p) for p in precisions or ("fp32",)]
+    unknown = [name for name in names if name not in _RELATIVE]
+    if unknown:
+        raise ValueError(f"precision {unknown[0]!r}; expected one of {sorted(_RELATIVE)}")
+    return max(_RELATIVE[name] for name in names)
 
 
 def autocast(device: torch.device | str, amp_dtype: torch.dtype | None):
