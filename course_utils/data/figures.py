@@ -1,0 +1,56 @@
+"""Figures of the data (chapter 1): a grid of images with their classes, images per class.
+
+Like every figure helper of the course, each returns its matplotlib Figure and never calls
+`plt.show()`: in JupyterLab the figure appears when it is the cell's result, and tests can close it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+from .transforms import IMAGENET_MEAN, IMAGENET_STD, denormalize
+
+
+def show_images(images: torch.Tensor, labels: Sequence[int], class_names: Sequence[str],
+                mean=IMAGENET_MEAN, std=IMAGENET_STD, ncols: int = 8, title: str | None = None):
+    """A grid of normalised images (N,C,H,W) with their class names; returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    n = len(images)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 1.8 * nrows), squeeze=False)
+    pictures = denormalize(images.detach().float().cpu(), mean, std).permute(0, 2, 3, 1)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, picture, label in zip(axes.flat, pictures, labels, strict=False):
+        ax.imshow(picture.numpy())
+        ax.set_title(class_names[int(label)], fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_class_counts(counts: dict[str, int] | dict[str, dict[str, int]],
+                      title: str = "Images per class"):
+    """Bar chart of images per class; pass {split: counts} to compare splits side by side."""
+    import matplotlib.pyplot as plt
+
+    groups = counts if isinstance(next(iter(counts.values())), dict) else {"all": counts}
+    names = list(next(iter(groups.values())))
+    width = 0.8 / len(groups)
+    fig, ax = plt.subplots(figsize=(1.2 * len(names) + 3, 3))
+    for k, (group, values) in enumerate(groups.items()):
+        xs = [i + (k - (len(groups) - 1) / 2) * width for i in range(len(names))]
+        bars = ax.bar(xs, [values[n] for n in names], width, label=group)
+        ax.bar_label(bars, fontsize=8)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("images")
+    ax.set_title(title)
+    if len(groups) > 1:
+        ax.legend()
+    fig.tight_layout()
+    return fig
