@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="image sizes of the training-step rows (default: 40 224)")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--images", type=int, default=None,
-                        help="images per measurement (default: 10 batches at 40 px, 2 at 224)")
+                        help="images per measurement (default: 6 batches at 40 px, 2 at 224)")
     args = parser.parse_args(argv)
     if not allocator.can_reuse_memory():
         raise SystemExit("allocator tuning needs glibc (Linux): nothing to compare here")
@@ -59,11 +59,11 @@ def main(argv: list[str] | None = None) -> None:
     plain = {"device": "cpu", "batch": args.batch, "channels_last": True, "amp": None}
     rows = {f"training step, {size} px": {**plain, "kind": "step", "size": size,
                                           "images": args.images or args.batch
-                                          * (10 if size <= 64 else 2)}
+                                          * (6 if size <= 64 else 2)}
             for size in args.size}
     rows[f"epoch slice with the course's loader, {args.size[0]} px"] = {
         **plain, "kind": "epoch", "loader": "course", "size": args.size[0],
-        "images": args.images or 10 * args.batch}
+        "images": args.images or 6 * args.batch}
     for name, spec in rows.items():
         default, tuned = [], []
         for rep in range(args.reps):
