@@ -261,10 +261,12 @@ def apply(source: str, mutant: Mutant) -> str:
 
 
 def _copy_tree(dest: Path) -> None:
-    """The package, the tests and the pytest settings: all a mutant's test run needs."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    """The package, the tests, the notebooks (some tests read their cells) and the pytest
+    settings: all a mutant's test run needs."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
     shutil.copytree(REPO / "course_utils", dest / "course_utils", ignore=ignore)
     shutil.copytree(REPO / "tests", dest / "tests", ignore=ignore)
+    shutil.copytree(REPO / "notebooks", dest / "notebooks", ignore=ignore)
     shutil.copy2(REPO / "pyproject.toml", dest / "pyproject.toml")
 
 
