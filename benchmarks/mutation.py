@@ -13,8 +13,8 @@ training transforms, a confusion-matrix plot divided by columns...), written as 
 text replacement. For each one the tool copies `course_utils/` and `tests/` into a temporary
 folder, applies the replacement there (the working tree is never edited), and runs that
 module's fast unit tests with the copy first on the path. A mutant the tests fail on is
-"caught"; one they pass on is a gap. The whole run is about 70 minutes of test time (half that
-with --jobs 2 on two cores); it is a maintainers' tool, not part of `make test`.
+"caught"; one they pass on is a gap. The whole run took about 17 minutes with --jobs 2 on the
+2-core test machine (under other load); it is a maintainers' tool, not part of `make test`.
 
 Why a hand-written list rather than mutmut: generic operators (`<` to `<=`, a constant plus
 one) mostly produce mutants that crash at once or that no learner would ever write; the
