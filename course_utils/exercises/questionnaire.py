@@ -42,7 +42,7 @@ class Choice(Exercise):
     def _check(self, answer) -> str:
         letter = self._letter(answer)
         if letter == self.right:
-            return f"{letter}. {self.explanation[:1].upper()}{self.explanation[1:]}"
+            return f"{letter}. {self.explanation}"
         raise Wrong(f"{letter} is not right: {self.why[letter]}")
 
     def _letter(self, answer) -> str:

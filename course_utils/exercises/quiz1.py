@@ -25,7 +25,7 @@ q1 = Choice(
               "and lands far from 0 and 1 (section 2 printed one with much red and little green).",
          "D": "Normalize subtracts a number and divides by another in each channel: a red image "
               "stays redder than a green one."},
-    explanation="the mean and std of ImageNet's training photos, per channel: inputs on the scale "
+    explanation="The mean and std of ImageNet's training photos, per channel: inputs on the scale "
                 "the network's initialisation and BatchNorm expect, and the same preparation as "
                 "torchvision's pretrained weights.",
     hint="Section 2, the paragraph after the two transforms, and the printed statistics of one "
@@ -50,7 +50,7 @@ q2 = Choice(
          "B": "a flip or a shift costs next to nothing beside the network; the reason is what it "
               "does to the measurement, not its speed.",
          "C": "a flipped test image is still a test image: no training label goes anywhere."},
-    explanation="augmentation is a training device: every epoch sees new versions of each image. A "
+    explanation="Augmentation is a training device: every epoch sees new versions of each image. A "
                 "measurement should be repeatable, so evaluation uses one fixed view.",
     hint="Section 2, the two bullet points on the training and the evaluation transform.",
     variable="q2")
@@ -70,7 +70,7 @@ q3 = Choice(
     why={"B": "neither is augmented: both use the evaluation transform.",
          "C": "all three parts come from the same folder, split by `stratified_split`.",
          "D": "it is the same size as the validation set (15 % each); size is not the reason."},
-    explanation="choosing the best of several noisy scores picks a lucky one; the test split must "
+    explanation="Choosing the best of several noisy scores picks a lucky one; the test split must "
                 "not influence any choice, so that its score stays unbiased.",
     hint="Section 3: what the training loop uses the validation set for.",
     variable="q3")
@@ -90,7 +90,7 @@ q4 = Choice(
     why={"A": "the test set is drawn the same way as the others; nothing makes it harder.",
          "C": "both are instant; speed is not what the split is for.",
          "D": "neither split looks at the pixels; each image is in exactly one part either way."},
-    explanation="a seeded generator repeats the split exactly; splitting each class on its own "
+    explanation="A seeded generator repeats the split exactly; splitting each class on its own "
                 "keeps a small class from nearly vanishing from the test set.",
     hint="What changes from one run to the next with an unseeded split, and what happens to a "
          "small class? Section 3, the first paragraph.",
@@ -110,7 +110,7 @@ q5 = Choice(
     why={"A": "an accuracy counts correct images whatever their order.",
          "B": "the training loader shuffles a `Subset` in this very chapter.",
          "D": "shuffling draws one permutation per epoch: it costs nothing measurable."},
-    explanation="shuffling helps training only; for evaluation it just makes results untraceable.",
+    explanation="Shuffling helps training only; for evaluation it just makes results untraceable.",
     hint="Can the order of the images change a count of correct answers? Section 4, the first "
          "paragraph.",
     variable="q5")
@@ -160,7 +160,7 @@ q8 = Choice(
     why={"B": "`Resize` and `CenterCrop` are deterministic: the same image gives the same tensor.",
          "C": "both end at IMAGE_SIZE x IMAGE_SIZE.",
          "D": "neither produces tensors; `ToTensor()` does, after them."},
-    explanation="squashing changes an object's proportions; cropping keeps them and loses only the "
+    explanation="Squashing changes an object's proportions; cropping keeps them and loses only the "
                 "borders of the long side.",
     hint="Section 2, the bullet point on the evaluation transform.",
     variable="q8")
@@ -180,7 +180,7 @@ q9 = Choice(
     why={"A": "counts say how balanced the classes are, not which one is number 2.",
          "B": "the model was trained on this folder's classes, not ImageNet's.",
          "C": "the batch size has nothing to do with labels."},
-    explanation="a label is a class's position in the sorted folder names; without that list a "
+    explanation="A label is a class's position in the sorted folder names; without that list a "
                 "model's outputs are just numbers.",
     hint="A label is a position in a list. Which list? Section 1, after the dataset is "
          "created.",

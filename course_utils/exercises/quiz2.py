@@ -22,7 +22,7 @@ q1 = Choice(
          "C": "it has more parameters than the 20-layer network, which does better.",
          "D": "a small training set makes a network overfit, which would lower its training "
               "error."},
-    explanation="a deeper network can always do at least as well on its training data, so a higher "
+    explanation="A deeper network can always do at least as well on its training data, so a higher "
                 "training error is a failure of optimisation: the degradation problem.",
     hint="Does overfitting raise or lower the training error? Section 1, the first paragraph.",
     variable="q1")
@@ -43,7 +43,7 @@ q2 = Choice(
     why={"A": "a ReLU keeps the shape of its input; the addition works either way.",
          "B": "the same two operations run in either order; speed is not the reason.",
          "D": "a ReLU is not linear, wherever it sits."},
-    explanation="the residual F(x) must be able to be negative, so that the block can move its "
+    explanation="The residual F(x) must be able to be negative, so that the block can move its "
                 "input in either direction; the ReLU then acts on the sum.",
     hint="Section 2, right after the residual branch is built.",
     variable="q2")
@@ -86,7 +86,7 @@ q4 = Choice(
          "B": "not only then: a stride of 2 halves the size even at equal channels.",
          "C": "identity shortcuts are free and give the gradient a direct route back; the paper's "
               "option B projects only where the shape changes."},
-    explanation="the addition needs F(x) and x of the same shape; a projection is needed exactly "
+    explanation="The addition needs F(x) and x of the same shape; a projection is needed exactly "
                 "where they differ.",
     hint="Section 2, \"When the shape changes\", and section 4 on layer1's conv_block.",
     variable="q4")
@@ -125,7 +125,7 @@ q6 = Choice(
     why={"A": "both have one 3x3 conv's worth of reach per block or more; the 1x1 convs add none.",
          "B": "each of its three convs is followed by a BatchNorm.",
          "D": "it has a shortcut like every residual block."},
-    explanation="the 1x1 convs reduce 256 channels to 64 and expand them back, so the expensive "
+    explanation="The 1x1 convs reduce 256 channels to 64 and expand them back, so the expensive "
                 "3x3 conv runs at 64 channels: 70,400 parameters against 1,180,672.",
     hint="Section 3, the first paragraph and \"Counting by hand\".",
     variable="q6")
@@ -146,7 +146,7 @@ q7 = Choice(
          "C": "the identity has no parameters, but its Jacobian is I, not 0: it passes the "
               "gradient on unchanged.",
          "D": "the derivative of x + F(x) is I + J_F, not twice anything."},
-    explanation="the identity term gives the gradient a route that no layer can shrink or blow up "
+    explanation="The identity term gives the gradient a route that no layer can shrink or blow up "
                 "(the ReLU after the addition masks some of it; pre-activation blocks remove even "
                 "that).",
     hint="Differentiate x + F(x) with respect to x. Section 5, the first paragraph.",
@@ -168,8 +168,8 @@ q8 = Choice(
               "batch, so Keras's 0.99 is PyTorch's 0.01.",
          "C": "the running averages are buffers, updated by averaging, not by a gradient.",
          "D": "every channel is updated at every training batch."},
-    explanation="running = (1 - momentum) x running + momentum x batch statistic: eval mode then "
-                "normalises with these averages.",
+    explanation="Running average = (1 - momentum) x old + momentum x batch statistic; eval "
+                "mode then normalises with these averages.",
     hint="The BatchNorm paragraph of section 2 (\"buffers, not parameters\"); PyTorch's "
          "nn.BatchNorm2d documentation gives the formula.",
     variable="q8")

@@ -20,7 +20,7 @@ q1 = Choice(
          "B": "BatchNorm and pooling layers are not counted, nor the projections beside the main "
               "path.",
          "C": "it has 25.6 million."},
-    explanation="the paper counts weight layers along the main path; the same rule names every "
+    explanation="The paper counts weight layers along the main path; the same rule names every "
                 "member of the family.",
     hint="Count the blocks of [3, 4, 6, 3], then count the layers with weights. Section 4, "
          "\"What the 50 counts\".",
@@ -41,7 +41,7 @@ q2 = Choice(
     why={"B": "the stem convolves and pools; it resizes nothing.",
          "C": "an nn.Linear has a fixed number of inputs, fixed when it is created.",
          "D": "nothing is resized: a 64-pixel image goes through at 64 pixels."},
-    explanation="the 7x7 map of a 224-pixel image and the 2x2 map of a 64-pixel one both pool to "
+    explanation="The 7x7 map of a 224-pixel image and the 2x2 map of a 64-pixel one both pool to "
                 "(N, 2048, 1, 1).",
     hint="What does the layer just before fc do to the height and width? Section 1, the bullet "
          "point on the head.",
@@ -62,7 +62,7 @@ q3 = Choice(
     why={"A": "a count of elements is exact on any device.",
          "C": "the count depends only on the shapes, never on the values.",
          "D": "`meta` runs nowhere: it only tracks shapes."},
-    explanation="counting needs only shapes; `meta` gives shapes without allocating or "
+    explanation="Counting needs only shapes; `meta` gives shapes without allocating or "
                 "initialising anything.",
     hint="Does a parameter count depend on the values of the weights? Section 4, before the "
          "table of the family.",
@@ -83,7 +83,7 @@ q4 = Choice(
     why={"A": "its structure follows the paper; where the weights live is the problem.",
          "B": "CrossEntropyLoss applies the softmax itself; a model returns raw scores.",
          "D": "they run: every call builds fresh layers and applies them once."},
-    explanation="a module knows only the layers assigned to it in __init__; create each layer "
+    explanation="A module knows only the layers assigned to it in __init__; create each layer "
                 "once, store it on self, call it in forward.",
     hint="Where do the weights of a layer created inside a function call live after the call? "
          "Section 6.",
@@ -106,7 +106,7 @@ q5 = Choice(
               "load into each other); the chapter compares the outputs separately.",
          "C": "the chapter loads a randomly initialised model (weights=None).",
          "D": "loading says nothing about speed."},
-    explanation="strict loading checks the names and shapes; equal outputs on the same input are "
+    explanation="Strict loading checks the names and shapes; equal outputs on the same input are "
                 "the second half of the proof.",
     hint="Section 5, and section 7's remark that a v1.5 state dict loads into v1.",
     variable="q5")
@@ -126,7 +126,7 @@ q6 = Choice(
     why={"A": "both have the same parameters under the same names.",
          "C": "both project where the shape changes.",
          "D": "that is another variant (ResNet-C); v1.5 keeps the 7x7 stem."},
-    explanation="a strided 1x1 conv reads one pixel of every 2x2 square; on the 3x3 conv the "
+    explanation="A strided 1x1 conv reads one pixel of every 2x2 square; on the 3x3 conv the "
                 "stride's window still covers all of them.",
     hint="Which conv of the first bottleneck carries the stride, and what does a strided 1x1 "
          "conv read? Section 7.",
@@ -164,7 +164,7 @@ q8 = Choice(
     why={"A": "it has 3 blocks; layer3 has 6.",
          "C": "all projections are 1x1 convs.",
          "D": "the feature map's size changes the multiply-adds, never the parameters."},
-    explanation="parameters depend on kernel size and channels only; the multiply-adds also "
+    explanation="Parameters depend on kernel size and channels only; the multiply-adds also "
                 "depend on the map's size, which is why every stage costs about the same compute.",
     hint="Section 2, \"Notice that\", and section 1 on the stages.",
     variable="q8")

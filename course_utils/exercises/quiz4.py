@@ -21,8 +21,8 @@ q1 = Choice(
     why={"A": "that is torch.no_grad() or torch.inference_mode(); eval() does not touch autograd.",
          "B": "an optimiser still changes the weights of a model in eval mode.",
          "D": "eval() moves nothing; .to(device) does."},
-    explanation="eval() changes how some layers behave (BatchNorm, dropout); it is not about "
-                "gradients or devices.",
+    explanation="`model.eval()` changes how some layers behave (BatchNorm, dropout); it is not "
+                "about gradients or devices.",
     hint="Section 1, problem 2, and the demonstration after the list.",
     variable="q1")
 
@@ -40,7 +40,7 @@ q2 = Choice(
     why={"A": "that is what eval() does.",
          "C": "it changes nothing in the arithmetic; outputs are the same with or without it.",
          "D": "it saves nothing."},
-    explanation="evaluation never calls backward, so the graph that autograd would record is "
+    explanation="Evaluation never calls backward, so the graph that autograd would record is "
                 "pure cost; inference_mode is a stricter no_grad.",
     hint="What does autograd record during a forward pass, and does evaluation need it? "
          "Section 2, the first paragraph.",
@@ -61,7 +61,7 @@ q3 = Choice(
               "zero_grad does not touch it.",
          "C": "it resets the gradients, not the weights.",
          "D": "gradients accumulate on every device."},
-    explanation="accumulation is a feature (for large effective batches) that a plain training "
+    explanation="Accumulation is a feature (for large effective batches) that a plain training "
                 "loop must switch off by resetting the gradients each time.",
     hint="Exercise 1's check names this mistake; section 2 shows the loop.",
     variable="q3")
@@ -101,7 +101,7 @@ q5 = Choice(
          "B": "overfitting shows as training doing much better than validation; here training "
               "does not even fit its own images.",
          "C": "easy data would be learned quickly; 44 % on four classes is far from learned."},
-    explanation="not broken, not overfitting: too slow. The cure is a better recipe (a larger "
+    explanation="Not broken, not overfitting: too slow. The cure is a better recipe (a larger "
                 "rate with warm-up), not patience.",
     hint="Compare the training accuracy with the validation accuracy, and both with chance. "
          "Section 5, \"Reading it\".",
@@ -122,7 +122,7 @@ q6 = Choice(
     why={"B": "an epoch costs the same whatever the learning rate.",
          "C": "checkpoints and the schedule are independent.",
          "D": "the learning rate does not change the memory a step needs."},
-    explanation="warm-up lets the running estimates catch up before the steps become large; "
+    explanation="Warm-up lets the running estimates catch up before the steps become large; "
                 "the rate then anneals towards zero to polish.",
     hint="What is still settling during the first steps? Section 6, the first rung of the "
          "ladder.",
@@ -146,7 +146,7 @@ q7 = Choice(
               "shortcuts carry the signal meanwhile.",
          "B": "the BatchNorms are all there; one of their parameters starts at zero.",
          "D": "it changes where training starts, not how much the network can memorise."},
-    explanation="a block with a zero branch computes relu(shortcut(x)): identity blocks pass their "
+    explanation="A block with a zero branch computes relu(shortcut(x)): identity blocks pass their "
                 "input through, and depth is added gradually.",
     hint="What does a block output when its residual branch outputs zero? Section 3.",
     variable="q7")
@@ -166,7 +166,7 @@ q8 = Choice(
               "all-or-nothing.",
          "C": "torch.save writes to any path.",
          "D": "the history is a separate file, written after every epoch."},
-    explanation="a rename replaces a file in one step; writing in place could be interrupted "
+    explanation="A rename replaces a file in one step; writing in place could be interrupted "
                 "half-way and lose the best model.",
     hint="Section 4, the first bullet point, and section 9 on Ctrl-C.",
     variable="q8")

@@ -21,7 +21,7 @@ q1 = Choice(
     why={"A": "validation runs in eval mode, like the test; the fresh model reproduces it exactly.",
          "B": "both are 15 % of the images.",
          "D": "both use the evaluation transform."},
-    explanation="a number that was used to choose cannot also measure the choice; the test split "
+    explanation="A number that was used to choose cannot also measure the choice; the test split "
                 "is kept apart for exactly that.",
     hint="Which split chose the epoch, and which influenced nothing? Section 3.",
     variable="q1")
@@ -40,7 +40,7 @@ q2 = Choice(
     why={"A": "speed is not the point; safety is.",
          "B": "`map_location` decides the device; the course loads onto the CPU.",
          "C": "loading cannot change the size of a file."},
-    explanation="opening a checkpoint from someone else must never run their code; since PyTorch "
+    explanation="Opening a checkpoint from someone else must never run their code; since PyTorch "
                 "2.6 this is also torch.load's default.",
     hint="A .pth file is a pickle: what can unpickling do? Section 1.",
     variable="q2")
@@ -77,7 +77,7 @@ q4 = Choice(
               "mistaken for circles.",
          "C": "the diagonal holds the correct predictions.",
          "D": "the sum is the number of test images."},
-    explanation="a row holds the images of one true class; its off-diagonal cells say which "
+    explanation="A row holds the images of one true class; its off-diagonal cells say which "
                 "classes they were taken for.",
     hint="Rows are true classes, columns predictions. Section 4.",
     variable="q4")
@@ -99,7 +99,7 @@ q5 = Choice(
               "training mode uses them instead of the running ones learned in training.",
          "C": "weights change only in an optimiser's step.",
          "D": "a softmax always adds up to 1."},
-    explanation="eval mode uses the running statistics learned in training: the same image then "
+    explanation="Eval mode uses the running statistics learned in training: the same image then "
                 "gets the same answer whatever else is in the batch.",
     hint="Which statistics does BatchNorm use in training mode? Section 7, and chapter 4's "
          "problem 2.",
@@ -120,7 +120,7 @@ q6 = Choice(
     why={"A": "both average per-class numbers; they differ in the weights.",
          "B": "the weights are the supports, whatever the difficulty.",
          "D": "they are equal only when every class has the same support."},
-    explanation="with unbalanced classes the macro average shows how the small classes fare; the "
+    explanation="With unbalanced classes the macro average shows how the small classes fare; the "
                 "weighted one follows the common classes.",
     hint="What is each class weighted by? Section 5, after the definitions.",
     variable="q6")
@@ -142,7 +142,7 @@ q7 = Choice(
          "C": "Grad-CAM works on any convolutional stage; at 128 pixels the chapter would use "
               "layer4.",
          "D": "layer3 has 1024 channels, layer4 2048."},
-    explanation="a class-activation map is as coarse as its stage's grid; below 96 pixels layer4's "
+    explanation="A class-activation map is as coarse as its stage's grid; below 96 pixels layer4's "
                 "grid is too coarse to read.",
     hint="How many cells does layer4's grid have for a 40-pixel image? Section 8.",
     variable="q7")

@@ -22,7 +22,7 @@ q1 = Choice(
          "C": "at initialisation its gradients *explode* towards the first layers, and AdamW "
               "rescales every weight's step anyway; the trouble is not only the gradients' size.",
          "D": "its layers are the same widths as plain-20's; it has more parameters in all."},
-    explanation="the degradation problem is an optimisation problem: more layers, same data, "
+    explanation="The degradation problem is an optimisation problem: more layers, same data, "
                 "higher training loss.",
     hint="Is plain-56's *training* loss high or low? The introduction, and \"What you should "
          "see\".",
@@ -43,7 +43,7 @@ q2 = Choice(
     why={"A": "the paper found projections slightly better (option B); accuracy is not why.",
          "B": "projections are the paper's option B, used in ResNet-50.",
          "D": "speed is not the reason; a fair comparison is."},
-    explanation="a controlled experiment changes one thing: here, the shortcuts, and nothing else.",
+    explanation="A controlled experiment changes one thing: here, the shortcuts, and nothing else.",
     hint="\"The paper's CIFAR networks\", after the two block classes.",
     variable="q2")
 
@@ -53,7 +53,7 @@ q3 = Number(
     expected=0,
     known={2752: "that is what option B's two projections would cost; option A learns nothing.",
            2: "two stage transitions, but each subsamples and pads: no weights at all."},
-    explanation="slicing and zero padding have nothing to learn: ResNet-56 and plain-56 have the "
+    explanation="Slicing and zero padding have nothing to learn: ResNet-56 and plain-56 have the "
                 "same parameter count.",
     hint="\"The paper's CIFAR networks\": the code proves the counts equal.",
     variable="q3", what="the parameters of option A", rel=0.0)
@@ -73,7 +73,7 @@ q4 = Choice(
     why={"A": "that is the common story; with BatchNorm the measurement shows the opposite.",
          "B": "ResNet-56's are far flatter; plain-56's grow layer after layer.",
          "C": "every layer gets a gradient; the question is how large."},
-    explanation="about 1600x between plain-56's first and last conv, against about 12x in "
+    explanation="About 1600x between plain-56's first and last conv, against about 12x in "
                 "ResNet-56: every block hands the gradient straight back through + x.",
     hint="\"Gradients at initialisation\", what to notice.",
     variable="q4")
@@ -92,7 +92,7 @@ q5 = Choice(
     why={"A": "the seeds' networks are not combined; the seeds measure how much a result varies.",
          "C": "every run costs the same.",
          "D": "an optimiser knows nothing of seeds."},
-    explanation="a seed sets the initial weights and the order of the batches; a claim that flips "
+    explanation="A seed sets the initial weights and the order of the batches; a claim that flips "
                 "with the seed is noise.",
     hint="\"Training: one recipe, three seeds, four networks\".",
     variable="q5")
@@ -112,7 +112,7 @@ q6 = Choice(
     why={"B": "that is the lesson's claim, and exactly what ResNet-1202 contradicts.",
          "C": "it trains as well as ResNet-110: the shortcuts still work.",
          "D": "its training error is as low as ResNet-110's; the gap is in the test error."},
-    explanation="trainable is not the same as better: the extra capacity is spent memorising "
+    explanation="Trainable is not the same as better: the extra capacity is spent memorising "
                 "(overfitting), which the authors name as the cause.",
     hint="The introduction, the paragraph on the lesson's claim.",
     variable="q6")
@@ -133,7 +133,7 @@ q7 = Choice(
               "depth.",
          "B": "the slope is still there; the spread is limited.",
          "D": "the branches get gradients and learn; the shortcut only adds a route."},
-    explanation="in the plain net the gradient must pass through every layer in between; the "
+    explanation="In the plain net the gradient must pass through every layer in between; the "
                 "shortcut bounds how small any layer's gradient can get.",
     hint="Compare how far apart the layers' gradients are in the two kinds of network. "
          "\"Gradients after training\".",
@@ -155,7 +155,7 @@ q8 = Choice(
          "B": "both trained equally well; the test difference is noise.",
          "C": "the data cannot tell: both nearly memorised the training set, and their test errors "
               "are the same within noise."},
-    explanation="the chapter claims only what survives the spread: the deeper plain net trains "
+    explanation="The chapter claims only what survives the spread: the deeper plain net trains "
                 "worse, the deeper ResNet does not.",
     hint="Compare the difference with one image's worth and with the spread between seeds. "
          "\"What you should see\", what does not hold.",

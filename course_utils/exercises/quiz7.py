@@ -21,7 +21,7 @@ q1 = Choice(
               "equal after that, without sending weights.",
          "C": "a loss average alone would not change any weight; the gradients carry the update.",
          "D": "each process predicts its own images; nothing is averaged across them."},
-    explanation="one all-reduce of the gradients per step, overlapped with the backward pass, "
+    explanation="One all-reduce of the gradients per step, overlapped with the backward pass, "
                 "layer group by layer group.",
     hint="What does every process compute in its backward pass, and what must they share? "
          "Section 1, the numbered steps.",
@@ -65,7 +65,7 @@ q3 = Choice(
          "B": "every replica has the full model, BatchNorm included, and DDP broadcasts its "
               "buffers before every forward pass.",
          "D": "the command keeps the rate (`--lr-scaling none`) unless told otherwise."},
-    explanation="in eval mode the two agree to rounding; in training mode the per-share statistics "
+    explanation="In eval mode the two agree to rounding; in training mode the per-share statistics "
                 "make it close, not equal.",
     hint="Does an image's output in BatchNorm's training mode depend on the other images of "
          "its share? Section 1, after the proof.",
@@ -85,7 +85,7 @@ q4 = Choice(
     why={"A": "every process trains on its share; rank 0 only does the talking.",
          "B": "every process holds a full, identical replica.",
          "C": "any process can write; the course chooses rank 0 (and a barrier ends each epoch)."},
-    explanation="one writer, identical replicas: nothing is lost by letting the others stay "
+    explanation="One writer, identical replicas: nothing is lost by letting the others stay "
                 "silent.",
     hint="Section 3, what is new in the log, and the table of classic mistakes.",
     variable="q4")
@@ -104,7 +104,7 @@ q5 = Choice(
     why={"A": "the shares stay disjoint; only their order stops changing.",
          "C": "set_epoch does not change how many items a share has.",
          "D": "the schedule is the scheduler's business."},
-    explanation="each process must draw the same permutation, so the sampler seeds it; set_epoch "
+    explanation="Each process must draw the same permutation, so the sampler seeds it; set_epoch "
                 "makes the seed change from epoch to epoch.",
     hint="DistributedSampler's shuffle is seeded with seed + epoch. Section 5, the table of "
          "classic mistakes.",
@@ -137,7 +137,7 @@ q7 = Choice(
     why={"B": "it works: the run finishes and its validation numbers match.",
          "C": "the same model and recipe; only the split of the work changes.",
          "D": "rank 0 saves once per epoch, when the model improves."},
-    explanation="data parallelism pays when each process gets hardware of its own: a GPU, or many "
+    explanation="Data parallelism pays when each process gets hardware of its own: a GPU, or many "
                 "cores.",
     hint="How many cores does the single process already use? Section 3, \"Speed\".",
     variable="q7")
@@ -158,6 +158,6 @@ q8 = Choice(
          "B": "only the padding repeats, a few images at most.",
          "D": "a DataLoader handles a short last batch; the all-reduce across processes is the "
               "problem."},
-    explanation="every step is a collective: all processes must take the same number of steps.",
+    explanation="Every step is a collective: all processes must take the same number of steps.",
     hint="Exercise 2, and the table of classic mistakes.",
     variable="q8")

@@ -30,7 +30,7 @@ q1 = Choice(
          "B": "from scratch, 20 images per class are far too few; the pretrained features are "
               "exactly what makes so few enough.",
          "D": "the new head starts random: it is the part that must learn."},
-    explanation="few images: reuse the features as they are and learn only the head; more images "
+    explanation="Few images: reuse the features as they are and learn only the head; more images "
                 "(or a more different task): let the backbone adapt, gently.",
     hint="The section on feature extraction vs fine-tuning.",
     variable="q1")
@@ -50,7 +50,7 @@ q2 = Choice(
     why={"B": "it has almost all of them: 23.5 million, against 8,196 in a 4-class head.",
          "C": "the learning rate changes the size of a step, not its cost.",
          "D": "they receive gradients like any parameter unless requires_grad is switched off."},
-    explanation="two parameter groups in one optimiser: a small rate keeps what the backbone "
+    explanation="Two parameter groups in one optimiser: a small rate keeps what the backbone "
                 "knows, a large one lets the head learn.",
     hint="Which part starts random, and which already knows something? The section on fine- "
          "tuning.",
@@ -73,7 +73,7 @@ q3 = Choice(
               "running statistics are buffers, updated in training mode by the forward pass.",
          "C": "a layer whose parameters need no gradient runs normally.",
          "D": "freezing removes nothing."},
-    explanation="training mode is a property of the modules, not of the gradients; a frozen "
+    explanation="Training mode is a property of the modules, not of the gradients; a frozen "
                 "backbone must also be put in eval mode to stay frozen.",
     hint="The section on feature extraction; chapter 4's question on what model.eval() changes.",
     variable="q3")
@@ -110,7 +110,7 @@ q5 = Choice(
               "when the model runs.",
          "B": "the preparation costs the same either way.",
          "C": "nothing forbids them; they just do not match what the backbone learned."},
-    explanation="a pretrained network is a function learned on one input distribution; feed it "
+    explanation="A pretrained network is a function learned on one input distribution; feed it "
                 "that distribution.",
     hint="Chapter 1's question on the ImageNet mean and std.",
     variable="q5")
@@ -130,7 +130,7 @@ q6 = Choice(
     why={"A": "random weights need no loading; that is what makes the fallback silent.",
          "C": "initialising is instant.",
          "D": "weights=None is how every earlier chapter builds its models."},
-    explanation="a silent fallback turns a missing file into a wrong conclusion; a clear error "
+    explanation="A silent fallback turns a missing file into a wrong conclusion; a clear error "
                 "costs a minute.",
     hint="The section that loads the pretrained weights.",
     variable="q6")
@@ -153,7 +153,7 @@ q7 = Choice(
               "nothing for your task.",
          "D": "that works, but squeezes 2048 features through ImageNet's 1000 class scores; a new "
               "2048 -> 4 head is simpler and keeps the features."},
-    explanation="the backbone transfers, the head does not: one output per class of the new task.",
+    explanation="The backbone transfers, the head does not: one output per class of the new task.",
     hint="The section on the new head; chapter 4's paragraph on the lesson's head.",
     variable="q7")
 
@@ -171,7 +171,7 @@ q8 = Choice(
     why={"B": "pretrained features are worth most exactly when images are scarce.",
          "C": "from scratch, a few images per class are far too few to learn good features.",
          "D": "with many images scratch catches up; the advantage is largest with few."},
-    explanation="transfer replaces images with prior knowledge; the fewer the images, the more "
+    explanation="Transfer replaces images with prior knowledge; the fewer the images, the more "
                 "that knowledge is worth.",
     hint="The section comparing scratch and transfer over images per class.",
     variable="q8")
