@@ -23,7 +23,8 @@ def as_number(answer, what: str) -> float:
         try:
             float(text.replace(",", "").replace("_", ""))
         except ValueError:
-            raise Wrong(f"expected a number for {what}, got the text {describe(text)}.") from None
+            raise Wrong(f"expected a number for {what}, got the text {describe(text, kind=False)}."
+                        ) from None
         raise Wrong(f"{what}: you gave the text {text[:40]!r}, not a number: remove the quotes.")
     if isinstance(answer, tuple | list) and len(answer) == 1:
         raise Wrong(f"{what}: you gave a {type(answer).__name__} holding one value, "

@@ -18,6 +18,7 @@ import sys
 import sysconfig
 import textwrap
 import traceback
+import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -150,7 +151,7 @@ _LEAK = ("your code changed PyTorch's global state for the rest of the notebook 
 
 def describe(value, limit: int = 80, kind: bool = True) -> str:
     """`type value` for a message, whatever the value: a repr that raises or runs long is cut."""
-    prefix = f"{_type_name(value)} " if kind else ""
+    name = _type_name(value)
     try:
         if type(value) is int and value.bit_length() > 200:  # noqa: E721 - not bool, not a subclass
             digits = len(str(abs(value))) if value.bit_length() < 14_000 else round(
@@ -158,11 +159,15 @@ def describe(value, limit: int = 80, kind: bool = True) -> str:
             return f"an integer with {digits:,} digits"
         if type(value) is type:
             return f"the class {value.__qualname__}"
+        if isinstance(value, types.FunctionType | types.BuiltinFunctionType | types.MethodType):
+            return f"the function {value.__qualname__}"
         text = repr(value)
     except Exception:  # noqa: BLE001 - a learner's __repr__ may raise anything
-        return f"a {_type_name(value)} (its repr raises)"
+        return f"a {name} (its repr raises)"
     if not isinstance(text, str):
-        return f"a {_type_name(value)}"
+        return f"a {name}"
+    named = text.lstrip("<").lower().startswith(name.lower())  # "tensor(...)", "<generator ...>"
+    prefix = f"{name} " if kind and not named else ""
     return f"{prefix}{text[:limit]}{'...' if len(text) > limit else ''}"
 
 
