@@ -570,3 +570,31 @@ def test_each_chapter_closes_with_its_questionnaire(chapter) -> None:
     shown = ["".join(o["data"]["text/plain"]) for o in checks["outputs"]]
     assert len(shown) == len(questionnaire.questions(quiz))
     assert all(text.startswith("Correct:") for text in shown), shown
+
+
+@pytest.mark.parametrize("chapter", sorted(CHAPTERS))
+def test_the_questionnaire_cells_are_what_insert_writes(chapter, tmp_path) -> None:
+    """The committed cells, outputs included, are exactly what the tool writes (it is
+    idempotent); a notebook without the cells gets them before its Summary."""
+    import nbformat
+
+    [path] = NOTEBOOKS.glob(f"{chapter:02d}_*.ipynb")
+    committed = nbformat.read(path, as_version=4)
+    again = questionnaire.insert(nbformat.read(path, as_version=4), QUIZZES[chapter])
+    assert nbformat.writes(again) == nbformat.writes(committed)
+    bare = nbformat.read(path, as_version=4)
+    bare.cells = [c for c in bare.cells if not c.get("id", "").startswith(f"quiz{chapter}-")]
+    assert nbformat.writes(questionnaire.insert(bare, QUIZZES[chapter])) == nbformat.writes(
+        committed)
+    copy = tmp_path / path.name
+    copy.write_bytes(path.read_bytes())
+    questionnaire.main([str(copy), f"quiz{chapter}"])
+    assert copy.read_bytes() == path.read_bytes()  # byte for byte, nbformat's layout
+
+
+def test_insert_needs_a_summary() -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# no summary")])
+    with pytest.raises(ValueError, match="## Summary"):
+        questionnaire.insert(nb, QUIZZES[1])

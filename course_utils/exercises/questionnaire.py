@@ -9,7 +9,9 @@ A question is a `Choice` (one letter among A, B, C, ...) or a `Number`. Both are
 they have the exercises' three outcomes, their display, and their promise never to raise. Each
 chapter's questions sit in `quizN.py`, one definition per question: its text, its choices, the right
 one, and why each other choice is wrong. The notebook's questionnaire cells are rendered from that
-one source by `cells(quizN)`; tests/test_exercises.py proves that every notebook shows exactly them.
+one source by `cells(quizN)` and put before the Summary by `insert` (the command
+`python -m course_utils.exercises.questionnaire notebooks/01_data.ipynb quiz1` refreshes them after
+a question changed); tests/test_exercises.py proves that every notebook shows exactly them.
 """
 
 from __future__ import annotations
@@ -159,4 +161,65 @@ def cells(module: ModuleType) -> tuple[str, str, str]:
     return markdown(module), answers_source(module), checks_source(module)
 
 
-__all__ = ["Choice", "Number", "answers_source", "cells", "checks_source", "markdown", "questions"]
+def insert(nb, module: ModuleType):
+    """Put the questionnaire's three cells just before the notebook's `## Summary`, replacing the
+    ones an earlier call put there, with the outputs a kernel shows for the solutions' checks.
+    Every other cell, output and execution count stays as it is; returns the nbformat notebook."""
+    import nbformat
+
+    name = _name(module)
+    ids = [f"{name}-questions", f"{name}-answers", f"{name}-checks"]
+    kept = [c for c in nb.cells if c.get("id") not in ids]
+    summary = next((i for i, c in enumerate(kept) if c.cell_type == "markdown"
+                    and c.source.startswith("## Summary")), None)
+    if summary is None:
+        raise ValueError("the notebook has no markdown cell starting with '## Summary' to put the "
+                         "questionnaire before")
+    count = max((c.execution_count or 0 for c in kept[:summary] if c.cell_type == "code"),
+                default=0)
+    questions_md, answers, checks = cells(module)
+    new = [nbformat.v4.new_markdown_cell(questions_md),
+           nbformat.v4.new_code_cell(answers, execution_count=count + 1),
+           nbformat.v4.new_code_cell(checks, execution_count=count + 2)]
+    for cell, cell_id in zip(new, ids, strict=True):
+        cell.id = cell_id
+    new[1].metadata["nbgrader"] = {"grade": False, "grade_id": name, "locked": False,
+                                   "schema_version": 3, "solution": True, "task": False}
+    namespace: dict = {}
+    exec(answers.replace("### BEGIN SOLUTION", "").replace("### END SOLUTION", ""), namespace)
+    for question in questions(module).values():
+        verdict = question._verdict(namespace[question.answer])
+        if not verdict:
+            raise ValueError(f"{question.name}: its own solution is refused: {verdict.message}")
+        new[2].outputs.append(nbformat.v4.new_output(
+            "display_data", data={"text/plain": repr(verdict), "text/html": verdict._repr_html_()}))
+    nb.cells = kept[:summary] + new + kept[summary:]
+    return nb
+
+
+def main(argv: list[str] | None = None) -> None:
+    """python -m course_utils.exercises.questionnaire NOTEBOOK quizN: (re)write the cells."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    import nbformat
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        raise SystemExit("usage: python -m course_utils.exercises.questionnaire NOTEBOOK quizN")
+    path = Path(args[0])
+    module = importlib.import_module(f"course_utils.exercises.{args[1]}")
+    nb = insert(nbformat.read(path, as_version=4), module)
+    tmp = path.with_suffix(".ipynb.tmp")
+    tmp.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")  # nbformat's own layout
+    tmp.replace(path)
+    print(f"wrote {len(questions(module))} questions into {path}")
+
+
+__all__ = ["Choice", "Number", "answers_source", "cells", "checks_source", "insert", "markdown",
+           "questions"]
+
+
+if __name__ == "__main__":
+    main()

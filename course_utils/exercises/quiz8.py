@@ -4,8 +4,10 @@ Chapter 8 is being written; these questions follow the course spec (pretrained w
 the course's ResNet, a new head, feature extraction vs fine-tuning with a smaller backbone learning
 rate, BatchNorm in a frozen backbone, never a silent fallback to random weights). Before the
 questionnaire goes into notebooks/08_*.ipynb, make every hint point to the section that answers
-it, and adjust any question the chapter answers differently. The cells come from
-`questionnaire.cells(quiz8)`, as in chapters 1-7; tests/test_exercises.py then checks them.
+it, and adjust any question the chapter answers differently. Then
+`python -m course_utils.exercises.questionnaire notebooks/08_<name>.ipynb quiz8` puts the three
+cells before the chapter's Summary, as in chapters 1-7; add 8 to the chapters that
+tests/test_exercises.py checks, and grading picks the questions up by themselves.
 """
 
 from __future__ import annotations
