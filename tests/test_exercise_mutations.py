@@ -13,6 +13,8 @@ import contextlib
 import functools
 import io
 import math
+import random
+import types
 from collections import OrderedDict
 
 import numpy as np
@@ -21,7 +23,7 @@ import torch
 import torchvision
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, TensorDataset
 from torchvision import transforms as T
 from torchvision.transforms import v2
 
@@ -42,8 +44,9 @@ def run(ex, answer):
 
 
 def tf(*steps):
-    return lambda size: T.Compose([step(size) if getattr(step, "__name__", "") == "<lambda>"
-                                   else step for step in steps])
+    """make_train_transform(size) composing the steps; a function among them is called with size."""
+    return lambda size: T.Compose([step(size) if isinstance(step, types.FunctionType) else step
+                                   for step in steps])
 
 
 NORM = T.Normalize(IMAGENET_MEAN, IMAGENET_STD)
@@ -78,13 +81,12 @@ CH1_MISTAKES = [
     (ch1.q1, course_transform, "handed in"),
     (ch1.q1, tf(lambda s: T.RandomResizedCrop(s), T.PILToTensor(), T.RandomHorizontalFlip()),
      "uint8 pixels"),
-    # torchvision raises
-    (ch1.q1, tf(lambda s: T.RandomResizedCrop(s), NORM, T.ToTensor()), GENERIC),
+    (ch1.q1, tf(lambda s: T.RandomResizedCrop(s), NORM, T.ToTensor()), "after ToTensor()"),
     (ch1.q2, 20, "rounded down"),
     (ch1.q2, 1000 / 48, "whole number"),
     (ch1.q2, 1000, "number of images"),
     (ch1.q2, 48, "batch size"),
-    (ch1.q2, 22, GENERIC),
+    (ch1.q2, 22, "one batch too many"),
     (ch1.q3, loaders({"shuffle": True}, {"shuffle": True}), "test loader shuffles"),
     (ch1.q3, loaders({}, {}), "does not shuffle"),
     (ch1.q3, loaders({"shuffle": True}, {}, swap=True), "swapped"),
@@ -110,8 +112,6 @@ CH1_VARIANTS = [
     (ch1.q1, tf(lambda s: T.Resize((s, s)),
                 lambda s: T.RandomCrop(s, padding=4, padding_mode="reflect"),
                 T.TrivialAugmentWide(), T.ToTensor(), NORM)),
-    (ch1.q1, tf(lambda s: T.RandomResizedCrop(s), T.RandomHorizontalFlip(), T.ToTensor(),
-                T.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)))),
     (ch1.q2, 21.0), (ch1.q2, np.int64(21)), (ch1.q2, torch.tensor(21)),
     (ch1.q3, loaders({"shuffle": True, "drop_last": True}, {})),
     (ch1.q3, loaders({"shuffle": True, "generator": torch.Generator().manual_seed(0)},
@@ -365,7 +365,7 @@ CH3_MISTAKES = [
     (ch3.q1, (1, 256, 10, 10), "expansion = 4"), (ch3.q1, (1, 1024, 20, 20), "halves the size"),
     (ch3.q1, (1, 512, 20, 20), "output of layer2"), (ch3.q1, (1, 2048, 5, 5), "layer4"),
     (ch3.q1, (1024, 10, 10), "batch dimension"), (ch3.q1, (1, 1024, 14, 14), "224x224"),
-    (ch3.q1, "1, 1024, 10, 10", "expected a shape"), (ch3.q1, (1, 1024, 10, 9), GENERIC),
+    (ch3.q1, "1, 1024, 10, 10", "expected a shape"), (ch3.q1, (1, 1024, 10, 9), "stay equal"),
     (ch3.q2, lambda n: ResNet(BasicBlock, [2, 2, 2, 2], num_classes=n), "ResNet-18"),
     (ch3.q2, lambda n: ResNet(Bottleneck, [3, 4, 6, 3], num_classes=n), "ResNet-50"),
     (ch3.q2, lambda n: ResNet(BasicBlock, [3, 3, 3, 3], num_classes=n), "asks for bottlenecks"),
@@ -375,7 +375,7 @@ CH3_MISTAKES = [
     (ch3.q2, lambda n: ResNet(Bottleneck, [2, 2, 2, 2]), "pass num_classes"),
     (ch3.q2, lambda n: ResNet(Bottleneck, [2, 2, 2, 2], num_classes=n, stride_on="1x1"), "outputs "
                                                                                          "differ"),
-    (ch3.q2, lambda n: ResNet(Bottleneck, [1, 2, 3, 2], num_classes=n), GENERIC),
+    (ch3.q2, lambda n: ResNet(Bottleneck, [1, 2, 3, 2], num_classes=n), "spread [1, 2, 3, 2]"),
     (ch3.q3, 8_192, "forgot the bias"), (ch3.q3, 2_049_000, "ImageNet head"),
     (ch3.q3, 4_100, "not 1024"),
     (ch3.q3, 2_052, "not 512"), (ch3.q3, 8_200, "plus one"),
@@ -406,7 +406,7 @@ CH3_MISTAKES = [
     (ch3.q6, forward_class(no_return=True), "forget `return`"),
     (ch3.q6, forward_class(use_super=True), "ResNet's own forward"),
     (ch3.q6, ResNet, "ResNet's own forward"),
-    (ch3.q6, forward_class(skip_layer1=True), GENERIC),
+    (ch3.q6, forward_class(skip_layer1=True), "skips layer1"),
 ]
 
 CH3_VARIANTS = [
@@ -506,7 +506,7 @@ CH4_MISTAKES = [
     (ch4.q1, train_loop(percent=True), "fraction between 0 and 1"),
     (ch4.q1, train_loop(no_return=True), "forget `return`"),
     (ch4.q1, course_train, "handed in"),
-    (ch4.q1, lambda m, ld, o, f, d: train_loop()(m, ld, o, f, d)[::-1], GENERIC),
+    (ch4.q1, lambda m, ld, o, f, d: train_loop()(m, ld, o, f, d)[::-1], "other way round"),
     (ch4.q2, eval_loop(set_eval=False), "call model.eval() first"),
     (ch4.q2, eval_loop(no_grad="none"), "inference_mode"),
     (ch4.q2, eval_loop(no_grad="leak"), "global state"),
@@ -515,7 +515,7 @@ CH4_MISTAKES = [
     (ch4.q2, course_evaluate, "handed in"),
     (ch4.q2, lambda m, ld, f, d: eval_loop()(m, ld, f, d)[0], "return (accuracy, mean_loss)"),
     (ch4.q3, 1.7 / 3, "mean of the three batch means"), (ch4.q3, 32.8, "sum of the losses"),
-    (ch4.q3, 0.5, GENERIC),
+    (ch4.q3, 0.5, "first batch's"),
 ]
 
 CH4_VARIANTS = [
@@ -558,7 +558,7 @@ def predict(body, set_eval=True, grad=False):
 
 
 CH5_MISTAKES = [
-    (ch5.q1, cm_loop(transpose=True), "transposed"), (ch5.q1, cm_loop(assign=True), "add up to"),
+    (ch5.q1, cm_loop(transpose=True), "transposed"), (ch5.q1, cm_loop(assign=True), "counted once"),
     (ch5.q1, cm_loop(size_from_data=True), "use num_classes"), (ch5.q1, course_cm, "handed in"),
     (ch5.q1, lambda t, p, n: torch.zeros(n, n), "add up to"),
     (ch5.q1, lambda t, p, n: None, "forget `return`"),
@@ -596,7 +596,7 @@ def course_shortcut(x, out_channels):
 
 CH6_MISTAKES = [
     (ch6.q1, 72, "add the first conv"), (ch6.q1, 73, "6n + 2"), (ch6.q1, 24, "three stages"),
-    (ch6.q1, 76, "no weights"), (ch6.q1, 56, GENERIC),
+    (ch6.q1, 76, "no weights"), (ch6.q1, 56, "for n = 9"),
     (ch6.q2, lambda x, c: F.pad(x, (0, 0, 0, 0, 0, c - x.shape[1])), "size is not halved"),
     (ch6.q2, lambda x, c: F.pad(F.avg_pool2d(x, 2), (0, 0, 0, 0, 0, c - x.shape[1])), "average "
                                                                                       "2x2"),
@@ -635,7 +635,8 @@ CH7_MISTAKES = [
     (ch7.q1, 53, "one process with batch 32"), (ch7.q1, 52, "drops the last"), (ch7.q1, 6, "is a "
                                                                                            "step "
                                                                                            "too"),
-    (ch7.q1, 210, "images per process"), (ch7.q1, 420, "per process"), (ch7.q1, 8, GENERIC),
+    (ch7.q1, 210, "images per process"), (ch7.q1, 420, "per process"),
+    (ch7.q1, 8, "number of processes"),
     (ch7.q2, lambda ind, r, w: ind[r * math.ceil(len(ind) / w):(r + 1) * math.ceil(len(ind) / w)],
      "waits for ever"),
     (ch7.q2, lambda ind, r, w: ind[r::w], "waits for ever"),
@@ -655,10 +656,459 @@ CH7_VARIANTS = [
                                     for k, v in sd.items())),
 ]
 
+# --------------------------------------------------------------------------- issue 27
+# The misses of an outside battery of learner mistakes, then, for every question, the mistakes a
+# class of forty most likely makes: numbers off by a factor or a step, shapes with axes swapped,
+# and code right on the example but wrong on an edge case (a batch of one, an odd size, a class
+# that never appears, a stride-1 channel change, more padding than items).
+
+MEAN, STD = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
+
+
+def crop(s):
+    return T.RandomResizedCrop(s)
+
+
+NOTEBOOK_TRAIN_SET = TensorDataset(torch.arange(10.0), torch.zeros(10, dtype=torch.long))
+
+CH1_MORE = [
+    (ch1.q1, tf(crop, T.RandomHorizontalFlip(), T.ToTensor(),
+                T.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))), "0.5 / 0.5"),
+    (ch1.q1, tf(crop, T.ToTensor(), T.Normalize((MEAN * 255).tolist(), (STD * 255).tolist())),
+     "0-255 pixel values"),
+    (ch1.q1, tf(crop, T.ToTensor(), T.Normalize(IMAGENET_MEAN, (STD ** 2).tolist())),
+     "looks like a variance"),
+    (ch1.q1, tf(crop, T.RandomHorizontalFlip(), T.ToTensor(), NORM, NORM), "normalises twice"),
+    (ch1.q1, tf(crop, T.ToTensor(), T.Normalize(IMAGENET_MEAN, (1.0, 1.0, 1.0))), "divides by 1"),
+    (ch1.q1, lambda s: tf(lambda _: T.RandomResizedCrop(40), T.ToTensor(), NORM)(s),
+     "fixed the size at 40"),
+    (ch1.q1, tf(lambda s: T.RandomCrop(s), T.RandomHorizontalFlip(), T.ToTensor(), NORM),
+     "smaller than `size`"),
+    (ch1.q2, "21", "remove the quotes"), (ch1.q2, (21,), "trailing comma"),
+    (ch1.q2, 1000 % 48, "remainder"), (ch1.q2, 48 / 1000, "divided the batch size"),
+    (ch1.q2, 1000 * 48, "multiplied"),
+    (ch1.q3, lambda a, b, n: (DataLoader(a, n, shuffle=True), DataLoader(b)), "batch size is 1"),
+    (ch1.q3, lambda a, b, n: (DataLoader(NOTEBOOK_TRAIN_SET, n, shuffle=True), DataLoader(b, n)),
+     "does not read the train set"),
+    (ch1.q3, lambda a, b, n: {"train": DataLoader(a, n, shuffle=True), "test": DataLoader(b, n)},
+     "two loaders"),
+    (ch1.q3, lambda a, b, n: (DataLoader(a, n, shuffle=True),) * 2, "does not read the test set"),
+    (ch1.q3, loaders({}, {"shuffle": True}), "test loader shuffles"),
+]
+
+CH1_MORE_VARIANTS = [
+    # statistics on the 0-255 scale are right for pixels left on that scale
+    (ch1.q1, lambda s: v2.Compose([v2.ToImage(), v2.RandomResizedCrop(s, antialias=True),
+                                   v2.ToDtype(torch.float32),
+                                   v2.Normalize((MEAN * 255).tolist(), (STD * 255).tolist())])),
+    # the dataset's own statistics, with colour jitter that dims a white image
+    (ch1.q1, tf(crop, T.ColorJitter(0.4, 0.4, 0.4), T.ToTensor(),
+                T.Normalize((0.45, 0.44, 0.41), (0.27, 0.26, 0.28)))),
+    (ch1.q1, tf(lambda s: T.RandomCrop(s, pad_if_needed=True), T.RandomHorizontalFlip(),
+                T.ToTensor(), NORM)),
+    (ch1.q1, tf(crop, T.ToTensor(), T.RandomErasing(), NORM)),
+    (ch1.q3, lambda a, b, n: [DataLoader(a, n, shuffle=True), DataLoader(b, n)]),
+]
+
+
+def bn_setting(**settings):
+    """An edit giving every BatchNorm of a block these settings (momentum=0.99, eps=1e-3, ...)."""
+    def edit(b, *_):
+        for name, m in list(b.named_children()):
+            if isinstance(m, nn.BatchNorm2d):
+                setattr(b, name, nn.BatchNorm2d(m.num_features, **settings))
+    return edit
+
+
+def unpadded_3x3(b, *_):
+    for name in ("conv1", "conv2", "conv3"):
+        layer = getattr(b, name, None)
+        if layer is not None and layer.kernel_size == (3, 3):
+            layer.padding = (0, 0)
+
+
+def stride_on_two_convs(b, inplanes, planes, stride):
+    b.conv1.stride = b.conv2.stride = (stride, stride)
+
+
+def stride_only_in_projection(b, *_):  # conv1 = conv3x3(inplanes, planes), stride forgotten
+    (b.conv2 if hasattr(b, "conv3") else b.conv1).stride = (1, 1)
+
+
+def projection_3x3(b, *_):
+    if b.downsample is not None:
+        c = b.downsample[0]
+        b.downsample[0] = nn.Conv2d(c.in_channels, c.out_channels, 3, c.stride, 1, bias=False)
+
+
+def no_expansion(b, inplanes, planes, stride):  # conv3 outputs planes, not planes * 4
+    b.conv3, b.bn3 = nn.Conv2d(planes, planes, 1, bias=False), nn.BatchNorm2d(planes)
+    b.downsample = None if stride == 1 and inplanes == planes else nn.Sequential(
+        nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+
+
+def rule_without_expansion(b, inplanes, planes, stride):  # `if stride != 1 or inplanes != planes`
+    if stride != 1 or inplanes != planes:
+        if b.downsample is None:
+            b.downsample = nn.Sequential(nn.Conv2d(inplanes, 4 * planes, 1, bias=False),
+                                         nn.BatchNorm2d(4 * planes))
+    else:
+        b.downsample = None
+
+
+def projection_without_stride_preact(b, *_):
+    if b.downsample is not None:
+        b.downsample.stride = (1, 1)
+
+
+class MisspelledForward(RefBasic):  # `def foward(self, x)`: nn.Module's placeholder runs
+    def __init__(self, inplanes, planes, stride=1):
+        super().__init__(inplanes, planes, stride)
+
+    forward = nn.Module.forward
+
+    def foward(self, x):
+        return RefBasic.forward(self, x)
+
+
+CH2_MORE = [
+    (ch2.q1, 206_080, "1x1 conv"), (ch2.q1, 74_624, "2 x 256"), (ch2.q1, 45_440, "expansion 4"),
+    (ch2.q1, 76_292, "state dict"), (ch2.q1, 70_400, "later block"), (ch2.q1, 74_368, "not 1"),
+    (ch2.q2, block(RefBasic, edit=bn_setting(momentum=0.99)), "Keras's 0.99 is PyTorch's 0.01"),
+    (ch2.q2, block(RefBasic, edit=bn_setting(eps=1e-3)), "eps=0.001"),
+    (ch2.q2, block(RefBasic, edit=bn_setting(track_running_stats=False)),
+     "track_running_stats=False"),
+    (ch2.q2, block(RefBasic, edit=unpadded_3x3), "padding=1"),
+    (ch2.q2, block(RefBasic, edit=stride_on_two_convs), "only one conv of the block"),
+    (ch2.q2, block(RefBasic, edit=stride_only_in_projection), "pass stride=stride"),
+    (ch2.q2, block(RefBasic, edit=projection_3x3), "the projection is a 1x1 conv"),
+    (ch2.q2, MisspelledForward, "no method named `forward`"),
+    (ch2.q3, block(RefBottleneck, edit=bn_setting(momentum=0.99)), "Keras's 0.99"),
+    (ch2.q3, block(RefBottleneck, edit=no_expansion), "planes * expansion"),
+    (ch2.q3, block(RefBottleneck, edit=stride_on_two_convs), "only one conv of the block"),
+    (ch2.q3, block(RefBottleneck, edit=unpadded_3x3), "padding=1"),
+    (ch2.q3, block(RefBottleneck, edit=rule_without_expansion), "planes * 4"),
+    (ch2.q3, block(RefBottleneck, edit=stride_only_in_projection), "pass stride=stride"),
+    (ch2.q4, block(RefPreAct, edit=bn_setting(momentum=0.99)), "Keras's 0.99"),
+    (ch2.q4, block(RefPreAct, "no_first_relu"), "conv1(relu(bn1(x)))"),
+    (ch2.q4, block(RefPreAct, "stride_on_conv2"), "stride belongs on the first 3x3 conv"),
+    (ch2.q4, block(RefPreAct, edit=projection_without_stride_preact), "takes the block's stride"),
+    (ch2.q4, block(RefPreAct, edit=bn_setting(eps=1e-3)), "eps=0.001"),
+]
+
+
+def tail(body):
+    """MyResNet whose forward runs the stem and the four stages, then `body(self, x)`."""
+    class MyResNet(ResNet):
+        def forward(self, x):
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return body(self, x)
+    return MyResNet
+
+
+class StagesOutOfOrder(ResNet):
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer1(self.layer2(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def stage(*, expansion_4=False, projection_bn=True, projection_stride=True, shared=False,
+          fewer=False, rule="both"):
+    def my_make_layer(block, inplanes, planes, blocks, stride=1):
+        out = planes * (4 if expansion_4 else block.expansion)
+        needs = stride != 1 or inplanes != (planes if rule == "planes" else out)
+        downsample = nn.Sequential(
+            nn.Conv2d(inplanes, out, 1, stride=stride if projection_stride else 1, bias=False),
+            *([nn.BatchNorm2d(out)] if projection_bn else [])) if needs else None
+        layers = [block(inplanes, planes, stride, downsample)]
+        if shared:
+            layers += [block(out, planes)] * (blocks - 1)
+        else:
+            layers += [block(out, planes) for _ in range(1, blocks - (1 if fewer else 0))]
+        return nn.Sequential(*layers)
+    return my_make_layer
+
+
+def stem_of(*layers):
+    return lambda: nn.Sequential(*layers)
+
+
+CH3_MORE = [
+    (ch3.q1, (1, 10, 10, 1024), "(N, C, H, W)"), (ch3.q1, (1024, 1, 10, 10), "batch dimension"),
+    (ch3.q1, torch.zeros(1, 1024, 10, 10), "pass its shape"),
+    (ch3.q1, torch.zeros(1, 1024, 10, 10).size, "call it"),
+    (ch3.q1, (1, 1024, 5, 5), "after layer4"), (ch3.q1, (1, 1024, 40, 40), "divides the size by 4"),
+    (ch3.q1, (1, 1024, 10.5, 10.5), "whole number"),
+    (ch3.q2, lambda n: ResNet(Bottleneck, [3, 3, 3, 3], num_classes=n), "38 layers"),
+    (ch3.q2, lambda n: ResNet(Bottleneck, [1, 1, 1, 1], num_classes=n), "14 layers"),
+    (ch3.q2, lambda n: ResNet(Bottleneck, [2, 3, 2, 1], num_classes=n), "spread [2, 3, 2, 1]"),
+    (ch3.q2, lambda n: ResNet, "the class ResNet itself"),
+    (ch3.q2, ResNet(Bottleneck, [2, 2, 2, 2], num_classes=4), "not a module already built"),
+    (ch3.q2, lambda n: ResNet(BasicBlock, [3, 4, 6, 3], num_classes=n), "ResNet-34"),
+    (ch3.q3, 8_193, "one bias per class"), (ch3.q3, 2_048_000, "ImageNet head"),
+    (ch3.q3, 2048 + 4, "not 2048 + 4"), (ch3.q3, 2048 * 3 + 3, "4 classes, not 3"),
+    (ch3.q3, 8.196, "decimal point"), (ch3.q3, "8196", "remove the quotes"),
+    (ch3.q4, stem_of(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64, momentum=0.99),
+                     nn.ReLU(), nn.MaxPool2d(3, 2, 1)), "Keras's 0.99"),
+    (ch3.q4, stem_of(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
+                     nn.MaxPool2d(2, 2)), "3x3 window"),
+    (ch3.q4, stem_of(nn.BatchNorm2d(3), nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.ReLU(),
+                     nn.MaxPool2d(3, 2, 1)), "BatchNorm2d(64)"),
+    (ch3.q4, stem_of(nn.Conv2d(3, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
+                     nn.Conv2d(32, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
+                     nn.MaxPool2d(3, 2, 1)), "exactly one convolution"),
+    (ch3.q4, lambda: nn.ModuleList([nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64),
+                                    nn.ReLU(), nn.MaxPool2d(3, 2, 1)]), "nn.Sequential"),
+    (ch3.q4, stem_of(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64, eps=1e-3),
+                     nn.ReLU(), nn.MaxPool2d(3, 2, 1)), "eps=0.001"),
+    (ch3.q5, stage(fewer=True), "holds 2 blocks"),
+    (ch3.q5, stage(projection_bn=False), "has no BatchNorm"),
+    (ch3.q5, stage(projection_stride=False), "takes the block's stride"),
+    (ch3.q5, stage(shared=True), "same block object"),
+    (ch3.q5, stage(expansion_4=True), "use block.expansion"),
+    (ch3.q5, stage(rule="planes"), "needs a projection shortcut"),
+    (ch3.q6, tail(lambda m, x: m.fc(m.avgpool(x).squeeze())), "batch of one"),
+    (ch3.q6, tail(lambda m, x: m.fc(torch.flatten(m.avgpool(x)))), "flattens the batch"),
+    (ch3.q6, tail(lambda m, x: m.fc(m.avgpool(x).view(-1, 512))), "not with bottlenecks"),
+    (ch3.q6, tail(lambda m, x: m.fc(torch.flatten(F.avg_pool2d(x, 7), 1))), "224-pixel"),
+    (ch3.q6, tail(lambda m, x: m.relu(m.fc(torch.flatten(m.avgpool(x), 1)))), "no ReLU after fc"),
+    (ch3.q6, tail(lambda m, x: m.fc(torch.flatten(m.avgpool(x), 1)).detach()), "no gradient"),
+    (ch3.q6, StagesOutOfOrder, "in order"),
+]
+
+CH3_MORE_VARIANTS = [
+    (ch3.q1, (1, 1024, 160 / 16, 160 / 16)),  # `/` gives floats; the shape is still right
+    (ch3.q1, torch.tensor([1, 1024, 10, 10])),
+    (ch3.q6, tail(lambda m, x: m.fc(m.avgpool(x).flatten(1)))),
+    (ch3.q6, tail(lambda m, x: m.fc(m.avgpool(x).squeeze(-1).squeeze(-1)))),
+]
+
+
+def epoch(*, loss_total="item", accuracy_over="images", loss_over="images", swap_loss=False,
+          order=("zero", "backward", "step"), reverse=False):
+    """A training epoch that is right except for what the arguments say."""
+    def my_train_one_epoch(model, loader, optimizer, loss_fn, device):
+        model.train()
+        correct, total, seen = 0, 0.0, 0
+        for x, y in loader:
+            pred = model(x)
+            loss = loss_fn(y, pred) if swap_loss else loss_fn(pred, y)
+            for action in order:
+                {"zero": optimizer.zero_grad, "backward": loss.backward,
+                 "step": optimizer.step}[action]()
+            correct += (pred.argmax(1) == y).sum().item()
+            total = total + {"item": loss.item() * len(y), "tensor": loss * len(y),
+                             "detached": loss.detach() * len(y), "mean": loss.item()}[loss_total]
+            seen += len(y)
+        acc = correct / (seen if accuracy_over == "images" else len(loader))
+        mean = total / (seen if loss_over == "images" else len(loader))
+        return (mean, acc) if reverse else (acc, mean)
+    return my_train_one_epoch
+
+
+def evaluation(*, when="before", no_grad=True, percent=False, loss_total="item",
+               loss_over="images", call_eval=True):
+    def my_evaluate(model, loader, loss_fn, device):
+        if when == "before":
+            model.eval() if call_eval else model.eval  # noqa: B018 - the mistake itself
+        correct, total, seen = 0, 0.0, 0
+        with torch.no_grad() if no_grad else contextlib.nullcontext():
+            for x, y in loader:
+                pred = model(x)
+                correct += (pred.argmax(1) == y).sum().item()
+                total += loss_fn(pred, y).item() * (len(y) if loss_total == "item" else 1)
+                seen += len(y)
+        if when == "after":
+            model.eval()
+        acc = correct / seen
+        return acc * (100 if percent else 1), total / (seen if loss_over == "images"
+                                                      else len(loader))
+    return my_evaluate
+
+
+def evaluate_no_parentheses(model, loader, loss_fn, device):
+    model.eval()
+    with torch.no_grad:  # the mistake: the class, not a context manager
+        return 0.0, 0.0
+
+
+CH4_MORE = [
+    (ch4.q1, epoch(loss_total="tensor"), "holds the autograd graph"),
+    (ch4.q1, epoch(loss_total="mean"), "added the batch means"),
+    (ch4.q1, epoch(loss_over="batches"), "divided the summed loss by the number of batches"),
+    (ch4.q1, epoch(accuracy_over="batches"), "correct predictions by the number of batches"),
+    (ch4.q1, epoch(swap_loss=True), "loss_fn(pred, y)"),
+    (ch4.q1, epoch(reverse=True), "other way round"),
+    (ch4.q1, epoch(order=("zero", "step", "backward")), "runs before loss.backward()"),
+    (ch4.q2, evaluation(when="after"), "before the loop"),
+    (ch4.q2, evaluation(call_eval=False), "`model.eval` alone does nothing"),
+    (ch4.q2, evaluation(percent=True), "fraction between 0 and 1"),
+    (ch4.q2, evaluation(loss_total="mean"), "added the batch means"),
+    (ch4.q2, evaluation(loss_over="batches"), "by the number of batches"),
+    (ch4.q2, evaluate_no_parentheses, "`with torch.no_grad():`"),
+    (ch4.q3, 32.8 / 3, "number of batches (3)"), (ch4.q3, 1.7 / 72, "back into a sum"),
+    (ch4.q3, 32.8 / 96, "holds 8 images"), (ch4.q3, 32.8 / 64, "all 72 images"),
+    (ch4.q3, 3280 / 72, "not a percentage"), (ch4.q3, 0.46, "rounded too much"),
+]
+
+CH4_MORE_VARIANTS = [
+    (ch4.q1, epoch(loss_total="detached")),  # a tensor without a graph is harmless
+    (ch4.q1, epoch(order=("backward", "step", "zero"))),
+]
+
+
+def confusion(*, pairs="true-pred", size=0, drop_last=False, normalise=False, fancy=False,
+              bincount=False):
+    def my_confusion_matrix(y_true, y_pred, num_classes):
+        n = num_classes + size
+        if bincount:
+            return torch.bincount(y_true * n + y_pred).reshape(n, n)
+        cm = torch.zeros(n, n, dtype=torch.long)
+        rows, cols = {"true-pred": (y_true, y_pred), "pred-pred": (y_pred, y_pred)}[pairs]
+        if fancy:
+            cm[rows, cols] += 1
+            return cm
+        for i in range(len(rows) - (1 if drop_last else 0)):
+            cm[rows[i], cols[i]] += 1
+        return cm / cm.sum(1, keepdim=True).clamp(min=1) if normalise else cm
+    return my_confusion_matrix
+
+
+def predicting(body, call_eval=True):
+    def my_predict(model, x):
+        model.eval() if call_eval else model.eval  # noqa: B018 - the mistake itself
+        with torch.inference_mode():
+            return body(model(x))
+    return my_predict
+
+
+def predict_no_parentheses(model, x):
+    model.eval()
+    with torch.inference_mode:
+        return model(x).argmax(1)
+
+
+CH5_MORE = [
+    (ch5.q1, confusion(drop_last=True), "add up to 9"), (ch5.q1, confusion(size=1), "3 x 3"),
+    (ch5.q1, confusion(pairs="pred-pred"), "(prediction, prediction)"),
+    (ch5.q1, confusion(normalise=True), "normalised them"),
+    (ch5.q1, confusion(fancy=True), "counted once"),
+    (ch5.q1, confusion(bincount=True), "minlength"),
+    (ch5.q2, 22 / 21, "at most 1"), (ch5.q2, 1 / 22, "missed"), (ch5.q2, 18 / 22, "another class"),
+    (ch5.q2, 77 / 88, "accuracy over all classes"),
+    (ch5.q2, 2 * 0.84 * (21 / 22) / (0.84 + 21 / 22), "F1 score"),
+    (ch5.q2, 21 // 22, "integer division"), (ch5.q2, 0.95, "rounded too much"),
+    (ch5.q3, predicting(lambda s: s.argmax(1), call_eval=False), "`model.eval` alone"),
+    (ch5.q3, predict_no_parentheses, "with parentheses"),
+    (ch5.q3, predicting(lambda s: s.argmax(1, keepdim=True)), "keepdim=True"),
+    (ch5.q3, predicting(lambda s: s.argmax()), "return 9 class indices"),
+    (ch5.q3, predicting(lambda s: s.argmax(1).item()), ".item() reads"),
+    (ch5.q3, predicting(lambda s: s.squeeze().argmax(-1)), "batch of one"),
+]
+
+CH5_MORE_VARIANTS = [
+    (ch5.q1, lambda t, p, n: torch.zeros(n, n).index_put_((t, p), torch.ones(len(t)),
+                                                          accumulate=True).long()),
+    (ch5.q3, predicting(lambda s: s.softmax(1).argmax(1))),
+    (ch5.q3, predicting(lambda s: s.argmax(-1))),
+]
+
+
+def zeros_of(batch=None, dtype=None):
+    def shortcut_a(x, c):
+        sub = x[:, :, ::2, ::2]
+        extra = torch.zeros(batch or x.shape[0], c - x.shape[1], *sub.shape[2:], dtype=dtype)
+        return torch.cat([sub, extra], 1)
+    return shortcut_a
+
+
+CH6_MORE = [
+    (ch6.q1, 26, "three stages"), (ch6.q1, 98, "not ImageNet's four"),
+    (ch6.q1, 110, "not bottlenecks"), (ch6.q1, 14, "n counts the blocks"),
+    (ch6.q1, "ResNet-74", "the text"),
+    (ch6.q2, lambda x, c: F.pad(x[:, :, 1::2, 1::2], (0, 0, 0, 0, 0, c - x.shape[1])),
+     "odd positions"),
+    (ch6.q2, lambda x, c: F.pad(F.interpolate(x, scale_factor=0.5), (0, 0, 0, 0, 0,
+                                                                     c - x.shape[1])),
+     "odd size keeps its last pixel"),
+    (ch6.q2, zeros_of(batch=2), "x.shape[0]"),
+    (ch6.q2, zeros_of(dtype=torch.float64), "x.new_zeros"),
+    (ch6.q2, lambda x, c: torch.cat([x[:, :, ::2, ::2], torch.zeros_like(x[:, :, ::2, ::2])], 0),
+     "along dim 1"),
+    (ch6.q3, 9 * (16 * 32 + 32 * 64) + 2 * 32 + 2 * 64, "not 3x3"),
+    (ch6.q3, 16 * 32 + 32 * 64 + 32 + 64, "not 1"), (ch6.q3, 2752 + 48 + 32, "not a shortcut"),
+    (ch6.q3, 2752 + 32 + 64, "no bias"),
+    (ch6.q3, 64 * 128 + 2 * 128 + 128 * 256 + 2 * 256, "ImageNet widths"),
+]
+
+def zeros_first(x, c):  # the new channels before the old ones: still option A
+    sub = x[:, :, ::2, ::2]
+    return torch.cat([sub.new_zeros(sub.shape[0], c - sub.shape[1], *sub.shape[2:]), sub], 1)
+
+
+CH6_MORE_VARIANTS = [
+    (ch6.q2, zeros_first),
+    (ch6.q2, lambda x, c: F.pad(F.max_pool2d(x, 1, 2), (0, 0, 0, 0, 0, c - x.shape[1]))),
+]
+
+
+def shard(*, pad="repeat", size="ceil", rank_from=0, shuffled=False):
+    def my_shard(indices, rank, world_size):
+        if shuffled:
+            indices = random.sample(indices, len(indices))
+        per = math.ceil(len(indices) / world_size)
+        if size == "over":
+            per = len(indices) // world_size + 1
+        total = per * world_size
+        if pad == "slice":
+            padded = indices + indices[:total - len(indices)]
+        elif pad == "drop":
+            padded = indices[:len(indices) // world_size * world_size]
+        elif pad == "last":
+            padded = indices + [indices[-1]] * (total - len(indices))
+        else:
+            padded = (indices * math.ceil(total / len(indices)))[:total]
+        if size == "floor":
+            n = len(indices) // world_size
+            return padded[rank * n:(rank + 1) * n]
+        return padded[rank - rank_from::world_size]
+    return my_shard
+
+
+def strip_in_place(sd):
+    for key in sd:
+        sd[key.removeprefix("module.")] = sd.pop(key)
+    return sd
+
+
+CH7_MORE = [
+    (ch7.q1, 1680 / 32, "whole number"), (ch7.q1, 1680 / 256, "whole number"),
+    (ch7.q1, 256, "global batch"), (ch7.q1, 56, "lockstep"), (ch7.q1, 1680, "number of images"),
+    (ch7.q2, shard(pad="slice"), "indices[:pad]"), (ch7.q2, shard(pad="drop"), "in no share"),
+    (ch7.q2, shard(size="over"), "see the same images"),
+    (ch7.q2, shard(size="floor"), "in no share"), (ch7.q2, shard(rank_from=1), "waits for ever"),
+    (ch7.q2, shard(shuffled=True), "change from one call to the next"),
+    (ch7.q3, lambda sd: {k.lstrip("module."): v for k, v in sd.items()},
+     "removes characters, not a prefix"),
+    (ch7.q3, lambda sd: {k.strip("module."): v for k, v in sd.items()}, "both ends"),
+    (ch7.q3, lambda sd: {k.split(".", 1)[1]: v for k, v in sd.items()}, "unchanged"),
+    (ch7.q3, lambda sd: {k.replace("module.", "", 1): v for k, v in sd.items()}, "wherever it is"),
+    (ch7.q3, strip_in_place, "build a new dict"),
+]
+
+CH7_MORE_VARIANTS = [
+    (ch7.q2, shard(pad="last")),  # padding with the last item repeats only the padding too
+    (ch7.q3, lambda sd: {k.removeprefix("module."): v.clone() for k, v in sd.items()}),
+]
+
 MISTAKES = (CH1_MISTAKES + CH2_MISTAKES + CH3_MISTAKES + CH4_MISTAKES + CH5_MISTAKES + CH6_MISTAKES
-            + CH7_MISTAKES)
+            + CH7_MISTAKES + CH1_MORE + CH2_MORE + CH3_MORE + CH4_MORE + CH5_MORE + CH6_MORE
+            + CH7_MORE)
 VARIANTS = (CH1_VARIANTS + CH2_VARIANTS + CH3_VARIANTS + CH4_VARIANTS + CH5_VARIANTS + CH6_VARIANTS
-            + CH7_VARIANTS)
+            + CH7_VARIANTS + CH1_MORE_VARIANTS + CH3_MORE_VARIANTS + CH4_MORE_VARIANTS
+            + CH5_MORE_VARIANTS + CH6_MORE_VARIANTS + CH7_MORE_VARIANTS)
 IDS = [f"{ex.name.split(' (')[0]}: {words if words is not GENERIC else 'generic'} #{i}"
        for i, (ex, _, words) in enumerate(MISTAKES)]
 

@@ -2,9 +2,10 @@
 assignment, autograde synthetic submissions (right, wrong, crashing, looping, tampered) and export
 the grades, then compare every score with the course's own verdict in the graded notebook.
 
-The round trip uses chapter 5's exercise section in fast mode (setup cell + exercises: the
-cheapest notebook whose exercises stand alone) and a 15 s timeout for exercise and test cells,
-which the looping one pays twice (its cell and its test cell).
+The round trip uses chapter 5's exercise section in fast mode (setup cell + exercises + the
+questionnaire: the cheapest notebook whose exercises stand alone) and a 15 s timeout for exercise
+and test cells, which the looping one pays twice (its cell and its test cell). Each questionnaire
+question is graded apart: one submission answers one question wrong and must lose that point only.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from course_utils.exercises import QUIZZES
 from course_utils.instructor.grading import (
     autograder_source,
     collect,
@@ -37,25 +39,44 @@ LESSON_TIMEOUT = 300  # seconds per lesson cell: never reached here (setup takes
 EXERCISE_TIMEOUT = 15  # seconds per exercise or test cell; the checks take about 1 s here
 _BEGIN, _END = "### BEGIN SOLUTION", "### END SOLUTION"
 _SHOWN = ("Correct:", "Incorrect:", "Not attempted yet:")  # how a check's verdict starts
+_QUIZ = QUIZZES[5]  # chapter 5's questionnaire; its q1 is a choice
 
 
-def test_every_exercise_gets_a_locked_test_cell_right_after_it() -> None:
+def test_every_exercise_and_question_gets_a_locked_test_cell_right_after_it() -> None:
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         solution_ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
                         if c.metadata.get("nbgrader", {}).get("solution")]
+        quiz = next(i for i in solution_ids if i.startswith("quiz"))  # every chapter has one
+        questions = [f"{quiz}-q{n + 1}" for n in range(sum(
+            c.source.count(f"{quiz}.q") for c in nb.cells if c.cell_type == "code"
+            and "nbgrader" not in c.metadata))]
         graded = grading_notebook(nb, points=2, name=path.name)
+        tests = []
         for i, cell in enumerate(graded.cells):
             meta = cell.metadata.get("nbgrader", {})
-            if meta.get("solution"):
-                test = graded.cells[i + 1]
-                assert test.metadata["nbgrader"] == {
-                    "grade": True, "grade_id": f"{meta['grade_id']}-test", "locked": True,
+            if meta.get("grade"):
+                tests.append(meta["grade_id"])
+                assert meta == {
+                    "grade": True, "grade_id": meta["grade_id"], "locked": True,
                     "points": 2, "schema_version": 3, "solution": False, "task": False}
-                ast.parse(test.source)  # valid Python, hidden-test markers are comments
-                assert "### BEGIN HIDDEN TESTS" in test.source
-        assert [e.grade_id for e in exercises(nb)] == solution_ids, path.name
-        assert len(graded.cells) == len(nb.cells) + len(solution_ids)
+                ast.parse(cell.source)  # valid Python, hidden-test markers are comments
+                assert "### BEGIN HIDDEN TESTS" in cell.source
+            if meta.get("solution") and meta["grade_id"] != quiz:  # an exercise: its test next
+                assert graded.cells[i + 1].metadata["nbgrader"]["grade_id"] == (
+                    f"{meta['grade_id']}-test")
+        # the questionnaire's test cells follow its checks' cell, one per question, in order
+        checks = next(i for i, c in enumerate(graded.cells)
+                      if c.metadata.get("nbgrader", {}).get("grade_id") == quiz) + 1
+        following = [c.metadata["nbgrader"]["grade_id"]
+                     for c in graded.cells[checks + 1:checks + 1 + len(questions)]]
+        assert following == [f"{q}-test" for q in questions], path.name
+        assert len(questions) >= 6
+        ids = [i for i in solution_ids if i != quiz] + questions
+        assert [e.grade_id for e in exercises(nb)] == ids, path.name
+        assert tests == [f"{i}-test" for i in ids]
+        assert len({c.id for c in graded.cells}) == len(graded.cells)  # ids stay unique
+        assert len(graded.cells) == len(nb.cells) + len(ids)
         assert not any("outputs" in c and c.outputs for c in graded.cells)
         assert not any("NBVAL" in c.source for c in graded.cells if c.cell_type == "code")
 
@@ -109,8 +130,9 @@ def test_config_gives_the_learners_cells_the_short_timeout(tmp_path: Path) -> No
 # --- the round trip -------------------------------------------------------------------------
 
 def _answer(source: str, how: str) -> str:
-    """The solution cell's source with its solution region answered `how`."""
-    out, inside = [], False
+    """The solution cell's source with its solution region answered `how`: correct, wrong, crash,
+    loop, skip (the answers stay None), or partly (a questionnaire with its first answer wrong)."""
+    out, inside, first = [], False, True
     for line in source.splitlines():
         if line.strip() == _BEGIN:
             inside, indent = True, line[: len(line) - len(line.lstrip())]
@@ -124,7 +146,10 @@ def _answer(source: str, how: str) -> str:
                 out += [indent + "while True:", indent + "    pass"]
         elif line.strip() == _END:
             inside = False
-        elif not inside or how == "correct":
+        elif inside and how == "partly" and first:  # q1 = "<a wrong letter>"
+            first = False
+            out.append(f'{line.split("=")[0].strip()} = "{_QUIZ.q1.right_free}"')
+        elif not inside or how in ("correct", "partly"):
             out.append(line)
     return "\n".join(out)
 
@@ -163,18 +188,24 @@ def graded(tmp_path_factory, monkeypatch_module):
     nbgrader(course, "generate_assignment", ASSIGNMENT)
     release = nbformat.read(course / "release" / ASSIGNMENT / CHAPTER.name, as_version=4)
     source = nbformat.read(course / "source" / ASSIGNMENT / CHAPTER.name, as_version=4)
-    ids = [e.grade_id for e in exercises(source)]
-    assert len(ids) >= 3, "the round trip needs three exercises in the chapter"
+    ids = [e.grade_id for e in exercises(source)]  # the exercises, then quiz5-q1, quiz5-q2, ...
+    quiz = _QUIZ.__name__.rsplit(".", 1)[-1]
+    questions = [i for i in ids if i.startswith(f"{quiz}-")]
+    exercise_ids = [i for i in ids if i not in questions]
+    assert len(exercise_ids) >= 3, "the round trip needs three exercises in the chapter"
+    assert len(questions) >= 6, "and the chapter's questionnaire"
     by_id = {e.grade_id: source.cells[e.index].source for e in exercises(source)}
-    top = next(i for i in ids if re.search(rf"^{_BEGIN}", by_id[i], re.M))
-    indented = next(i for i in ids if re.search(rf"^\s+{_BEGIN}", by_id[i], re.M))
-    right = dict.fromkeys(ids, "correct")
+    top = next(i for i in exercise_ids if re.search(rf"^{_BEGIN}", by_id[i], re.M))
+    indented = next(i for i in exercise_ids if re.search(rf"^\s+{_BEGIN}", by_id[i], re.M))
+    right = dict.fromkeys([*exercise_ids, quiz], "correct")  # by solution cell
+    first, second, third = exercise_ids[:3]
     plan = {  # student: (answers, tests deleted, tests tampered, checks replaced)
         "all_correct": (right, (), (), ()),
-        "partly_wrong": ({**right, ids[1]: "wrong", ids[2]: "wrong"}, (), (), (ids[2],)),
+        "partly_wrong": ({**right, second: "wrong", third: "wrong", quiz: "partly"}, (), (),
+                         (third,)),
         "crashing": ({**right, top: "crash"}, (), (), ()),
-        "looping": ({**right, indented: "loop"}, (), (), ()),
-        "tampered": ({**right, ids[1]: "wrong", ids[2]: "wrong"}, (ids[0], ids[2]), (ids[1],), ()),
+        "looping": ({**right, indented: "loop", quiz: "skip"}, (), (), ()),
+        "tampered": ({**right, second: "wrong", third: "wrong"}, (first, third), (second,), ()),
     }
     expected = {}
     for student, (answers, delete, tamper, cheat) in plan.items():
@@ -182,7 +213,9 @@ def graded(tmp_path_factory, monkeypatch_module):
         path = course / "submitted" / student / ASSIGNMENT / CHAPTER.name
         path.parent.mkdir(parents=True)
         nbformat.write(nb, path)
-        expected[student] = {i: answers[i] == "correct" for i in ids}
+        expected[student] = {i: answers[i] == "correct" for i in exercise_ids}
+        expected[student].update({q: answers[quiz] == "correct" or (
+            answers[quiz] == "partly" and q != questions[0]) for q in questions})
     _, log = nbgrader(course, "autograde", ASSIGNMENT)  # raises if any submission is not graded
     nbgrader(course, "export", f"--to={course / 'grades.csv'}")
     with open(course / "grades.csv", newline="") as fh:
@@ -190,7 +223,8 @@ def graded(tmp_path_factory, monkeypatch_module):
     autograded = {student: nbformat.read(course / "autograded" / student / ASSIGNMENT
                                          / CHAPTER.name, as_version=4) for student in plan}
     return {"ids": ids, "expected": expected, "totals": totals, "autograded": autograded,
-            "scores": exercise_scores(course), "log": log, "top": top, "indented": indented}
+            "scores": exercise_scores(course), "log": log, "top": top, "indented": indented,
+            "questions": questions}
 
 
 @pytest.fixture(scope="module")
@@ -205,15 +239,21 @@ def _autograded(graded, student):
 
 def _verdicts(nb) -> dict[str, str]:
     """What the course's check showed under each exercise cell: its first word, or the last
-    error (a timed-out cell shows KeyboardInterrupt, then nbgrader's CellTimeoutError)."""
+    error (a timed-out cell shows KeyboardInterrupt, then nbgrader's CellTimeoutError); and under
+    the questionnaire's checks cell, one verdict per question, in order."""
     shown = {}
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
+        texts = [o.get("data", {}).get("text/plain", "") for o in cell.get("outputs", [])]
         if meta.get("solution"):
-            texts = [o.get("data", {}).get("text/plain", "") for o in cell.outputs]
             errors = [o.ename for o in cell.outputs if o.output_type == "error"]
             verdict = next((t.split(":")[0] for t in texts if t.startswith(_SHOWN)), None)
             shown[meta["grade_id"]] = errors[-1] if errors else verdict
+        elif cell.cell_type == "code" and not meta and ".check(" in cell.source:
+            calls = re.findall(r"^(\w+)\.(\w+)\.check\(", cell.source, re.M)
+            verdicts = [t.split(":")[0] for t in texts if t.startswith(_SHOWN)]
+            assert len(verdicts) == len(calls), (calls, texts)
+            shown.update({f"{q}-{n}": v for (q, n), v in zip(calls, verdicts, strict=True)})
     return shown
 
 
@@ -239,12 +279,28 @@ def test_scores_follow_the_course_verdict_per_exercise(graded) -> None:
 
 
 def test_crash_and_timeout_cost_only_their_own_exercise(graded) -> None:
+    others = [i for i in graded["ids"] if i not in graded["questions"]]
     crashed = _verdicts(_autograded(graded, "crashing"))
     assert crashed[graded["top"]] == "RuntimeError"
-    assert [v for k, v in crashed.items() if k != graded["top"]] == ["Correct"] * 2
+    assert [crashed[k] for k in graded["ids"] if k != graded["top"]] == (
+        ["Correct"] * (len(graded["ids"]) - 1))
     looped = _verdicts(_autograded(graded, "looping"))
     assert looped[graded["indented"]] == "CellTimeoutError"
-    assert [v for k, v in looped.items() if k != graded["indented"]] == ["Correct"] * 2
+    assert [looped[k] for k in others if k != graded["indented"]] == ["Correct"] * (
+        len(others) - 1)
+    # the looping student left the questionnaire unanswered: not attempted, no points
+    assert [looped[k] for k in graded["questions"]] == (
+        ["Not attempted yet"] * len(graded["questions"]))
+
+
+def test_each_questionnaire_answer_is_graded_apart(graded) -> None:
+    scores = {(r["student"], r["exercise"]): r["score"] for r in graded["scores"]}
+    first, *rest = graded["questions"]
+    assert scores["partly_wrong", first] == 0  # the one wrong choice costs its own point
+    assert all(scores["partly_wrong", q] == 1 for q in rest)
+    assert all(scores["all_correct", q] == 1 for q in graded["questions"])
+    shown = _verdicts(_autograded(graded, "partly_wrong"))
+    assert shown[first] == "Incorrect" and all(shown[q] == "Correct" for q in rest)
 
 
 def test_deleted_and_edited_test_cells_are_restored_and_run(graded) -> None:

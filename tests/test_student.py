@@ -1,5 +1,5 @@
-"""The student edition: solutions stubbed, outputs cleared, and every notebook runs top to bottom
-with each check saying "not attempted yet"."""
+"""The student edition: solutions stubbed (the questionnaires' answers too), outputs cleared, and
+every notebook runs top to bottom with each check saying "not attempted yet"."""
 
 from __future__ import annotations
 
@@ -59,12 +59,34 @@ def test_student_notebook_clears_outputs_and_checks() -> None:
 def test_every_exercise_cell_has_a_solution_region() -> None:
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
-        checks = [c for c in nb.cells if c.cell_type == "code" and ".check(" in c.source]
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        checks = [i for i, c in enumerate(code) if ".check(" in c.source]
         assert len(checks) >= 3, (f"{path.name} has {len(checks)} exercise checks; expected at "
                                   "least 3")
-        for cell in checks:
-            assert "### BEGIN SOLUTION" in cell.source, (f"{path.name}: a check without a "
-                                                         "solution region")
+        for i in checks:  # an exercise holds its solution; a questionnaire's checks follow theirs
+            region = code[i].source if "nbgrader" in code[i].metadata else code[i - 1].source
+            assert "### BEGIN SOLUTION" in region, (f"{path.name}: a check without a solution "
+                                                    "region")
+
+
+def test_the_questionnaire_answers_are_stripped() -> None:
+    from course_utils.exercises import QUIZZES, questionnaire
+
+    for path in NOTEBOOKS:
+        chapter = int(path.name[:2])
+        student = student_notebook(nbformat.read(path, as_version=4))
+        [answers] = [c for c in student.cells
+                     if c.metadata.get("nbgrader", {}).get("grade_id") == f"quiz{chapter}"]
+        lines = answers.source.splitlines()
+        quiz = questionnaire.questions(QUIZZES[chapter])
+        assert [f"{q.answer} = None" for q in quiz.values()] == [ln for ln in lines
+                                                                if ln.endswith("= None")]
+        assert not any(q.solution_source() in answers.source for q in quiz.values())
+        assert "# YOUR CODE HERE" in lines and "SOLUTION" not in answers.source
+        sources = [c.source for c in student.cells]
+        assert questionnaire.markdown(QUIZZES[chapter]) in sources  # the questions stay
+        assert questionnaire.checks_source(QUIZZES[chapter]).replace(
+            "# NBVAL_CHECK_OUTPUT\n", "") in sources  # and the checks
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
@@ -84,6 +106,11 @@ def test_student_edition_runs_top_to_bottom(path: Path, tmp_path: Path) -> None:
     for text in verdicts:  # a cell may print other lines (e.g. the data it asks about) first
         assert "Not attempted yet" in text, text
         assert "Correct:" not in text and "Incorrect:" not in text, text
+    checks = [c for c in nb.cells if c.cell_type == "code" and ".check(" in c.source]
+    questionnaire = checks[-1]  # one verdict per question, each "not attempted"
+    shown = [o.get("data", {}).get("text/plain", "") for o in questionnaire.outputs]
+    assert len(shown) == questionnaire.source.count(".check(") >= 6
+    assert all(text.startswith("Not attempted yet") for text in shown), shown
 
 
 def write_student_edition_single(path: Path, target: Path) -> list[Path]:

@@ -13,7 +13,7 @@ from torch import nn
 
 from ..models.resnet import randomise_batch_norm as randomise_bn
 from .checks import as_module
-from .core import LearnerError, Wrong, call
+from .core import LearnerError, Wrong, call, safe_str
 
 
 def conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Conv2d:
@@ -76,8 +76,9 @@ class RefPreAct(nn.Module):
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, mistake: str = "") -> None:
         super().__init__()
-        self.bn1, self.conv1 = nn.BatchNorm2d(inplanes), conv(inplanes, planes, 3, stride)
-        self.bn2, self.conv2 = nn.BatchNorm2d(planes), conv(planes, planes, 3)
+        s1, s2 = (1, stride) if mistake == "stride_on_conv2" else (stride, 1)
+        self.bn1, self.conv1 = nn.BatchNorm2d(inplanes), conv(inplanes, planes, 3, s1)
+        self.bn2, self.conv2 = nn.BatchNorm2d(planes), conv(planes, planes, 3, s2)
         self.relu = nn.ReLU()
         self.downsample = (conv(inplanes, planes, 1, stride) if stride != 1 or inplanes != planes
                            else None)
@@ -89,7 +90,7 @@ class RefPreAct(nn.Module):
         if m == "post_activation":
             out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
             return self.relu(out + (x if self.downsample is None else self.downsample(x)))
-        pre = self.relu(self.bn1(x))
+        pre = self.bn1(x) if m == "no_first_relu" else self.relu(self.bn1(x))
         if self.downsample is None:
             identity = pre if m == "shortcut_from_pre" else x
         else:
@@ -113,6 +114,9 @@ PREACT_MISTAKES = {
     "no_second_relu": "the second conv also gets BN then ReLU before it: conv2(relu(bn2(out))).",
     "post_activation": "that is the original (v1) order, conv -> BN -> ReLU; v2 puts BN and ReLU "
                        "before each conv and nothing after the addition.",
+    "no_first_relu": "the first conv also gets BN then ReLU before it: conv1(relu(bn1(x))).",
+    "stride_on_conv2": "the stride belongs on the first 3x3 conv (conv1), as in the basic block, "
+                       "not on conv2.",
 }
 
 
@@ -139,6 +143,89 @@ BLOCK_MISTAKES = {
 }
 
 
+def batch_norm_settings(mine: nn.Module) -> None:
+    """Name a BatchNorm setting that differs from PyTorch's defaults, which torchvision uses."""
+    for name, m in call(mine.named_modules):
+        if not isinstance(m, nn.modules.batchnorm._BatchNorm):
+            continue
+        label = name if any(c.isalpha() for c in name) else (
+            f"your BatchNorm (layer {name})" if name else "your BatchNorm")
+        momentum, eps = m.momentum, m.eps
+        if not m.track_running_stats:
+            raise Wrong(f"{label} has track_running_stats=False: it keeps no running averages, "
+                        "so in eval mode it still normalises with each batch's own statistics (a "
+                        "prediction would depend on the other images of its batch). Keep the "
+                        "default.")
+        if momentum != 0.1:
+            if isinstance(momentum, int | float) and momentum > 0.5:
+                raise Wrong(f"{label} has momentum={momentum}, the Keras meaning (keep "
+                            f"{momentum:.0%} of the old average). In PyTorch momentum is the "
+                            f"weight of the *new* batch, so {momentum} almost replaces the running "
+                            "averages at every batch: Keras's 0.99 is PyTorch's 0.01. Leave "
+                            "PyTorch's default, 0.1.")
+            raise Wrong(f"{label} has momentum={momentum!r}; torchvision's blocks keep PyTorch's "
+                        "default, 0.1 (the weight of each new batch in the running averages).")
+        if eps != 1e-5:
+            raise Wrong(f"{label} has eps={eps!r}{' (Keras uses 1e-3)' if eps == 1e-3 else ''}; "
+                        "PyTorch and torchvision use 1e-5, and the outputs differ with another "
+                        "eps.")
+
+
+def layout_difference(mine: nn.Module, reference: nn.Module) -> str | None:
+    """A conv or pooling of the learner's module whose stride, padding or kernel differs from the
+    reference's layer of the same name, in words; None when they agree."""
+    theirs = dict(call(mine.named_modules))
+    for name, ours in reference.named_modules():
+        if not isinstance(ours, nn.Conv2d | nn.MaxPool2d) or name not in theirs:
+            continue
+        other = theirs[name]
+        if type(other) is not type(ours):
+            continue
+        label = "the projection's 1x1 conv" if "downsample" in name else name
+
+        def pair(v):
+            return tuple(v) if isinstance(v, tuple | list) else (v, v)
+        if pair(other.kernel_size) != pair(ours.kernel_size):
+            return f"{label} has a {pair(other.kernel_size)[0]}x{pair(other.kernel_size)[1]} " \
+                   f"kernel; expected {pair(ours.kernel_size)[0]}x{pair(ours.kernel_size)[1]}."
+        if pair(other.stride) != pair(ours.stride):
+            if "downsample" in name:
+                return (f"{label} has stride {pair(other.stride)[0]}; the shortcut and the branch "
+                        "have different shapes when added: the projection takes the block's "
+                        f"stride ({pair(ours.stride)[0]}) too.")
+            if pair(ours.stride)[0] == 1:
+                return (f"{name} has stride {pair(other.stride)[0]}, but only one conv of the "
+                        "block takes the stride; this one keeps stride 1.")
+            return (f"{name} has stride {pair(other.stride)[0]}; it is the conv that takes the "
+                    f"block's stride (here {pair(ours.stride)[0]}): pass stride=stride.")
+        if pair(other.padding) != pair(ours.padding):
+            k = pair(ours.kernel_size)[0]
+            return (f"{name} has padding={pair(other.padding)[0]}: a {k}x{k} conv keeps the size "
+                    f"with padding={k // 2}.")
+    return None
+
+
+def check_running_stats(mine: nn.Module, reference: nn.Module, x: torch.Tensor, what: str) -> None:
+    """One training-mode forward from the same state must update BatchNorm's running averages as
+    the reference does (a momentum or a BatchNorm run twice shows here, not in the outputs)."""
+    state = {k: v.clone() for k, v in reference.state_dict().items()}
+    call(mine.load_state_dict, state)
+    reference.load_state_dict(state)
+    mine.train()
+    reference.train()
+    with torch.no_grad():
+        call(mine, x.clone())
+        reference(x.clone())
+    theirs = call(mine.state_dict)
+    for key, ours in reference.state_dict().items():
+        if key.endswith(("running_mean", "running_var")) and not torch.allclose(
+                theirs[key].float(), ours.float(), atol=1e-5, rtol=1e-4):
+            batch_norm_settings(mine)
+            raise Wrong(f"{what}: after one training-mode forward its BatchNorm running averages "
+                        f"({key}) differ from the reference's: each BatchNorm runs once per "
+                        "forward, with PyTorch's default settings.")
+
+
 def load_weights(mine: nn.Module, reference: nn.Module, names_hint: str) -> None:
     """Give the learner's module the reference's weights; explain missing or extra layers."""
     ours, theirs = reference.state_dict(), call(mine.state_dict)
@@ -149,6 +236,11 @@ def load_weights(mine: nn.Module, reference: nn.Module, names_hint: str) -> None
     if conv_bias:
         raise Wrong(f"your convolutions have a bias ({conv_bias[0]}): use bias=False, the "
                     "BatchNorm that follows adds its own shift (and would cancel the bias anyway).")
+    if any(k.endswith(("running_mean", "running_var")) for k in missing):
+        batch_norm_settings(mine)
+    for key, value in theirs.items():
+        if key in ours and not key.startswith("downsample") and value.shape != ours[key].shape:
+            raise Wrong(_shape_message(key, tuple(value.shape), tuple(ours[key].shape)))
     if (any(k.startswith("downsample") for k in missing)
             and any(k.startswith("downsample") for k in extra)):
         raise Wrong("your shortcut's layers differ from what was asked: expected "
@@ -164,7 +256,9 @@ def load_weights(mine: nn.Module, reference: nn.Module, names_hint: str) -> None
     if any(k.startswith("downsample") for k in extra):
         raise Wrong("you add a projection shortcut where the shapes already match: use the "
                     "identity (`downsample = None`) when stride is 1 and the channels do not "
-                    "change.")
+                    "change" + (" (compare inplanes with planes * 4, the channels a bottleneck "
+                                "outputs, not with planes)." if hasattr(reference, "conv3")
+                                else "."))
     if any(k.endswith(("weight", "bias")) and k.split(".")[-2].startswith("bn")
            for k in missing) and not extra:
         raise Wrong("a BatchNorm has no weight and bias: keep affine=True (the default).")
@@ -173,9 +267,19 @@ def load_weights(mine: nn.Module, reference: nn.Module, names_hint: str) -> None
                     f"missing {missing[:4]}, unexpected {extra[:4]}.")
     for key, value in theirs.items():
         if value.shape != ours[key].shape:
-            raise Wrong(f"{key} has shape {tuple(value.shape)}; expected {tuple(ours[key].shape)}: "
-                        "check the kernel size and the channels of that layer.")
+            raise Wrong(_shape_message(key, tuple(value.shape), tuple(ours[key].shape)))
     call(mine.load_state_dict, ours)
+
+
+def _shape_message(key: str, got: tuple, want: tuple) -> str:
+    message = f"{key} has shape {got}; expected {want}: "
+    if len(got) == 4 and got[2:] != want[2:]:
+        return message + ("the projection is a 1x1 conv." if key.startswith("downsample")
+                          else f"check the kernel size of that layer ({want[2]}x{want[3]}).")
+    if got and want and got[0] * 4 == want[0]:
+        return message + ("the last layers output planes * expansion channels: 4 times the "
+                          "width for a bottleneck.")
+    return message + "check the kernel size and the channels of that layer."
 
 
 def _matches(got: torch.Tensor, module: nn.Module, x: torch.Tensor) -> bool:
@@ -223,6 +327,7 @@ def _compare(mine, reference, x, variants, what, order_hint) -> None:
             for message, variant in variants.items():
                 if _matches(got, variant, x):
                     raise Wrong(message)
+        batch_norm_settings(mine)
         raise Wrong(f"{what} gives other numbers than the reference with the same weights "
                     f"(in {mode} mode; largest difference {(got - want).abs().max():.3g}). "
                     f"{order_hint}")
@@ -283,11 +388,21 @@ def check_block(learner, reference_cls, configs, extra_mistakes: dict[str, str],
             reference = compare_outputs(mine, reference, x, variants, what, order_hint,
                                         tuple(others))
         except LearnerError as wrapped:
-            error = str(wrapped.__cause__)
+            error = safe_str(wrapped.__cause__)
             if "size of tensor" in error or "must match" in error:
+                layout = layout_difference(mine, reference)
+                if layout:
+                    raise Wrong(f"{what}: {layout}") from None
                 raise Wrong(f"{what}: the shortcut and the branch have different shapes when added "
                             f"({error}). When the stride is not 1 or the channels change, the "
                             f"shortcut needs a projection: {projection}.") from None
             raise
+        except Wrong as mistake:
+            layout = layout_difference(mine, reference)
+            if layout and "output shape is" in safe_str(mistake):
+                raise Wrong(f"{what}: {layout}") from None
+            raise
         check_gradient(mine, reference, x, what)
+        check_running_stats(mine, reference, x, what)
+        batch_norm_settings(mine)
     return done

@@ -2,37 +2,112 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from .checks import expect_number, package_functions, refuse
-from .core import Exercise, Wrong, call, returned_none
+from .checks import as_number, expect_number, package_functions, refuse
+from .core import Exercise, LearnerError, Wrong, call, describe, returned_none, safe_str
 
 # ------------------------------------------------------------------------- q1: a training transform
 
 
-def _textured_image(seed: int = 0):
+def _textured_image(seed: int = 0, size: tuple[int, int] = (90, 70)):
     import numpy as np
     from PIL import Image
 
     rng = np.random.default_rng(seed)
-    return Image.fromarray(rng.integers(0, 256, (70, 90, 3), dtype=np.uint8), "RGB")
+    return Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8), "RGB")
 
 
-def _normalize_steps(transform) -> list:
-    """The Normalize steps of a Compose (v1 or v2, nested); [] for an opaque function."""
-    found, todo = [], [transform]
-    while todo:
-        t = todo.pop()
-        if type(t).__name__ == "Normalize":
-            found.append(t)
-        todo.extend(getattr(t, "transforms", None) or [])
-    return found
+def _grey(level: int):
+    from PIL import Image
+
+    return Image.new("RGB", (90, 70), (level, level, level))
+
+
+def _normalisation(transform) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The (mean, std) per channel the transform applies after scaling pixels to [0, 1], measured
+    on a black and a white image; None when those do not come out as two different tensors.
+
+    Augmentation may dim a white image (colour jitter) or solarise it, but it never makes a black
+    image brighter nor a white one brighter than white: over a few draws the darkest black and the
+    brightest white show the normalisation itself.
+    """
+    def levels(level: int, pick) -> torch.Tensor | None:
+        outs = [call(transform, _grey(level)) for _ in range(8)]
+        if not all(isinstance(o, torch.Tensor) and o.dim() == 3 and o.shape[0] == 3
+                   and o.is_floating_point() for o in outs):
+            return None
+        return pick(torch.stack([o.flatten(1).median(1).values for o in outs]), 0).values
+
+    black, white = levels(0, torch.min), levels(255, torch.max)
+    if black is None or white is None or not bool((white - black > 1e-6).all()):
+        return None
+    std = 1 / (white - black)
+    return -black * std, std
+
+
+def _near(a: torch.Tensor, b, tol: float) -> bool:
+    return bool(((a - torch.as_tensor(b, dtype=a.dtype)).abs() <= tol).all())
+
+
+def _check_statistics(transform) -> None:
+    from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+    seen = _normalisation(transform)
+    if seen is None:
+        return
+    mean, std = seen
+    m, s = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
+    shown = (f"mean ~ {[round(v, 3) for v in mean.tolist()]}, "
+             f"std ~ {[round(v, 3) for v in std.tolist()]}")
+    if _near(mean, s, 0.01) and _near(std, m, 0.01):
+        raise Wrong("Normalize takes the mean first, then the std: "
+                    "Normalize(IMAGENET_MEAN, IMAGENET_STD).")
+    if bool((std > 2).any()) or bool((mean.abs() > 2).any()):
+        raise Wrong(f"your Normalize uses statistics of 0-255 pixel values ({shown}), but "
+                    "ToTensor() has already scaled the pixels to 0-1: a white and a black pixel "
+                    "come out almost equal. Divide those statistics by 255, or use IMAGENET_MEAN "
+                    "and IMAGENET_STD, which are on the 0-1 scale.")
+    if _near(mean, 0.5, 0.01) and _near(std, 0.5, 0.01):
+        raise Wrong("you normalised with 0.5 / 0.5, which only stretches [0, 1] to [-1, 1]: use "
+                    "the statistics of the images, IMAGENET_MEAN and IMAGENET_STD (the network's "
+                    "inputs then have about zero mean and unit spread per channel).")
+    if _near(std, s ** 2, 0.004):
+        if _near(mean, m * (1 + s), 0.01):
+            raise Wrong("your transform normalises twice (two Normalize steps, or Normalize after "
+                        "a transform that already normalises): keep one, at the end.")
+        raise Wrong(f"your std looks like a variance ({shown}; IMAGENET_STD squared is "
+                    f"{[round(v, 3) for v in (s ** 2).tolist()]}): Normalize divides by the "
+                    "standard deviation, the square root of the variance.")
+    if _near(std, 1.0, 0.02):
+        raise Wrong("your Normalize divides by 1: it subtracts the mean but leaves the spread as "
+                    "it was. Pass IMAGENET_STD as the second argument.")
+    plausible = ((mean > 0.05) & (mean < 0.95)).all() and ((std > 0.1) & (std < 0.5)).all()
+    if not bool(plausible):
+        raise Wrong(f"your normalisation is not the images' statistics ({shown}); use "
+                    "Normalize(IMAGENET_MEAN, IMAGENET_STD): mean (0.485, 0.456, 0.406), std "
+                    "(0.229, 0.224, 0.225).")
+
+
+def _apply(transform, image, what: str):
+    try:
+        return call(transform, image)
+    except LearnerError as wrapped:
+        error = safe_str(wrapped.__cause__)
+        if "crop size" in error.lower() and "larger than" in error.lower():
+            raise Wrong(f"{what}: RandomCrop(size) fails on an image smaller than `size` "
+                        f"({error}). Photos come in all sizes: resize first (T.Resize) or use "
+                        "T.RandomResizedCrop(size).") from None
+        if "PIL" in error and "ensor" in error:
+            raise Wrong(f"{what}: a step that works on tensors got a PIL image ({error}). "
+                        "Normalize works on tensors: put it after ToTensor().") from None
+        raise
 
 
 def _check_train_transform(make_train_transform) -> str:
     from PIL import Image
-
-    from ..data.transforms import IMAGENET_STD
 
     if not callable(make_train_transform):
         raise Wrong("make_train_transform should be a function of the image size.")
@@ -43,15 +118,16 @@ def _check_train_transform(make_train_transform) -> str:
     if transform is None:
         raise returned_none("make_train_transform(40)")
     if not callable(transform):
-        raise Wrong(f"make_train_transform(40) gave a {type(transform).__name__}; return a "
-                    "transform (e.g. T.Compose([...])) that can be applied to an image.")
-    outs = [call(transform, _textured_image()) for _ in range(6)]  # seeded by the check
+        raise Wrong(f"make_train_transform(40) gave {describe(transform, 40)}; return a transform "
+                    "(e.g. T.Compose([...])) that can be applied to an image.")
+    what = "make_train_transform(40) applied to a 90x70 image"
+    outs = [_apply(transform, _textured_image(), what) for _ in range(6)]  # seeded by the check
     out = outs[0]
     if isinstance(out, Image.Image):
         raise Wrong("your transform returns a PIL image; end it with ToTensor() and "
                     "Normalize(...).")
     if not isinstance(out, torch.Tensor):
-        raise Wrong(f"your transform returns a {type(out).__name__}; expected a tensor.")
+        raise Wrong(f"your transform returns {describe(out, 40)}; expected a tensor.")
     if tuple(out.shape) != (3, 40, 40):
         raise Wrong(f"make_train_transform(40) gives a tensor of shape {tuple(out.shape)} for a "
                     "90x70 image; expected (3, 40, 40): the size argument must set the output "
@@ -59,14 +135,25 @@ def _check_train_transform(make_train_transform) -> str:
     if not out.is_floating_point():
         raise Wrong(f"your transform returns {out.dtype} pixels; ToTensor() (or ToDtype(float32, "
                     "scale=True)) gives floats between 0 and 1 for Normalize.")
+    other = call(make_train_transform, 33, forbid=forbid)
+    odd = _apply(other, _textured_image(1), "make_train_transform(33)") if callable(other) else None
+    odd_shape = tuple(odd.shape) if isinstance(odd, torch.Tensor) else None
+    if odd_shape != (3, 33, 33):
+        raise Wrong(f"make_train_transform(33) gives {odd_shape or describe(odd, 40)}; expected a "
+                    "tensor of shape (3, 33, 33): "
+                    + ("you fixed the size at 40; use the argument `size`." if odd_shape == (
+                        3, 40, 40) else "use the argument `size` for the output size."))
+    small = _apply(transform, _textured_image(2, (31, 24)),
+                   "make_train_transform(40) applied to a 31x24 image")
+    small_shape = tuple(small.shape) if isinstance(small, torch.Tensor) else None
+    if small_shape != (3, 40, 40):
+        raise Wrong(f"for a 31x24 image make_train_transform(40) gives "
+                    f"{small_shape or describe(small, 40)}; expected (3, 40, 40): photos come in "
+                    "all sizes, smaller ones too.")
     if all(o.min() >= 0 for o in outs):
         raise Wrong("every value your transform returns is between 0 and 1, as ToTensor gives "
                     "them: did you forget Normalize(IMAGENET_MEAN, IMAGENET_STD) after ToTensor()?")
-    for step in _normalize_steps(transform):
-        if torch.allclose(torch.as_tensor(step.mean, dtype=torch.float),
-                          torch.tensor(IMAGENET_STD)):
-            raise Wrong("Normalize takes the mean first, then the std: "
-                        "Normalize(IMAGENET_MEAN, IMAGENET_STD).")
+    _check_statistics(transform)
     if all(torch.equal(outs[0], o) for o in outs[1:]):
         raise Wrong("your transform gives the same tensor every time; a training transform should "
                     "augment (e.g. RandomResizedCrop and RandomHorizontalFlip).")
@@ -96,13 +183,23 @@ q1 = Exercise(
 
 
 def _check_batches(answer) -> str:
-    if isinstance(answer, float) and not answer.is_integer():
+    what = "batches per epoch"
+    value = as_number(answer, what)
+    if math.isclose(value, 48 / 1000, rel_tol=1e-3):
+        raise Wrong("you divided the batch size by the number of images; divide the images by the "
+                    "batch size.")
+    if not value.is_integer():
         raise Wrong("a number of batches is a whole number: a partial batch is still one batch.")
-    expect_number(answer, 21, "batches per epoch", {
+    expect_number(value, 21, what, {
         20: "you rounded down: the last batch holds the remaining 40 images, and the DataLoader "
             "keeps it (unless drop_last=True).",
         1000: "that is the number of images; a batch holds 48 of them.",
         48: "that is the batch size; how many batches of 48 hold 1,000 images?",
+        40: "40 is the remainder, the size of the last batch; the question asks how many batches "
+            "there are.",
+        48_000: "you multiplied the images by the batch size; a batch holds 48 images, so divide.",
+        22: "one batch too many: 20 full batches of 48 hold 960 images, and the 40 left over "
+            "make one more.",
     })
     return "ceil(1000 / 48) = 21 batches; the last one has 40 images."
 

@@ -21,6 +21,16 @@ def _check_bottleneck_params(answer) -> str:
                 "shift.",
         69_632: "the 3x3 conv has 64 x 64 x 3 x 3 weights; check the kernel size of each conv.",
         58_880: "you left out the projection's 1x1 conv (64 x 256 weights) but kept its BN.",
+        206_080: "the projection is a 1x1 conv: 64 x 256 weights, not 64 x 256 x 3 x 3.",
+        74_624: "bn3 and the projection's BN normalise 256 channels: 2 x 256 parameters each, not "
+                "2 x 64.",
+        45_440: "the block ends with 4 x 64 = 256 channels (expansion 4): conv3 is 64 -> 256, and "
+                "the shortcut then needs a projection.",
+        76_292: "that counts the state dict, which also holds BatchNorm's buffers (running mean "
+                "and variance, num_batches_tracked); count the parameters only.",
+        70_400: "that is a later block of layer1 (256 channels in, no projection); the first block "
+                "takes the stem's 64 channels.",
+        74_368: "a BatchNorm has 2 parameters per channel (a scale and a shift), not 1.",
     })
     return ("conv1 4,096 + bn1 128 + conv2 36,864 + bn2 128 + conv3 16,384 + bn3 512 + "
             "projection 16,384 + 512 = 75,008.")

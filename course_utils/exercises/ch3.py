@@ -3,23 +3,45 @@ then the learner builds the network's parts: the stem, `_make_layer` and `forwar
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
 from .blocks import randomise_bn
-from .checks import as_module, expect_number, params
-from .core import Exercise, Wrong, call
+from .checks import as_module, as_number, expect_number, params
+from .core import Exercise, LearnerError, Wrong, call, describe, safe_str
 
 # ----------------------------------------------------------------------- q1: the shape after layer3
 
 
 def _as_shape(answer) -> tuple:
+    example = "expected a shape such as (1, 64, 40, 40)"
+    if isinstance(answer, torch.Tensor) and answer.dim() >= 2:
+        raise Wrong(f"you passed a tensor of shape {tuple(answer.shape)} itself; pass its shape, "
+                    "`out.shape`, or write the four numbers.")
+    if callable(answer) and getattr(answer, "__name__", "") in ("size", "shape"):
+        raise Wrong("you passed the method `size` itself: call it, `out.size()`, or use "
+                    "`out.shape`.")
     if isinstance(answer, str | bytes) or not hasattr(answer, "__iter__"):
-        raise Wrong(f"expected a shape such as (1, 64, 40, 40), got {answer!r}.")
+        raise Wrong(f"{example}, got {describe(answer)}.")
     try:
-        return tuple(int(v) for v in answer)
-    except (TypeError, ValueError, RuntimeError):
-        raise Wrong(f"expected a shape such as (1, 64, 40, 40), got {answer!r}.") from None
+        values = list(itertools.islice(iter(answer), 9))
+    except Exception:  # noqa: BLE001 - whatever iterating the learner's object raises
+        raise Wrong(f"{example}, got {describe(answer)}.") from None
+    if len(values) > 8:
+        raise Wrong(f"{example}: four numbers (N, C, H, W); yours has more.")
+    shape = []
+    for v in values:
+        try:
+            number = as_number(v, "each size in the shape")
+        except Wrong:
+            raise Wrong(f"{example}, got {describe(answer)}.") from None
+        if not number.is_integer():
+            raise Wrong(f"a size is a whole number; your shape holds {number:g} (use // for "
+                        "integer division).")
+        shape.append(int(number))
+    return tuple(shape)
 
 
 def _check_layer3_shape(answer) -> str:
@@ -35,8 +57,18 @@ def _check_layer3_shape(answer) -> str:
         (1024, 10, 10): "keep the batch dimension in front: the input has shape (1, 3, 160, 160).",
         (1, 1024, 14, 14): "that is the shape for a 224x224 image (the table above); this image is "
                            "160x160.",
+        (1, 10, 10, 1024): "PyTorch orders a batch (N, C, H, W): the channels come before the "
+                           "height and width (channels-last is TensorFlow's order).",
+        (1024, 1, 10, 10): "the batch dimension comes first, then the channels: (N, C, H, W).",
+        (1, 1024, 5, 5): "5 x 5 is the size after layer4; layer3 is the third stage: the stem "
+                         "divides 160 by 4, layer2 and layer3 halve it once each.",
+        (1, 1024, 40, 40): "the stem already divides the size by 4 (a stride-2 conv, then a "
+                           "stride-2 max-pool), before layer2 and layer3 halve it again.",
     }
     if shape != (1, 1024, 10, 10):
+        if shape not in known and len(shape) == 4 and shape[2] != shape[3]:
+            raise Wrong(f"{shape}: the image is square (160 x 160) and every layer treats height "
+                        "and width alike, so they stay equal.")
         raise Wrong(known.get(shape, f"{shape} is not right; follow the size stage by stage."))
     return "(1, 1024, 10, 10): 256 * 4 channels at 1/16 of the input size."
 
@@ -62,14 +94,31 @@ def _family() -> dict:
                                         "3.",
             (Bottleneck, (3, 4, 6, 3)): "that is ResNet-50: count the layers, 1 + 3 x blocks + 1 = "
                                         "26.",
-            (BasicBlock, (3, 4, 6, 3)): "that is ResNet-34.",
+            (BasicBlock, (3, 4, 6, 3)): "that is ResNet-34: basic blocks have 2 convs, and 16 "
+                                        "blocks give 1 + 2 x 16 + 1 = 34 layers.",
             (BasicBlock, (3, 3, 3, 3)): "basic blocks with 12 blocks give 1 + 2 x 12 + 1 = 26 "
-                                        "layers, but the exercise asks for bottlenecks."}
+                                        "layers, but the exercise asks for bottlenecks.",
+            (Bottleneck, (3, 3, 3, 3)): "12 bottlenecks give 1 + 3 x 12 + 1 = 38 layers: the 3 "
+                                        "convs of a bottleneck all count.",
+            (Bottleneck, (1, 1, 1, 1)): "4 bottlenecks give 1 + 3 x 4 + 1 = 14 layers; 26 needs "
+                                        "8 of them."}
     counts = {}
     with torch.device("meta"):
         for (block, layers), message in near.items():
             counts[params(ResNet(block, list(layers)))] = message
     return counts
+
+
+def _uneven_stages(model: nn.Module) -> None:
+    """Eight bottlenecks spread unevenly also make 26 layers: say so, rather than "not right"."""
+    stages = [getattr(model, f"layer{i}", None) for i in range(1, 5)]
+    if not all(isinstance(stage, nn.Sequential) for stage in stages):
+        return
+    counts = [len(stage) for stage in stages]
+    kinds = {type(block).__name__ for stage in stages for block in stage}
+    if kinds == {"Bottleneck"} and sum(counts) == 8:
+        raise Wrong(f"8 bottlenecks do make 1 + 3 x 8 + 1 = 26 layers, but yours are spread "
+                    f"{counts}; ResNet-26 puts the same number in each stage: [2, 2, 2, 2].")
 
 
 def _check_resnet26(my_resnet26) -> str:
@@ -86,6 +135,7 @@ def _check_resnet26(my_resnet26) -> str:
         expected = params(ResNet(Bottleneck, [2, 2, 2, 2]))
     count = params(model)
     if count != expected:
+        _uneven_stages(model)
         raise Wrong(_family().get(count, f"your model has {count:,} parameters; ResNet-26 has "
                                          f"{expected:,}. Which block has 3 convs, and how many "
                                          "blocks per stage give 26 layers?"))
@@ -140,8 +190,15 @@ def _check_fc_params(answer) -> str:
         8_192: "you forgot the bias: one per class.",
         2_049_000: "that is the ImageNet head (1000 classes); here there are 4.",
         4_100: "the last stage outputs 2048 channels (512 x 4), not 1024.",
-        2_052: "the last stage outputs 2048 channels (512 x 4), not 512.",
+        2_052: "the last stage outputs 2048 channels (512 x 4), not 512; and a Linear layer has "
+               "in_features x out_features weights (2048 x 4), not 2048 + 4.",
         8_200: "a bias per class, not per class plus one.",
+        8_193: "one bias per class (4), not one for the whole layer.",
+        2_048_000: "that is the ImageNet head's weights (1000 classes); here there are 4 classes, "
+                   "each with a bias too.",
+        6_147: "the network classifies 4 classes, not 3.",
+        8.196: "8.196 is a little more than 8 in Python: the dot is a decimal point. Write the "
+               "number without a thousands separator (8196, or 8_196).",
     })
     return "2048 x 4 weights + 4 biases = 8,196."
 
@@ -162,7 +219,7 @@ def _ref_stem() -> nn.Sequential:
 
 
 def _check_stem(my_stem) -> str:
-    from .blocks import compare_outputs, randomise_bn
+    from .blocks import batch_norm_settings, compare_outputs, randomise_bn
 
     if not callable(my_stem):
         raise Wrong("my_stem should be a function (or class) that builds the stem.")
@@ -195,6 +252,8 @@ def _check_stem(my_stem) -> str:
             nn.Sequential(conv, relu, bn, pool),
         "the stem pools with a max-pool (nn.MaxPool2d(3, stride=2, padding=1)), not an average.":
             nn.Sequential(conv, bn, relu, nn.AvgPool2d(3, stride=2, padding=1)),
+        "the stem's max-pool has a 3x3 window (nn.MaxPool2d(3, stride=2, padding=1)), not 2x2.":
+            nn.Sequential(conv, bn, relu, nn.MaxPool2d(2, stride=2)),
     }
     x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(4))
     what = "your stem"
@@ -205,6 +264,7 @@ def _check_stem(my_stem) -> str:
                     "expected (2, 64, 16, 16): the conv (stride 2, padding 3) and the max-pool "
                     "(3x3, stride 2, padding 1) each halve the size.")
     compare_outputs(mine, reference, x, variants, what, "The order is conv, BN, ReLU, max-pool.")
+    batch_norm_settings(mine)
     return "7x7 conv stride 2, BN, ReLU, 3x3 max-pool stride 2: 64 -> 16 pixels, as torchvision's."
 
 
@@ -239,10 +299,21 @@ def _ref_layer(block, inplanes: int, planes: int, blocks: int, stride: int) -> n
                          *[block(out, planes) for _ in range(1, blocks)])
 
 
-def _layer_keys(mine: nn.Module, reference: nn.Module, blocks: int) -> None:
+def _layer_keys(mine: nn.Module, reference: nn.Module, block, planes: int) -> None:
+    expansion, block_name = block.expansion, block.__name__
     ours, theirs = reference.state_dict(), call(mine.state_dict)
     missing = [k for k in ours if k not in theirs]
     extra = [k for k in theirs if k not in ours]
+    projection = theirs.get("0.downsample.0.weight")
+    if (isinstance(projection, torch.Tensor) and projection.dim() == 4 and expansion != 4
+            and projection.shape[0] == 4 * planes):
+        raise Wrong(f"your projection outputs 4 x planes = {4 * planes} channels, but "
+                    f"{block_name}'s expansion is {expansion}: use block.expansion, not 4, so the "
+                    "stage works for both block types.")
+    if any(k.startswith("0.downsample.1") for k in missing) and not any(
+            k.startswith("0.downsample.0") for k in missing):
+        raise Wrong("your projection shortcut has no BatchNorm: downsample = nn.Sequential(1x1 "
+                    "conv, nn.BatchNorm2d(planes * block.expansion)).")
     if any(k.startswith("0.downsample") for k in missing):
         raise Wrong("the first block needs a projection shortcut here: whenever stride != 1 or "
                     "inplanes != planes * block.expansion, pass downsample = 1x1 conv + BN.")
@@ -266,7 +337,7 @@ def _layer_keys(mine: nn.Module, reference: nn.Module, blocks: int) -> None:
 
 def _check_make_layer(my_make_layer) -> str:
     from ..models.resnet import BasicBlock, Bottleneck, ResNet
-    from .blocks import compare_outputs, randomise_bn
+    from .blocks import compare_outputs, layout_difference, randomise_bn
 
     if not callable(my_make_layer):
         raise Wrong("my_make_layer should be a function of (block, inplanes, planes, blocks, "
@@ -285,12 +356,22 @@ def _check_make_layer(my_make_layer) -> str:
         if len(mine) != blocks:
             raise Wrong(f"{what} holds {len(mine)} blocks; a stage of blocks={blocks} holds "
                         f"{blocks}.")
+        if len({id(b) for b in mine}) < len(mine):
+            raise Wrong(f"{what} holds the same block object more than once: `[block(...)] * n` "
+                        "repeats one block (and its weights) n times. Build each block anew, in a "
+                        "loop.")
         reference = _ref_layer(block, inplanes, planes, blocks, stride)
         randomise_bn(reference, seed=inplanes + stride)
-        _layer_keys(mine, reference, blocks)
+        _layer_keys(mine, reference, block, planes)
         x = torch.randn(2, inplanes, 8, 8, generator=torch.Generator().manual_seed(2))
-        with torch.no_grad():
-            got = call(mine.eval(), x.clone())
+        try:
+            with torch.no_grad():
+                got = call(mine.eval(), x.clone())
+        except LearnerError:
+            layout = layout_difference(mine, reference)
+            if layout:
+                raise Wrong(f"{what}: {layout}") from None
+            raise
         want_shape = (2, planes * block.expansion, 8 // stride, 8 // stride)
         if isinstance(got, torch.Tensor) and got.shape != want_shape:
             raise Wrong(f"{what} outputs {tuple(got.shape)} for an input of {tuple(x.shape)}; "
@@ -324,21 +405,26 @@ q5 = Exercise(
 
 
 def _forward_variants(ref) -> dict:
-    def run(skip=(), relu_first=False, softmax=False):
+    def run(skip=(), relu_first=False, softmax=False, relu_last=False):
         def forward(x):
             x = ref.conv1(x)
             x = ref.bn1(ref.relu(x)) if relu_first else ref.relu(ref.bn1(x))
             if "maxpool" not in skip:
                 x = ref.maxpool(x)
-            for layer in (ref.layer1, ref.layer2, ref.layer3, ref.layer4):
-                x = layer(x)
+            for name in ("layer1", "layer2", "layer3", "layer4"):
+                if name not in skip:
+                    x = getattr(ref, name)(x)
             x = ref.fc(torch.flatten(ref.avgpool(x), 1))
-            return x.softmax(1) if softmax else x
+            return x.softmax(1) if softmax else ref.relu(x) if relu_last else x
         return _Fn(forward)
     return {"your forward skips the stem's max-pool.": run(skip=("maxpool",)),
             "the stem's order is conv, BN, ReLU (then max-pool).": run(relu_first=True),
             "return the raw scores (logits): CrossEntropyLoss applies the "
-            "softmax itself.": run(softmax=True)}
+            "softmax itself.": run(softmax=True),
+            "your forward skips layer1: run all four stages, layer1 to layer4.":
+                run(skip=("layer1",)),
+            "return fc's raw scores, with no ReLU after fc: scores (logits) may be negative, and "
+            "CrossEntropyLoss needs them as they are.": run(relu_last=True)}
 
 
 class _Fn(nn.Module):
@@ -350,30 +436,92 @@ class _Fn(nn.Module):
         return self.fn(x)
 
 
+_ORDER = "The order: conv1, bn1, relu, maxpool, layer1 ... layer4, avgpool, flatten, fc."
+_FLATTEN = ("your forward flattens the batch dimension too (torch.flatten(x), x.view(-1) or "
+            ".squeeze() on a batch of one): keep it, with torch.flatten(x, 1).")
+
+
+def _forward_error(wrapped, mine, x) -> Wrong | None:
+    """Name what a learner's forward that raised got wrong; None to report the error itself."""
+    text = safe_str(wrapped.__cause__)
+    if "Output size is too small" in text or "pad should be" in text:
+        return Wrong("a fixed pooling window (such as avg_pool2d(x, 7)) only fits 224-pixel "
+                     "images: use self.avgpool, an adaptive pool that averages whatever size "
+                     "reaches it.")
+    if "channels, but got" in text:
+        return Wrong("a stage received the wrong number of channels: run the stages in order, "
+                     "layer1, layer2, layer3, layer4.")
+    if "cannot be multiplied" in text:
+        with torch.no_grad():
+            try:
+                one = call(mine.eval(), x[:1].clone())
+            except LearnerError:
+                one = None
+        if isinstance(one, torch.Tensor) and one.dim() == 1:
+            return Wrong(_FLATTEN)
+        return Wrong("the features reaching fc have the wrong size: run all four stages, then "
+                     "avgpool and torch.flatten(x, 1).")
+    return None
+
+
+def _network(my_resnet_class, block, classes: int, seed: int):
+    from ..models.resnet import ResNet
+    from .blocks import randomise_bn
+
+    mine = call(my_resnet_class, block, [1, 1, 1, 1], num_classes=classes)
+    if not isinstance(mine, nn.Module):
+        raise Wrong(f"MyResNet(...) gave {describe(mine, 40)}, not a model.")
+    reference = ResNet(block, [1, 1, 1, 1], num_classes=classes)
+    randomise_bn(reference, seed=seed)
+    call(mine.load_state_dict, reference.state_dict())
+    return mine, reference
+
+
 def _check_forward(my_resnet_class) -> str:
-    from ..models.resnet import BasicBlock, ResNet
-    from .blocks import compare_outputs, randomise_bn
-    from .core import LearnerError
+    from ..models.resnet import BasicBlock, Bottleneck, ResNet
+    from .blocks import compare_outputs
 
     if not (isinstance(my_resnet_class, type) and issubclass(my_resnet_class, ResNet)):
         raise Wrong("pass your class MyResNet, a subclass of the course's ResNet with its own "
                     "forward.")
     forbid = {ResNet.forward.__code__: "your forward calls ResNet's own forward (super().forward); "
                                        "the exercise is to write it."}
-    mine = call(my_resnet_class, BasicBlock, [1, 1, 1, 1], num_classes=5)
-    reference = ResNet(BasicBlock, [1, 1, 1, 1], num_classes=5)
-    randomise_bn(reference, seed=6)
-    call(mine.load_state_dict, reference.state_dict())
+    mine, reference = _network(my_resnet_class, BasicBlock, 5, seed=6)
     x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(5))
     try:
         call(mine.eval(), x.clone(), forbid=forbid)
-        compare_outputs(mine, reference, x, _forward_variants(reference), "your forward",
-                        "The order: conv1, bn1, relu, maxpool, layer1 ... layer4, avgpool, "
-                        "flatten, fc.")
+        compare_outputs(mine, reference, x, _forward_variants(reference), "your forward", _ORDER)
     except LearnerError as wrapped:
-        if "cannot be multiplied" in str(wrapped.__cause__):
-            raise Wrong("the features reaching fc have the wrong size: run all four stages, then "
-                        "avgpool and torch.flatten(x, 1).") from None
+        named = _forward_error(wrapped, mine, x)
+        if named:
+            raise named from None
+        raise
+    with torch.no_grad():
+        one = call(mine.eval(), x[:1].clone())
+    if not isinstance(one, torch.Tensor) or one.shape != (1, 5):
+        shape = tuple(one.shape) if isinstance(one, torch.Tensor) else describe(one, 40)
+        raise Wrong(f"for a batch of one image your forward returns {shape}; expected (1, 5). "
+                    + _FLATTEN)
+    mine.train()
+    call(mine.zero_grad)
+    out = call(mine, x.clone())
+    if not out.requires_grad:
+        raise Wrong("your forward's output carries no gradient (torch.no_grad() or .detach() "
+                    "inside forward): training could not learn through it.")
+    call(out.square().sum().backward)
+    if mine.conv1.weight.grad is None or not bool(mine.conv1.weight.grad.abs().sum() > 0):
+        raise Wrong("the gradient does not reach the first layers: do not detach or use .data "
+                    "inside forward.")
+    big, big_reference = _network(my_resnet_class, Bottleneck, 3, seed=7)
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(6))
+    try:
+        compare_outputs(big, big_reference, x, {}, "your forward, on a ResNet of bottlenecks",
+                        _ORDER)
+    except LearnerError as wrapped:
+        if "cannot be multiplied" in safe_str(wrapped.__cause__):
+            raise Wrong("your forward works with basic blocks (512 features reach fc) but not "
+                        "with bottlenecks (2048): do not fix the number of features; "
+                        "torch.flatten(x, 1) keeps whatever reaches it.") from None
         raise
     return "stem, four stages, pool, flatten, fc: the same scores as the reference."
 

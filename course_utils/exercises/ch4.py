@@ -68,12 +68,32 @@ def _recorder(model: nn.Module) -> list:
     return calls
 
 
+def _pair(result, what: str) -> tuple[float, float]:
+    """(accuracy, mean_loss) as floats; a loss that still holds a graph is a named mistake."""
+    if isinstance(result, tuple | list) and len(result) == 2 and any(
+            isinstance(v, torch.Tensor) and v.requires_grad for v in result):
+        raise Wrong("you return a tensor that still holds the autograd graph: adding up `loss` "
+                    "(the tensor) keeps every batch's graph alive until the end of the epoch. Add "
+                    "loss.item() (a Python number) instead.")
+    return as_pair(result, what)
+
+
 def _check_numbers(acc, loss, batches, lesson_loss_message: str) -> None:
     ref_acc, ref_loss = per_image(batches)
     batch_acc, batch_loss = per_batch(batches)
+    seen, count = sum(n for _, _, n in batches), len(batches)
+
+    def near(a, b):
+        return math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-9)
+    if near(acc, ref_loss) and near(loss, ref_acc) and not near(acc, ref_acc):
+        raise Wrong("you return (mean_loss, accuracy); return them the other way round: "
+                    "(accuracy, mean_loss).")
     if ref_acc and math.isclose(acc, ref_acc * 100, rel_tol=1e-6):
         raise Wrong("return the accuracy as a fraction between 0 and 1; format it as % when "
                     "printing.")
+    if near(acc, ref_acc * seen / count) and not near(acc, ref_acc):
+        raise Wrong("you divided the number of correct predictions by the number of batches; "
+                    "divide it by the number of images.")
     if not math.isclose(acc, ref_acc, rel_tol=1e-6, abs_tol=1e-9):
         if math.isclose(acc, batch_acc, rel_tol=1e-6, abs_tol=1e-9):
             raise Wrong("your accuracy is the mean of the per-batch accuracies; the last batch is "
@@ -85,11 +105,42 @@ def _check_numbers(acc, loss, batches, lesson_loss_message: str) -> None:
     if not math.isclose(loss, ref_loss, rel_tol=1e-5):
         if math.isclose(loss, batch_loss, rel_tol=1e-5):
             raise Wrong(lesson_loss_message)
+        if near(loss, batch_loss * count / seen):
+            raise Wrong("you added the batch means (loss.item()) and divided by the number of "
+                        "images: each is a mean over its batch, so multiply it by the batch size "
+                        "before adding.")
+        if near(loss, ref_loss * seen / count):
+            raise Wrong("you divided the summed loss by the number of batches; it adds up the "
+                        "loss of every image, so divide by the number of images.")
         raise Wrong(f"mean loss {loss:.5f}; expected {ref_loss:.5f} (loss.item() * batch size, "
                     "summed, divided by the number of images).")
 
 
 # --------------------------------------------------------------------------- q1: one training epoch
+
+
+class _OrderedLoss(nn.CrossEntropyLoss):
+    """CrossEntropyLoss that names the mistake of passing (targets, predictions)."""
+
+    def forward(self, input, target):  # noqa: A002 - nn.CrossEntropyLoss's own names
+        if (isinstance(input, torch.Tensor) and isinstance(target, torch.Tensor)
+                and not input.is_floating_point() and target.is_floating_point()):
+            raise Wrong("you call loss_fn(y, pred): a loss takes the predictions first, then the "
+                        "targets, loss_fn(pred, y).")
+        return super().forward(input, target)
+
+
+def _step_before_backward(events: list[str]) -> bool:
+    """Did a step run after a forward with no backward between them?"""
+    since_forward: list[str] = []
+    for event in events:
+        if event == "forward":
+            since_forward = []
+        elif event == "step" and "backward" not in since_forward:
+            return True
+        else:
+            since_forward.append(event)
+    return False
 
 
 def _check_train_epoch(my_train_one_epoch) -> str:
@@ -108,14 +159,18 @@ def _check_train_epoch(my_train_one_epoch) -> str:
     calls = _recorder(model)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     steps: list[bool] = []  # at each step: did any gradient hold a value?
+    events: list[str] = []  # forward, backward and step, in the order they ran
+    model.register_forward_pre_hook(lambda m, args: events.append("forward"))
+    model[-1].weight.register_post_accumulate_grad_hook(lambda p: events.append("backward"))
+    optimizer.register_step_pre_hook(lambda opt, args, kwargs: events.append("step"))
     optimizer.register_step_pre_hook(lambda opt, args, kwargs: steps.append(any(
         p.grad is not None and bool(p.grad.any()) for p in model.parameters())))
     forbid = package_functions({"train_one_epoch": refuse("my_train_one_epoch",
                                                           "the course's train_one_epoch")},
                                ("course_utils.training.loops",))
-    result = call(my_train_one_epoch, model, loader, optimizer, nn.CrossEntropyLoss(),
+    result = call(my_train_one_epoch, model, loader, optimizer, _OrderedLoss(),
                   torch.device("cpu"), forbid=forbid)
-    acc, loss = as_pair(result, "my_train_one_epoch")
+    acc, loss = _pair(result, "my_train_one_epoch")
     if not calls:
         raise Wrong("your function never calls the model.")
     if not calls[0][0]:
@@ -123,6 +178,9 @@ def _check_train_epoch(my_train_one_epoch) -> str:
                     "BatchNorm uses the batch statistics (and dropout is active).")
     if not steps:
         raise Wrong("the weights did not change: call optimizer.step() after loss.backward().")
+    if _step_before_backward(events):
+        raise Wrong("optimizer.step() runs before loss.backward(): a step applies the gradients, "
+                    "so compute them first. Per batch: zero_grad, backward, step.")
     if not any(steps):
         raise Wrong("you reset the gradients between loss.backward() and optimizer.step(), so each "
                     "step has nothing to apply: call optimizer.zero_grad() before backward().")
@@ -189,13 +247,14 @@ def _check_evaluate(my_evaluate) -> str:
                                ("course_utils.training.loops",))
     result = call(my_evaluate, model, loader, nn.CrossEntropyLoss(), torch.device("cpu"),
                   forbid=forbid)
-    acc, loss = as_pair(result, "my_evaluate")
+    acc, loss = _pair(result, "my_evaluate")
     if not calls:
         raise Wrong("your function never calls the model.")
     if calls[0][0]:
-        raise Wrong("the model ran in training mode: call model.eval() first. Otherwise BatchNorm "
-                    "normalises with each test batch's statistics and overwrites its running "
-                    "averages with test data.")
+        raise Wrong("the model ran in training mode: call model.eval() first (with the "
+                    "parentheses: `model.eval` alone does nothing), before the loop. Otherwise "
+                    "BatchNorm normalises with each test batch's statistics and overwrites its "
+                    "running averages with test data.")
     if calls[0][1]:
         raise Wrong("gradients were being recorded: wrap the loop in `with "
                     "torch.inference_mode():` (or torch.no_grad()); evaluation needs no graph, and "
@@ -243,6 +302,15 @@ def _check_mean_loss(answer) -> str:
         1.7 / 3: "that is the mean of the three batch means (the lesson's way): the last batch has "
                  "only 8 images, so it must count less.",
         32.8: "that is the sum of the losses of all images; divide by the number of images.",
+        32.8 / 3: "you divided the sum of the images' losses by the number of batches (3); divide "
+                  "it by the number of images (72).",
+        1.7 / 72: "you added the three batch means and divided by the images: turn each mean "
+                  "back into a sum first (mean x batch size).",
+        32.8 / 96: "the last batch holds 8 images, not 32: there are 72 images in all.",
+        32.8 / 64: "divide by all 72 images, the last batch's 8 included.",
+        3280 / 72: "a loss is not a percentage: give the number itself.",
+        0.5: "0.50 is the first batch's mean loss alone; the epoch's mean weighs all three batches "
+             "by their sizes.",
     }, rel=1e-3)
     return "(0.50 x 32 + 0.30 x 32 + 0.90 x 8) / 72 = 0.4556."
 

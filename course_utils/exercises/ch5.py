@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from .checks import expect_number, package_functions, refuse, tensor_answer
-from .core import Exercise, Wrong, call
+from .core import Exercise, LearnerError, Wrong, call, safe_str
 
 # --------------------------------------------------------------------------- q1: a confusion matrix
 
@@ -28,15 +28,37 @@ def _check_confusion(my_confusion_matrix) -> str:
     if torch.equal(got.long(), want.T):
         raise Wrong("your matrix is transposed: rows are the true classes, columns the "
                     "predictions.")
+    if got.is_floating_point() and torch.allclose(got.double().sum(1), torch.ones(3).double(),
+                                                  atol=1e-4):
+        raise Wrong("your rows add up to 1: you normalised them. The confusion matrix counts "
+                    "images (whole numbers); divide afterwards if you want fractions.")
+    if torch.equal(got.long(), (want > 0).long()):
+        raise Wrong("each (true, predicted) pair is counted once, not once per image: `cm[t, p] "
+                    "= 1`, or `cm[y_true, y_pred] += 1` with index tensors (which adds a repeated "
+                    "pair only once). Add 1 per image, in a loop or with "
+                    "index_put_(..., accumulate=True).")
+    for name, a, b in (("(prediction, prediction)", y_pred, y_pred),
+                       ("(true, true)", y_true, y_true)):
+        same = torch.zeros(3, 3, dtype=torch.long)
+        for t, q in zip(a.tolist(), b.tolist(), strict=True):
+            same[t, q] += 1
+        if torch.equal(got.long(), same):
+            raise Wrong(f"you counted {name} pairs: the row comes from y_true, the column from "
+                        "y_pred.")
     if got.sum() != len(y_true):
         raise Wrong(f"your counts add up to {got.sum().item():g}; every one of the {len(y_true)} "
                     "images should be counted exactly once.")
     if not torch.equal(got.long(), want) or not torch.equal(got, got.round()):
         raise Wrong(f"expected\n{want.tolist()}\ngot\n{got.tolist()}\n(row = true class, column = "
                     "prediction).")
-    extra = tensor_answer(call(my_confusion_matrix, torch.tensor([3]), torch.tensor([3]), 5,
-                               forbid=forbid),
-                          "my_confusion_matrix")
+    try:
+        raw = call(my_confusion_matrix, torch.tensor([3]), torch.tensor([3]), 5, forbid=forbid)
+    except LearnerError as wrapped:
+        raise Wrong("with 5 classes and a single image of class 3, your function raised "
+                    f"{type(wrapped.__cause__).__name__}: {safe_str(wrapped.__cause__)}. Size the "
+                    "matrix by num_classes (torch.bincount needs minlength=num_classes ** 2), "
+                    "even when some classes never appear.") from None
+    extra = tensor_answer(raw, "my_confusion_matrix")
     if extra.shape != (5, 5):
         raise Wrong("use num_classes for the size, even when some classes never appear.")
     return "rows are true classes, columns predictions; the diagonal holds the correct ones."
@@ -67,6 +89,16 @@ def _check_recall(answer) -> str:
         21: "recall is a fraction: the correct stars divided by all true stars.",
         21 / 88: "divide by the number of true stars (the row's sum), not by all images.",
         21 / 22 * 100: "give recall as a fraction between 0 and 1, not a percentage.",
+        22 / 21: "recall is at most 1: the correct stars (21) divided by all true stars (22), not "
+                 "the other way round.",
+        1 / 22: "that is the share of stars the model missed (1 - recall).",
+        18 / 22: "that is the recall of another class (square or triangle): 'star' is the third "
+                 "row, cm_example[2], counting from 0.",
+        77 / 88: "that is the accuracy over all classes; recall looks at one class, its row.",
+        2 * (21 / 25) * (21 / 22) / (21 / 25 + 21 / 22): "that is the F1 score, which combines "
+                                                         "precision and recall; the question asks "
+                                                         "for recall alone.",
+        0: "0 comes from integer division (21 // 22); use / for a fraction.",
     }, rel=1e-3)
     return "21 / 22 = 0.955: 21 of the 22 true stars were found."
 
@@ -108,8 +140,9 @@ def _check_predict(my_predict) -> str:
     if not calls:
         raise Wrong("your function never calls the model.")
     if calls[0][0]:
-        raise Wrong("the model ran in training mode: call model.eval() before predicting, or "
-                    "BatchNorm uses this batch's statistics and the answer depends on the batch.")
+        raise Wrong("the model ran in training mode: call model.eval() before predicting (with the "
+                    "parentheses: `model.eval` alone does nothing), or BatchNorm uses this batch's "
+                    "statistics and the answer depends on the batch.")
     if calls[0][1]:
         raise Wrong("gradients were being recorded: predict inside `with torch.inference_mode():`.")
     if isinstance(raw, tuple) and len(raw) == 2 and hasattr(raw, "indices"):
@@ -127,10 +160,16 @@ def _check_predict(my_predict) -> str:
                     "indices: integers, one per image (argmax(1)).")
     if got.shape != want.shape:
         raise Wrong(f"for a batch of {len(x)} images return {len(x)} class indices; got shape "
-                    f"{tuple(got.shape)}.")
+                    f"{tuple(got.shape)}" + (" (keepdim=True keeps a dimension of size 1)."
+                                             if got.shape == (len(x), 1) else "."))
     if not torch.equal(got.long(), want):
         raise Wrong(f"expected class indices {want.tolist()}, got {got.tolist()}: the index of the "
                     "largest score of each row (argmax over dim 1, the classes).")
+    one = tensor_answer(call(my_predict, model, x[:1].clone(), forbid=forbid), "my_predict")
+    if one.shape != (1,):
+        raise Wrong(f"for a batch of one image return one index, shape (1,); got shape "
+                    f"{tuple(one.shape)}: squeeze() or argmax() without dim=1 drops the batch "
+                    "dimension when it has size 1.")
     return "eval mode, no graph, one class index per image."
 
 

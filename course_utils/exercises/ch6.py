@@ -6,20 +6,33 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .checks import expect_number, package_functions, refuse, tensor_answer
-from .core import Exercise, Wrong, call
+from .checks import as_number, expect_number, package_functions, refuse, tensor_answer
+from .core import Exercise, LearnerError, Wrong, call, safe_str
 
 # -------------------------------------------------------------------------- q1: how deep is n = 12?
 
 
 def _check_depth(answer) -> str:
-    expect_number(answer, 74, "the depth of the CIFAR network with n = 12", {
+    what = "the depth of the CIFAR network with n = 12"
+    value = as_number(answer, what)
+    if value not in (74, 26, 98, 110, 14, 72, 73, 24, 38, 76) and value > 8 and (
+            value - 2) % 6 == 0:
+        raise Wrong(f"{value:g} = 6n + 2 is the depth for n = {(value - 2) / 6:g} (the notebook's "
+                    "networks have other n); here n = 12.")
+    expect_number(answer, 74, what, {
         72: "6n counts the convolutions inside the blocks; add the first conv and the final fc "
             "layer.",
         73: "count both the first conv and the final fully connected layer: 6n + 2.",
         24: "each block has two 3x3 convs, and there are three stages of n blocks: 6n + 2.",
         38: "each block has two 3x3 convs, and there are three stages of n blocks: 6n + 2.",
         76: "the option-A shortcuts have no weights, and BatchNorm layers are not counted: 6n + 2.",
+        26: "each of the three stages has n blocks: 3 x 12 blocks of 2 convs, then the first conv "
+            "and fc: 6n + 2.",
+        98: "a CIFAR ResNet has three stages (16, 32, 64 channels), not ImageNet's four: 6n + 2.",
+        110: "CIFAR blocks are basic blocks with 2 convs, not bottlenecks with 3 (and 110 is the "
+             "depth for n = 18): 6n + 2.",
+        14: "n counts the blocks of each stage: three stages of 12 blocks, 2 convs each, then the "
+            "first conv and fc: 6n + 2.",
     })
     return "6 x 12 + 2 = 74 layers with weights: ResNet-74."
 
@@ -48,23 +61,42 @@ def _check_shortcut_a(shortcut_a) -> str:
                     "x[:, :, ::2, ::2].")
     if got.shape != (2, 32, 4, 4):
         raise Wrong("for x of shape (2, 16, 8, 8) and 32 channels expect (2, 32, 4, 4); got "
-                    f"{tuple(got.shape)}.")
+                    f"{tuple(got.shape)}" + (": the zeros go along dim 1, the channels." if
+                                             got.dim() == 4 and got.shape[0] != 2 else "."))
+    if got.dtype != x.dtype:
+        raise Wrong(f"your shortcut returns {got.dtype} for a {x.dtype} input (new zeros of "
+                    "another dtype change the whole tensor when joined): make them with "
+                    "x.new_zeros(...) or dtype=x.dtype.")
     sub = x[:, :, ::2, ::2]
     if torch.allclose(got[:, :16], nn.functional.avg_pool2d(x, 2), atol=1e-6):
         raise Wrong("you average 2x2 blocks; option A simply takes every second pixel.")
     if torch.allclose(got[:, :16], nn.functional.max_pool2d(x, 2), atol=1e-6):
         raise Wrong("you take the largest of each 2x2 block; option A simply takes every second "
                     "pixel.")
-    want = torch.cat([sub, torch.zeros_like(sub)], dim=1)
-    want_split = nn.functional.pad(sub, (0, 0, 0, 0, 8, 8))
-    if not (torch.allclose(got, want) or torch.allclose(got, want_split)):
+    if torch.allclose(got[:, :16], x[:, :, 1::2, 1::2], atol=1e-6):
+        raise Wrong("you take the pixels at odd positions (1::2); option A keeps the pixel where "
+                    "a stride-2 conv's window is centred, x[:, :, ::2, ::2], starting at 0.")
+    zeros = torch.zeros_like(sub)
+    accepted = (torch.cat([sub, zeros], dim=1), torch.cat([zeros, sub], dim=1),
+                nn.functional.pad(sub, (0, 0, 0, 0, 8, 8)))
+    if not any(torch.allclose(got, want) for want in accepted):
         raise Wrong("the new channels must be zeros and the old ones the subsampled input "
                     "x[:, :, ::2, ::2]; nothing learned, nothing mixed.")
-    other = tensor_answer(call(shortcut_a, torch.ones(1, 8, 6, 6), 40, forbid=forbid), "shortcut_a")
-    if other.shape != (1, 40, 3, 3):
-        raise Wrong("use out_channels (and the input's own channels) rather than fixed numbers: "
-                    "for (1, 8, 6, 6) and 40 channels expect (1, 40, 3, 3); got "
-                    f"{tuple(other.shape)}.")
+    odd = torch.randn(1, 8, 7, 7, generator=torch.Generator().manual_seed(1))
+    try:
+        raw = call(shortcut_a, odd.clone(), 40, forbid=forbid)
+    except LearnerError as wrapped:
+        raise Wrong("for one image of shape (1, 8, 7, 7) and 40 channels your function raised "
+                    f"{type(wrapped.__cause__).__name__}: {safe_str(wrapped.__cause__)}. Take the "
+                    "sizes from x (x.shape[0] for the batch) rather than fixed numbers.") from None
+    other = tensor_answer(raw, "shortcut_a")
+    if other.shape != (1, 40, 4, 4):
+        raise Wrong("for x of shape (1, 8, 7, 7) and 40 channels expect (1, 40, 4, 4), as a "
+                    "stride-2 conv gives; got " f"{tuple(other.shape)}"
+                    + (": an odd size keeps its last pixel, x[:, :, ::2, ::2] of 7 is 4."
+                       if other.shape[:2] == (1, 40) else
+                       ": use out_channels (and the input's own channels) rather than fixed "
+                       "numbers."))
     return "subsample, then zero channels: no parameters, as in the paper's option A."
 
 
@@ -94,6 +126,17 @@ def _check_option_b(answer) -> str:
                       16 * 32 + 4 * 32 + 32 * 64 + 4 * 64: "BatchNorm's running mean and variance "
                                                            "are buffers: 2 parameters per channel.",
                       16 * 32 + 2 * 32: "there are two stage transitions: 16 -> 32 and 32 -> 64.",
+                      9 * (16 * 32 + 32 * 64) + 2 * 32 + 2 * 64: "the projections are 1x1 convs "
+                                                                "(c_in x c_out weights), not 3x3.",
+                      16 * 32 + 32 * 64 + 32 + 64: "a BatchNorm has 2 parameters per channel (a "
+                                                   "scale and a shift), not 1.",
+                      3 * 16 + 2 * 16 + 2752: "the first conv (3 -> 16) is not a shortcut: only "
+                                              "the two stage transitions have projections.",
+                      2752 + 32 + 64: "the 1x1 convs have no bias (bias=False): the BatchNorm "
+                                      "after them adds the shift.",
+                      64 * 128 + 2 * 128 + 128 * 256 + 2 * 256: "those are ImageNet widths; a "
+                                                                "CIFAR ResNet's stages have 16, "
+                                                                "32 and 64 channels.",
                   })
     return ("16 x 32 + 64 + 32 x 64 + 128 = 2,752: about 0.3 % of ResNet-56, for two learned "
             "shortcuts.")

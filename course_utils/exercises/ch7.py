@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
 
-from .checks import expect_number
-from .core import Exercise, Wrong, call, returned_none
+from .checks import as_number, expect_number
+from .core import Exercise, Wrong, call, describe, returned_none
 
 
 def _check_steps(answer) -> str:
-    expect_number(answer, 7, "the optimizer steps per epoch", {
+    what = "the optimizer steps per epoch"
+    if not as_number(answer, what).is_integer():
+        raise Wrong("a number of steps is a whole number: the last, shorter batch is a step too "
+                    "(round up).")
+    expect_number(answer, 7, what, {
         53: "that is one process with batch 32; each of the 8 processes reads only 1/8 of the "
             "images.",
         52: "that is one process (and it drops the last, short batch); each process reads 1/8 of "
@@ -19,28 +24,46 @@ def _check_steps(answer) -> str:
         6: "the last batch of 210 - 6 x 32 = 18 images is a step too (drop_last=False).",
         210: "210 is the images per process; divide by the batch of 32 per process, rounding up.",
         420: "the batch of 32 is per process: each process reads ceil(1680 / 8) = 210 images.",
+        256: "256 is the global batch (32 x 8 processes), the images one step reads in all.",
+        56: "the 8 processes take their steps together, in lockstep: each step of DDP is one step "
+            "of all of them, so count the steps of one process.",
+        1680: "that is the number of images; a step reads a batch of 32 on each of the 8 "
+              "processes.",
+        8: "8 is the number of processes; each reads its own share of the images, 32 per step.",
     })
     return "ceil(1680 / 8) = 210 images per process, ceil(210 / 32) = 7 steps: global batch 256."
+
+
+def _share(my_shard, indices: list, rank: int, world: int) -> list[int]:
+    share = call(my_shard, list(indices), rank, world)
+    if share is None:
+        raise returned_none("my_shard")
+    try:
+        items = list(itertools.islice(iter(share), 10 * len(indices) + 10))
+        return [int(i) for i in items]
+    except Exception:  # noqa: BLE001 - whatever reading the learner's object raises
+        raise Wrong(f"my_shard should return a list of indices; got {describe(share)}.") from None
 
 
 def _check_shard(my_shard) -> str:
     if not callable(my_shard):
         raise Wrong("my_shard should be a function of (indices, rank, world_size).")
-    for n, world in ((8, 2), (10, 4), (11, 3), (3, 4)):
+    for n, world in ((8, 2), (10, 4), (11, 3), (3, 4), (2, 5)):
         # not 0..n-1: a share must hold the items, not positions
         indices = list(range(100, 100 + n))
-        shares = []
-        for rank in range(world):
-            share = call(my_shard, list(indices), rank, world)
-            if share is None:
-                raise returned_none("my_shard")
-            try:
-                shares.append([int(i) for i in share])
-            except (TypeError, ValueError):
-                raise Wrong("my_shard should return a list of indices; got "
-                            f"{share!r:.80}.") from None
+        shares = [_share(my_shard, indices, rank, world) for rank in range(world)]
+        if _share(my_shard, indices, 0, world) != shares[0]:
+            raise Wrong("your shares change from one call to the next (a shuffle without a shared "
+                        "seed): every process must compute the same order, or their shares do not "
+                        "fit together. Here, do not shuffle (DistributedSampler seeds its shuffle "
+                        "with seed + epoch).")
         lengths = [len(s) for s in shares]
+        pad = math.ceil(n / world) * world - n
         if len(set(lengths)) > 1:
+            if pad > n and sum(lengths) == 2 * n:
+                raise Wrong(f"{n} items over {world} processes need {pad} items of padding, more "
+                            f"than the list holds: `indices + indices[:pad]` adds only {n}. Repeat "
+                            "the list as often as needed, as DistributedSampler does.")
             raise Wrong(f"{n} items over {world} processes gave shares of {lengths} items: a "
                         "process with one batch more waits for ever in an all-reduce that the "
                         "others never join. Pad the list (repeat its first items) to a multiple of "
@@ -66,24 +89,40 @@ def _check_strip(strip_module_prefix) -> str:
     if not callable(strip_module_prefix):
         raise Wrong("strip_module_prefix should be a function of a state dict.")
     w, b, inner = torch.ones(2), torch.zeros(2), torch.full((2,), 3.0)
-    wrapped = {"module.conv1.weight": w, "module.fc.bias": b, "module.head.module.weight": inner}
-    got = call(strip_module_prefix, dict(wrapped))
+    mean, tracked = torch.full((2,), 0.5), torch.tensor(7)
+    # names that begin and end with letters of "module." tell a prefix from a set of characters
+    want = {"conv1.weight": w, "fc.bias": b, "head.module.weight": inner,
+            "layer1.0.bn1.running_mean": mean, "layer1.0.bn1.num_batches_tracked": tracked}
+    got = call(strip_module_prefix, {"module." + k: v for k, v in want.items()})
     if got is None:
         raise returned_none("strip_module_prefix")
     if not isinstance(got, dict):
-        raise Wrong(f"return a dict, not a {type(got).__name__}.")
+        raise Wrong(f"return a dict, not {describe(got, 40)}.")
+    keys = sorted(got)
+    wrapped = ["module." + k for k in want]
+    if keys == sorted(k.lstrip("module.") for k in wrapped):
+        raise Wrong("`lstrip('module.')` removes characters, not a prefix: it strips every "
+                    "leading m, o, d, u, l, e and '.', so 'module.layer1...' became 'ayer1...'. "
+                    "Use key.removeprefix('module.').")
+    if keys == sorted(k.strip("module.") for k in wrapped):
+        raise Wrong("`strip('module.')` removes characters at both ends, not a prefix: "
+                    "'...num_batches_tracked' lost its final 'ed'. Use "
+                    "key.removeprefix('module.').")
     if "head.weight" in got:
         raise Wrong("you removed every 'module.', also the one inside a name (a layer may be "
                     "called `module`); remove only the prefix at the start.")
-    want = {"conv1.weight": w, "fc.bias": b, "head.module.weight": inner}
-    if sorted(got) != sorted(want):
-        raise Wrong(f"expected the keys {sorted(want)}, got {sorted(got)}.")
+    if keys != sorted(want):
+        raise Wrong(f"expected the keys {sorted(want)}, got {keys[:6]}.")
     if any(not isinstance(got[k], torch.Tensor) or got[k] is not v and (
             got[k].shape != v.shape or not torch.equal(got[k], v)) for k, v in want.items()):
         raise Wrong("the keys are right but the tensors changed: keep each value as it is.")
-    plain = {"conv1.weight": w, "fc.bias": b}
-    again = call(strip_module_prefix, dict(plain))
-    if not isinstance(again, dict) or sorted(again) != sorted(plain):
+    again = call(strip_module_prefix, dict(want))
+    if not isinstance(again, dict) or sorted(again) != sorted(want):
+        if isinstance(again, dict) and sorted(again) == sorted(k.replace("module.", "", 1)
+                                                               for k in want):
+            raise Wrong("`replace('module.', '', 1)` removes the first 'module.' wherever it is: "
+                        "'head.module.weight' of a plain model lost it. Use "
+                        "key.removeprefix('module.'), which looks only at the start.")
         raise Wrong("a state dict without the prefix (from a plain model) must come back "
                     "unchanged.")
     return "the plain names back: the file loads into a model with or without DDP."

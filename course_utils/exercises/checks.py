@@ -10,35 +10,82 @@ import sys
 import torch
 from torch import nn
 
-from .core import NotAttempted, Wrong, call, returned_none
+from .core import NotAttempted, Wrong, call, describe, returned_none
+
+
+def as_number(answer, what: str) -> float:
+    """A numeric answer as a float, or a Wrong that names what was given instead of a number."""
+    if isinstance(answer, bool):
+        raise Wrong(f"expected a number for {what}, got {answer}: True and False are not numbers "
+                    "here.")
+    if isinstance(answer, str | bytes):
+        text = answer.decode(errors="replace") if isinstance(answer, bytes) else answer
+        try:
+            float(text.replace(",", "").replace("_", ""))
+        except ValueError:
+            raise Wrong(f"expected a number for {what}, got the text {describe(text, kind=False)}."
+                        ) from None
+        raise Wrong(f"{what}: you gave the text {text[:40]!r}, not a number: remove the quotes.")
+    if isinstance(answer, tuple | list) and len(answer) == 1:
+        raise Wrong(f"{what}: you gave a {type(answer).__name__} holding one value, "
+                    f"{describe(answer, kind=False)}: a trailing comma (`x = 21,`) makes a tuple. "
+                    "Give the number alone.")
+    if isinstance(answer, torch.Tensor) or type(answer).__module__ == "numpy":
+        try:
+            count = answer.numel() if isinstance(answer, torch.Tensor) else answer.size
+            if count != 1:
+                raise Wrong(f"expected one number for {what}, got {describe(answer)} with "
+                            f"{count} values.")
+            answer = answer.item()
+        except (RuntimeError, TypeError, ValueError, NotImplementedError):  # meta, sparse, ...
+            raise Wrong(f"expected a number for {what}, got {describe(answer)}.") from None
+    if callable(answer) and not hasattr(type(answer), "__float__"):
+        raise Wrong(f"expected a number for {what}, got {describe(answer)}: a function or class, "
+                    "not its result.")
+    try:
+        value = float(answer)
+    except OverflowError:
+        raise Wrong(f"{what}: {describe(answer)} is far too large to be right; try `.hint()`."
+                    ) from None
+    except Exception:  # noqa: BLE001 - whatever the answer's own __float__ raises
+        raise Wrong(f"expected a number for {what}, got {describe(answer)}.") from None
+    if math.isnan(value):
+        raise Wrong(f"{what}: your answer is NaN (not a number), what 0 / 0 or inf - inf give; "
+                    "compute it again from the numbers in the question.")
+    if math.isinf(value):
+        raise Wrong(f"{what}: your answer is infinite (a division by zero, or a number too large "
+                    "for a float).")
+    return value
 
 
 def expect_number(answer, expected: float, what: str, known: dict | None = None,
                   rel: float = 0.0) -> None:
     """Compare a numeric answer; a known wrong value gets its own message."""
-    if isinstance(answer, bool) or not isinstance(answer, int | float | torch.Tensor) and not (
-            hasattr(answer, "__float__")):
-        raise Wrong(f"expected a number for {what}, got {type(answer).__name__} {answer!r}.")
-    try:
-        value = float(answer)
-    except (TypeError, ValueError, RuntimeError):
-        raise Wrong(f"expected a number for {what}, got {type(answer).__name__} "
-                    f"{answer!r}.") from None
+    value = as_number(answer, what)
     if math.isclose(value, expected, rel_tol=rel, abs_tol=1e-9):
         return
     for wrong_value, message in (known or {}).items():
-        if math.isclose(value, wrong_value, rel_tol=rel, abs_tol=1e-9):
+        if math.isclose(value, wrong_value, rel_tol=max(rel, 1e-9), abs_tol=1e-9):
             raise Wrong(message)
-    raise Wrong(f"{what}: {answer!r} is not right; try `.hint()`.")
+    if rel and math.isclose(value, expected, rel_tol=0.02):
+        raise Wrong(f"{what}: {value:g} is close, but rounded too much: keep at least three "
+                    "significant digits, or let Python compute the number.")
+    raise Wrong(f"{what}: {value:.6g} is not right; try `.hint()`.")
 
 
 def as_float(value, what: str) -> float:
     """A learner's returned number as a float, or a Wrong that says what came back instead."""
     if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return float(value.item())
+        try:
+            return float(value.item())
+        except (RuntimeError, TypeError, ValueError, NotImplementedError):
+            raise Wrong(f"{what} should be one number; got {describe(value)}.") from None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    raise Wrong(f"{what} should be one number; got {type(value).__name__} {value!r:.80}.")
+        try:
+            return float(value)
+        except OverflowError:
+            raise Wrong(f"{what} should be one number; got {describe(value)}.") from None
+    raise Wrong(f"{what} should be one number; got {describe(value)}.")
 
 
 def as_pair(result, what: str) -> tuple[float, float]:
@@ -46,7 +93,7 @@ def as_pair(result, what: str) -> tuple[float, float]:
     if result is None:
         raise returned_none(what)
     if not isinstance(result, tuple | list) or len(result) != 2:
-        raise Wrong(f"return (accuracy, mean_loss); got {type(result).__name__} {result!r:.80}.")
+        raise Wrong(f"return (accuracy, mean_loss); got {describe(result)}.")
     return as_float(result[0], "the accuracy"), as_float(result[1], "the mean loss")
 
 
@@ -65,9 +112,12 @@ def as_module(obj, *args, forbid: dict | None = None) -> nn.Module:
     module = call(obj, *args, forbid=forbid)
     if module is None:
         raise returned_none("your function")
+    if isinstance(module, type):
+        raise Wrong(f"calling it gave {describe(module)} itself; return a model built from it, "
+                    f"e.g. {module.__name__}(...).")
     if not isinstance(module, nn.Module):
-        raise Wrong(f"calling it gave a {type(module).__name__}, not an nn.Module.")
-    if params(module) == 0:
+        raise Wrong(f"calling it gave {describe(module, 40)}, not an nn.Module.")
+    if call(params, module) == 0:
         raise Wrong("your module has no parameters: create its layers in __init__ and assign them "
                     "to self (e.g. self.conv1 = nn.Conv2d(...)).")
     return module
@@ -112,14 +162,18 @@ def tensor_answer(value, what: str) -> torch.Tensor:
     """A returned value as a tensor, or a Wrong that says what came back."""
     if value is None:
         raise returned_none(what)
-    if isinstance(value, torch.Tensor):
-        return value
-    try:
-        return torch.as_tensor(value)
-    except (TypeError, ValueError, RuntimeError):
-        raise Wrong(f"{what} should return a tensor; got {type(value).__name__} "
-                    f"{value!r:.80}.") from None
+    if not isinstance(value, torch.Tensor):
+        try:
+            value = torch.as_tensor(value)
+        except Exception:  # noqa: BLE001 - whatever converting the learner's object raises
+            raise Wrong(f"{what} should return a tensor; got {describe(value)}.") from None
+    if value.is_meta:
+        raise Wrong(f"{what} returned a tensor on the meta device, which has a shape but no "
+                    "values.")
+    if value.is_complex():
+        raise Wrong(f"{what} returned complex numbers ({value.dtype}); expected real ones.")
+    return value.detach()
 
 
-__all__ = ["NotAttempted", "as_float", "as_module", "as_pair", "expect_number", "package_functions",
-           "params", "refuse", "tensor_answer"]
+__all__ = ["NotAttempted", "as_float", "as_module", "as_number", "as_pair", "expect_number",
+           "package_functions", "params", "refuse", "tensor_answer"]

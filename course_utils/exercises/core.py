@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import random
 import sys
+import sysconfig
 import textwrap
 import traceback
+import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from html import escape
+from pathlib import Path
 
 import torch
 
@@ -116,7 +119,9 @@ def call(fn: Callable, *args, forbid: dict | None = None, **kwargs):
         result = fn(*args, **kwargs)
     except (Wrong, NotAttempted, KeyboardInterrupt):
         raise
-    except NotImplementedError:
+    except NotImplementedError as error:
+        if 'missing the required "forward"' in safe_str(error):  # nn.Module without forward
+            raise Wrong(_NO_FORWARD) from None
         raise NotAttempted from None
     except BaseException as error:  # the learner's code may raise anything, even SystemExit
         if hits:
@@ -134,10 +139,54 @@ def call(fn: Callable, *args, forbid: dict | None = None, **kwargs):
     return result
 
 
+_NO_FORWARD = ("your module has no method named `forward`, so calling it runs nn.Module's "
+               "placeholder: check the spelling (`def forward(self, x):`) and that it is indented "
+               "inside the class. (nn.ModuleList holds layers but has no forward: use "
+               "nn.Sequential to chain them.)")
 _LEAK = ("your code changed PyTorch's global state for the rest of the notebook (autograd switched "
          "off by torch.set_grad_enabled(False) or no_grad().__enter__(), or a new default dtype): "
          "use `with torch.no_grad():` / `with torch.inference_mode():`, which switch back at the "
          "end.")
+
+
+def describe(value, limit: int = 80, kind: bool = True) -> str:
+    """`type value` for a message, whatever the value: a repr that raises or runs long is cut."""
+    name = _type_name(value)
+    try:
+        if type(value) is int and value.bit_length() > 200:  # noqa: E721 - not bool, not a subclass
+            digits = len(str(abs(value))) if value.bit_length() < 14_000 else round(
+                value.bit_length() * 0.30103)
+            return f"an integer with {digits:,} digits"
+        if type(value) is type:
+            return f"the class {value.__qualname__}"
+        if isinstance(value, types.FunctionType | types.BuiltinFunctionType | types.MethodType):
+            return f"the function {value.__qualname__}"
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a learner's __repr__ may raise anything
+        return f"a {name} (its repr raises)"
+    if not isinstance(text, str):
+        return f"a {name}"
+    named = text.lstrip("<").lower().startswith(name.lower())  # "tensor(...)", "<generator ...>"
+    prefix = f"{name} " if kind and not named else ""
+    return f"{prefix}{text[:limit]}{'...' if len(text) > limit else ''}"
+
+
+def safe_str(value, limit: int = 300) -> str:
+    """str(value) for a message, or a stand-in when the learner's __str__ raises."""
+    try:
+        text = str(value)
+    except Exception:  # noqa: BLE001 - an exception's __str__ may itself raise
+        return f"(a {_type_name(value)} whose text cannot be shown)"
+    if not isinstance(text, str):
+        return f"(a {_type_name(value)})"
+    return text[:limit] + ("..." if len(text) > limit else "")
+
+
+def _type_name(value) -> str:
+    try:
+        return type(value).__name__
+    except Exception:  # noqa: BLE001
+        return "object"
 
 
 def returned_none(what: str) -> Wrong:
@@ -174,25 +223,31 @@ class Exercise:
         if not answer or all(a is None or a is Ellipsis for a in answer):
             return Result(NOT_ATTEMPTED, f"{self.name}: fill in your answer, then run this cell "
                                          "again.")
+        if len(answer) > 1:  # check(21, 21), or check(x, y) for a function of (x, y)
+            return Result(WRONG, f"{self.name}: you passed {len(answer)} answers; pass one, as in "
+                                 f"`check({self.answer})`.")
         try:
             with isolated():
                 message = self._checker(*answer)
                 if not torch.is_grad_enabled() or torch.get_default_dtype() != torch.float32:
                     raise Wrong(_LEAK)
-            return Result(CORRECT, message or "well done.")
+            return Result(CORRECT, safe_str(message, 1000) if message else "well done.")
         except NotAttempted:
             return Result(NOT_ATTEMPTED, f"{self.name}: replace `raise NotImplementedError` with "
                                          "your code, then run this cell again.")
         except Wrong as mistake:
-            return Result(WRONG, str(mistake))
+            return Result(WRONG, safe_str(mistake, 2000))
         except LearnerError as wrapped:
             return Result(WRONG, _learner_message(wrapped.__cause__))
         except KeyboardInterrupt:
             raise  # the learner asked to stop
         except BaseException as error:
-            return Result(WRONG, f"the check itself failed ({type(error).__name__}: {error}). This "
-                                 "is a fault of the course's checker, not a verdict on your "
-                                 "answer: please report it, with your answer.")
+            if _raised_in_learner_code(error, self._checker):  # e.g. the answer's __float__
+                return Result(WRONG, _learner_message(error))
+            return Result(WRONG, f"the check itself failed ({type(error).__name__}: "
+                                 f"{safe_str(error)}). This is a fault of the course's checker, "
+                                 "not a verdict on your answer: please report it, with your "
+                                 "answer.")
 
     def hint(self, number: int = 1) -> None:
         """Print hint `number` (1, 2, ...): each says a little more, none is the solution."""
@@ -216,15 +271,55 @@ class Exercise:
         return f"<exercise {self.name}: .check(...), .hint(), .solution()>"
 
 
+# Errors whose text alone does not say what to change, and what to change.
+_KNOWN_ERRORS = {
+    "does not support the context manager protocol":
+        "; a context manager is called, with parentheses: `with torch.no_grad():`",
+    "cannot be converted to Scalar": "; .item() reads a tensor of one value only: keep the tensor "
+                                     "when it holds several",
+    "changed during iteration": "; build a new dict rather than changing the one you loop over",
+}
+
+
 def _learner_message(error: BaseException) -> str:
     if isinstance(error, RecursionError):
         return "your code calls itself without end (RecursionError)."
-    return f"your code raised {type(error).__name__}: {error}{_learner_frame(error)}"
+    text = safe_str(error)
+    advice = "".join(tip for words, tip in _KNOWN_ERRORS.items() if words in text)
+    return f"your code raised {_type_name(error)}: {text}{_learner_frame(error)}{advice}"
+
+
+# Frames in these folders are not the learner's: this package, the standard library, installed
+# packages. Anything else (a notebook cell, a learner's module, a test) is.
+_NOT_LEARNER = tuple(str(Path(p).resolve()) for p in {
+    Path(__file__).resolve().parent.parent, *(sysconfig.get_paths()[k] for k in (
+        "stdlib", "platstdlib", "purelib", "platlib"))})
+
+
+def _is_learner_file(filename: str) -> bool:
+    if filename.startswith("<"):  # <frozen ...> is Python's; <string>, <stdin>, <ipython-...> not
+        return not filename.startswith("<frozen")
+    try:
+        path = str(Path(filename).resolve())
+    except (OSError, ValueError):
+        return True
+    return not path.startswith(_NOT_LEARNER) and "site-packages" not in path
+
+
+def _raised_in_learner_code(error: BaseException, checker: Callable) -> bool:
+    """Did the error come out of the learner's code (a method of the answer the checker used)?"""
+    own = getattr(checker, "__code__", None)
+    return any(_is_learner_file(frame.f_code.co_filename) and frame.f_code is not own
+               for frame, _ in traceback.walk_tb(error.__traceback__))
 
 
 def _learner_frame(error: BaseException) -> str:
     """' (in your code, line N: ...)' for the innermost frame outside this package and libraries."""
-    for frame in reversed(traceback.extract_tb(error.__traceback__)):
-        if "course_utils" not in frame.filename and "site-packages" not in frame.filename:
+    try:
+        frames = traceback.extract_tb(error.__traceback__)
+    except Exception:  # noqa: BLE001 - a frame whose source cannot be read
+        return ""
+    for frame in reversed(frames):
+        if _is_learner_file(frame.filename):
             return f" (in your code, line {frame.lineno}: {frame.line})" if frame.line else ""
     return ""

@@ -7,8 +7,11 @@
 The notebooks stay the single source: their exercise cells already carry nbgrader metadata
 (`grade_id` chN-qM, `solution`) and solution markers. This module copies each notebook into
 `COURSE/source/<stem>/<stem>.ipynb` with an autograder test cell inserted after every exercise
-cell, found by that metadata, so exercises added later are graded without changes here. The
-committed notebooks and `make student` stay free of test cells.
+cell, found by that metadata, so exercises added later are graded without changes here. A
+questionnaire's answers sit in one solution cell (`grade_id` quizN) and its checks in the next
+code cell, one `quizN.qM.check(...)` line per question: each line gets its own test cell, after
+the checks' cell, graded as `quizN-qM`. The committed notebooks and `make student` stay free of
+test cells.
 
 A test cell is worth `points` and holds two tests:
 - visible: the course's own check must call the answer correct (`assert ch5.q1.check(...)`);
@@ -77,7 +80,8 @@ class Exercise:
 
 
 def exercises(nb: nbformat.NotebookNode, name: str = "notebook") -> list[Exercise]:
-    """Every exercise cell (nbgrader `solution` code cell with a grade_id) and its check call."""
+    """Every exercise cell (nbgrader `solution` code cell with a grade_id) and its check call;
+    for a questionnaire's answers cell, every check line of the code cell after it."""
     imports = {}
     for cell in nb.cells:
         if cell.cell_type == "code":
@@ -92,15 +96,22 @@ def exercises(nb: nbformat.NotebookNode, name: str = "notebook") -> list[Exercis
         if cell.cell_type != "code" or not meta.get("solution") or "grade_id" not in meta:
             continue
         calls = [m for m in map(_CHECK_LINE.match, cell.source.splitlines()) if m]
-        if not calls:
+        graded = [(index, meta["grade_id"], calls[-1])] if calls else []
+        checks = next((i for i in range(index + 1, len(nb.cells))
+                       if nb.cells[i].cell_type == "code"), None)
+        if not calls and checks is not None and "nbgrader" not in nb.cells[checks].metadata:
+            graded = [(checks, f"{m.group(1)}-{m.group(2)}", m)  # a questionnaire: one per line
+                      for m in map(_CHECK_LINE.match, nb.cells[checks].source.splitlines()) if m]
+        if not graded:
             raise ValueError(f"{name}: exercise cell {meta['grade_id']!r} has no "
-                             "`chN.qM.check(answer)` line to grade")
-        chapter = calls[-1].group(1)
-        if chapter not in imports:
-            raise ValueError(f"{name}: exercise {meta['grade_id']!r} uses {chapter!r}, but no cell "
-                             f"has `from course_utils.exercises... import {chapter}`")
-        found_exercises.append(Exercise(index, meta["grade_id"], calls[-1].group(0).strip(),
-                                        imports[chapter], chapter))
+                             "`chN.qM.check(answer)` line to grade (nor has the cell after it)")
+        for where, grade_id, call in graded:
+            chapter = call.group(1)
+            if chapter not in imports:
+                raise ValueError(f"{name}: exercise {grade_id!r} uses {chapter!r}, but no cell "
+                                 f"has `from course_utils.exercises... import {chapter}`")
+            found_exercises.append(Exercise(where, grade_id, call.group(0).strip(),
+                                            imports[chapter], chapter))
     return found_exercises
 
 
@@ -173,7 +184,9 @@ def grading_notebook(nb: nbformat.NotebookNode, points: float = 1, exercises_onl
     if not found:
         raise ValueError(f"{name}: no exercise cells (nbgrader metadata with solution=True)")
     keep = _section(nb, found) if exercises_only else range(len(nb.cells))
-    by_index = {ex.index: ex for ex in found}
+    by_index: dict[int, list[Exercise]] = {}
+    for ex in found:
+        by_index.setdefault(ex.index, []).append(ex)
     out = nbformat.from_dict(nb)
     out.cells = []
     for i in keep:
@@ -183,8 +196,10 @@ def grading_notebook(nb: nbformat.NotebookNode, points: float = 1, exercises_onl
             cell.outputs, cell.execution_count = [], None
             cell.metadata.pop("execution", None)
         out.cells.append(cell)
-        if i in by_index:
-            out.cells.append(autograder_cell(by_index[i], cell.id, points))
+        graded = by_index.get(i, [])
+        for ex in graded:  # one after an exercise; one per question after a questionnaire's checks
+            cell_id = cell.id if len(graded) == 1 else f"{cell.id}-{ex.grade_id.split('-')[-1]}"
+            out.cells.append(autograder_cell(ex, cell_id, points))
     return out
 
 
