@@ -46,6 +46,8 @@ SOURCED = {
         "159": "steps of the lesson's run: 3 epochs x 53 batches, printed per epoch by fit",
         "85": "a design run at 48 px, recorded in the text (not re-run by the notebook)",
         "61": "the epoch time of that design run at 48 px, recorded in the text",
+        "1.03": "allocator tuning at 40 px: python -m benchmarks.allocator, docs/performance.md",
+        "1.2": "allocator tuning at 224 px: python -m benchmarks.allocator, docs/performance.md",
     },
     "05_evaluation.ipynb": {
         "2.6": "PyTorch 2.6 made weights_only=True torch.load's default (PyTorch release notes)",
