@@ -11,6 +11,7 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
+from ..i18n import _, ngettext
 from .images import _READ_ERRORS, DataError, load_rgb, open_image
 from .scan import SPLITS, find_split_folders, scan, scan_splits
 from .shapes import make_embedded_dataset
@@ -25,10 +26,14 @@ def resolve_data_dir(path: str | os.PathLike | None = None) -> Path:
         return make_embedded_dataset()
     folder = Path(chosen).expanduser()
     if not folder.is_dir():
-        source = "the argument" if path is not None else f"${DATA_ENV}"
-        what = "a file, not a folder" if folder.exists() else "no such folder"
-        raise DataError(f"data folder {str(folder)!r} (from {source}) is {what}; expected a folder "
-                        f"with one sub-folder per class, e.g. {folder / 'class_a' / 'img1.jpg'}")
+        source = (_("from the argument") if path is not None
+                  else _("from ${variable}").format(variable=DATA_ENV))
+        message = (_("data folder {path!r} ({source}) is a file, not a folder; expected a folder "
+                     "with one sub-folder per class, e.g. {example}") if folder.exists()
+                   else _("data folder {path!r} ({source}) is no such folder; expected a folder "
+                          "with one sub-folder per class, e.g. {example}"))
+        raise DataError(message.format(path=str(folder), source=source,
+                                       example=folder / "class_a" / "img1.jpg"))
     return folder
 
 
@@ -64,17 +69,17 @@ class ImageFolderDataset(Dataset):
             self.classes, self.samples, self.ignored, self.skipped_links, split_of = scan_splits(
                 self.root, self.split_folders)
         for link, why in self.skipped_links:  # the images behind them would be counted twice
-            warnings.warn(f"the symbolic link {str(link)!r} -> {os.readlink(link)!r} was not "
-                          f"followed: {why}", stacklevel=2)
+            warnings.warn(_("the symbolic link {link!r} -> {target!r} was not followed: {why}")
+                          .format(link=str(link), target=os.readlink(link), why=why), stacklevel=2)
         self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
-        self.targets = Targets([label for _, label in self.samples], self.classes, split_of)
+        self.targets = Targets([label for _path, label in self.samples], self.classes, split_of)
         if verify:
             self.verify()
 
     def verify(self) -> None:
         """Decode every image once (cheaply) and raise one error listing all unreadable files."""
         bad = []
-        for path, _ in self.samples:
+        for path, _label in self.samples:
             try:
                 with open_image(path) as image:
                     image.draft("RGB", (64, 64))  # JPEGs decode at 1/8 size: fast, still complete
@@ -84,9 +89,11 @@ class ImageFolderDataset(Dataset):
             except _READ_ERRORS as error:
                 bad.append(f"  {path}: {error}")
         if bad:
-            raise DataError(f"{len(bad)} image(s) in {str(self.root)!r} cannot be read:\n"
+            raise DataError(ngettext("{count} image(s) in {folder!r} cannot be read:",
+                                     "{count} image(s) in {folder!r} cannot be read:", len(bad))
+                            .format(count=len(bad), folder=str(self.root)) + "\n"
                             + "\n".join(bad[:20]) + ("\n  ..." if len(bad) > 20 else "")
-                            + "\nDelete or replace them, then run the cell again.")
+                            + "\n" + _("Delete or replace them, then run the cell again."))
 
     def with_transform(self, transform: Callable | None) -> ImageFolderDataset:
         """The same files and labels with another transform (no rescan)."""

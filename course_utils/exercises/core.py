@@ -27,8 +27,12 @@ from pathlib import Path
 
 import torch
 
+from ..i18n import N_, _, ngettext
+
 CORRECT, NOT_ATTEMPTED, WRONG = "correct", "not attempted", "wrong"
-_ICONS = {CORRECT: "Correct:", NOT_ATTEMPTED: "Not attempted yet:", WRONG: "Incorrect:"}
+# How a verdict is shown (translated when shown: COURSE_LANG=zh gives Chinese).
+_VERDICTS = {CORRECT: N_("Correct: {message}"), NOT_ATTEMPTED: N_("Not attempted yet: {message}"),
+             WRONG: N_("Incorrect: {message}")}
 _COLOURS = {CORRECT: "#1a7f37", NOT_ATTEMPTED: "#9a6700", WRONG: "#cf222e"}
 
 
@@ -55,7 +59,7 @@ class Result:
         return self.outcome == CORRECT
 
     def __repr__(self) -> str:
-        return f"{_ICONS[self.outcome]} {self.message}"
+        return _(_VERDICTS[self.outcome]).format(message=self.message)
 
     def _repr_html_(self) -> str:
         return f'<span style="color:{_COLOURS[self.outcome]}">{escape(repr(self))}</span>'
@@ -121,7 +125,7 @@ def call(fn: Callable, *args, forbid: dict | None = None, **kwargs):
         raise
     except NotImplementedError as error:
         if 'missing the required "forward"' in safe_str(error):  # nn.Module without forward
-            raise Wrong(_NO_FORWARD) from None
+            raise Wrong(_(_NO_FORWARD)) from None
         raise NotAttempted from None
     except BaseException as error:  # the learner's code may raise anything, even SystemExit
         if hits:
@@ -135,18 +139,18 @@ def call(fn: Callable, *args, forbid: dict | None = None, **kwargs):
     if torch.is_grad_enabled() != grad or torch.get_default_dtype() != dtype:
         torch.set_grad_enabled(grad)
         torch.set_default_dtype(dtype)
-        raise Wrong(_LEAK)
+        raise Wrong(_(_LEAK))
     return result
 
 
-_NO_FORWARD = ("your module has no method named `forward`, so calling it runs nn.Module's "
-               "placeholder: check the spelling (`def forward(self, x):`) and that it is indented "
-               "inside the class. (nn.ModuleList holds layers but has no forward: use "
-               "nn.Sequential to chain them.)")
-_LEAK = ("your code changed PyTorch's global state for the rest of the notebook (autograd switched "
-         "off by torch.set_grad_enabled(False) or no_grad().__enter__(), or a new default dtype): "
-         "use `with torch.no_grad():` / `with torch.inference_mode():`, which switch back at the "
-         "end.")
+_NO_FORWARD = N_("your module has no method named `forward`, so calling it runs nn.Module's "
+                 "placeholder: check the spelling (`def forward(self, x):`) and that it is "
+                 "indented inside the class. (nn.ModuleList holds layers but has no forward: use "
+                 "nn.Sequential to chain them.)")
+_LEAK = N_("your code changed PyTorch's global state for the rest of the notebook (autograd "
+           "switched off by torch.set_grad_enabled(False) or no_grad().__enter__(), or a new "
+           "default dtype): use `with torch.no_grad():` / `with torch.inference_mode():`, which "
+           "switch back at the end.")
 
 
 def describe(value, limit: int = 80, kind: bool = True) -> str:
@@ -156,16 +160,16 @@ def describe(value, limit: int = 80, kind: bool = True) -> str:
         if type(value) is int and value.bit_length() > 200:  # noqa: E721 - not bool, not a subclass
             digits = len(str(abs(value))) if value.bit_length() < 14_000 else round(
                 value.bit_length() * 0.30103)
-            return f"an integer with {digits:,} digits"
+            return _("an integer with {digits:,} digits").format(digits=digits)
         if type(value) is type:
-            return f"the class {value.__qualname__}"
+            return _("the class {name}").format(name=value.__qualname__)
         if isinstance(value, types.FunctionType | types.BuiltinFunctionType | types.MethodType):
-            return f"the function {value.__qualname__}"
+            return _("the function {name}").format(name=value.__qualname__)
         text = repr(value)
     except Exception:  # noqa: BLE001 - a learner's __repr__ may raise anything
-        return f"a {name} (its repr raises)"
+        return _("a {type} (its repr raises)").format(type=name)
     if not isinstance(text, str):
-        return f"a {name}"
+        return _("a {type}").format(type=name)
     named = text.lstrip("<").lower().startswith(name.lower())  # "tensor(...)", "<generator ...>"
     prefix = f"{name} " if kind and not named else ""
     return f"{prefix}{text[:limit]}{'...' if len(text) > limit else ''}"
@@ -176,9 +180,9 @@ def safe_str(value, limit: int = 300) -> str:
     try:
         text = str(value)
     except Exception:  # noqa: BLE001 - an exception's __str__ may itself raise
-        return f"(a {_type_name(value)} whose text cannot be shown)"
+        return _("(a {type} whose text cannot be shown)").format(type=_type_name(value))
     if not isinstance(text, str):
-        return f"(a {_type_name(value)})"
+        return _("(a {type})").format(type=_type_name(value))
     return text[:limit] + ("..." if len(text) > limit else "")
 
 
@@ -191,7 +195,7 @@ def _type_name(value) -> str:
 
 def returned_none(what: str) -> Wrong:
     """The message for a function that returns nothing: usually a forgotten `return`."""
-    return Wrong(f"{what} returned None: did you forget `return`?")
+    return Wrong(_("{what} returned None: did you forget `return`?").format(what=what))
 
 
 class Exercise:
@@ -217,24 +221,26 @@ class Exercise:
     def _verdict(self, *answer, **named) -> Result:
         if named:  # check(answer=14): accept one answer by any name, explain anything else
             if answer or len(named) > 1:
-                return Result(WRONG, f"{self.name}: pass your answer alone, as in "
-                                     f"`check({self.answer})`.")
+                return Result(WRONG, _("{name}: pass your answer alone, as in `check({answer})`.")
+                              .format(name=self.name, answer=self.answer))
             answer = tuple(named.values())
         if not answer or all(a is None or a is Ellipsis for a in answer):
-            return Result(NOT_ATTEMPTED, f"{self.name}: fill in your answer, then run this cell "
-                                         "again.")
+            return Result(NOT_ATTEMPTED, _("{name}: fill in your answer, then run this cell "
+                                           "again.").format(name=self.name))
         if len(answer) > 1:  # check(21, 21), or check(x, y) for a function of (x, y)
-            return Result(WRONG, f"{self.name}: you passed {len(answer)} answers; pass one, as in "
-                                 f"`check({self.answer})`.")
+            return Result(WRONG, _("{name}: you passed {count} answers; pass one, as in "
+                                   "`check({answer})`.").format(name=self.name, count=len(answer),
+                                                                answer=self.answer))
         try:
             with isolated():
                 message = self._checker(*answer)
                 if not torch.is_grad_enabled() or torch.get_default_dtype() != torch.float32:
-                    raise Wrong(_LEAK)
-            return Result(CORRECT, safe_str(message, 1000) if message else "well done.")
+                    raise Wrong(_(_LEAK))
+            return Result(CORRECT, safe_str(message, 1000) if message else _("well done."))
         except NotAttempted:
-            return Result(NOT_ATTEMPTED, f"{self.name}: replace `raise NotImplementedError` with "
-                                         "your code, then run this cell again.")
+            return Result(NOT_ATTEMPTED, _("{name}: replace `raise NotImplementedError` with your "
+                                           "code, then run this cell again.").format(
+                                               name=self.name))
         except Wrong as mistake:
             return Result(WRONG, safe_str(mistake, 2000))
         except LearnerError as wrapped:
@@ -244,24 +250,28 @@ class Exercise:
         except BaseException as error:
             if _raised_in_learner_code(error, self._checker):  # e.g. the answer's __float__
                 return Result(WRONG, _learner_message(error))
-            return Result(WRONG, f"the check itself failed ({type(error).__name__}: "
-                                 f"{safe_str(error)}). This is a fault of the course's checker, "
-                                 "not a verdict on your answer: please report it, with your "
-                                 "answer.")
+            return Result(WRONG, _("the check itself failed ({error}: {text}). This is a fault "
+                                   "of the course's checker, not a verdict on your answer: please "
+                                   "report it, with your answer.").format(
+                                       error=type(error).__name__, text=safe_str(error)))
 
     def hint(self, number: int = 1) -> None:
         """Print hint `number` (1, 2, ...): each says a little more, none is the solution."""
         count = len(self._hints)
         if not 1 <= number <= count:
-            print(f"There are {count} hints: hint(1) ... hint({count}); .solution() shows a "
-                  "solution.")
+            print(ngettext("There is {count} hint: hint(1) ... hint({count}); .solution() shows a "
+                           "solution.",
+                           "There are {count} hints: hint(1) ... hint({count}); .solution() shows "
+                           "a solution.", count).format(count=count))
             return
-        more = f" (more: .hint({number + 1}))" if number < count else ""
-        print(f"Hint {number}/{count}: {textwrap.dedent(self._hints[number - 1]).strip()}{more}")
+        more = _(" (more: .hint({next}))").format(next=number + 1) if number < count else ""
+        print(_("Hint {number}/{count}: {hint}{more}").format(
+            number=number, count=count, hint=textwrap.dedent(self._hints[number - 1]).strip(),
+            more=more))
 
     def solution(self) -> None:
         """Print the reference solution."""
-        print(f"Solution:\n{self.solution_source()}")
+        print(_("Solution:\n{solution}").format(solution=self.solution_source()))
 
     def solution_source(self) -> str:
         """The solution as code, the same text as the notebook's solution region (a test compares)."""  # noqa: E501
@@ -274,19 +284,21 @@ class Exercise:
 # Errors whose text alone does not say what to change, and what to change.
 _KNOWN_ERRORS = {
     "does not support the context manager protocol":
-        "; a context manager is called, with parentheses: `with torch.no_grad():`",
-    "cannot be converted to Scalar": "; .item() reads a tensor of one value only: keep the tensor "
-                                     "when it holds several",
-    "changed during iteration": "; build a new dict rather than changing the one you loop over",
+        N_("; a context manager is called, with parentheses: `with torch.no_grad():`"),
+    "cannot be converted to Scalar": N_("; .item() reads a tensor of one value only: keep the "
+                                        "tensor when it holds several"),
+    "changed during iteration": N_("; build a new dict rather than changing the one you loop "
+                                   "over"),
 }
 
 
 def _learner_message(error: BaseException) -> str:
     if isinstance(error, RecursionError):
-        return "your code calls itself without end (RecursionError)."
+        return _("your code calls itself without end (RecursionError).")
     text = safe_str(error)
-    advice = "".join(tip for words, tip in _KNOWN_ERRORS.items() if words in text)
-    return f"your code raised {_type_name(error)}: {text}{_learner_frame(error)}{advice}"
+    advice = "".join(_(tip) for words, tip in _KNOWN_ERRORS.items() if words in text)
+    return _("your code raised {error}: {text}{where}{advice}").format(
+        error=_type_name(error), text=text, where=_learner_frame(error), advice=advice)
 
 
 # Frames in these folders are not the learner's: this package, the standard library, installed
@@ -310,7 +322,7 @@ def _raised_in_learner_code(error: BaseException, checker: Callable) -> bool:
     """Did the error come out of the learner's code (a method of the answer the checker used)?"""
     own = getattr(checker, "__code__", None)
     return any(_is_learner_file(frame.f_code.co_filename) and frame.f_code is not own
-               for frame, _ in traceback.walk_tb(error.__traceback__))
+               for frame, _lineno in traceback.walk_tb(error.__traceback__))
 
 
 def _learner_frame(error: BaseException) -> str:
@@ -321,5 +333,6 @@ def _learner_frame(error: BaseException) -> str:
         return ""
     for frame in reversed(frames):
         if _is_learner_file(frame.filename):
-            return f" (in your code, line {frame.lineno}: {frame.line})" if frame.line else ""
+            return (_(" (in your code, line {line}: {source})").format(
+                line=frame.lineno, source=frame.line) if frame.line else "")
     return ""

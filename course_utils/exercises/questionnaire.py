@@ -20,12 +20,15 @@ import re
 import textwrap
 from types import ModuleType
 
+from ..i18n import N_, _, using
 from .checks import expect_number
 from .core import Exercise, Wrong, describe
 
-_INTRO = ("Answer in the next cell: a letter in quotes for a choice (`\"B\"`), a number where the "
-          "question asks for one. The cell after it checks every answer and says why a choice is "
-          "right or wrong; `{module}.q1.hint()` points to where the chapter answers question 1.")
+_HEADING = N_("## Questionnaire")
+_INTRO = N_("Answer in the next cell: a letter in quotes for a choice (`\"B\"`), a number where "
+            "the question asks for one. The cell after it checks every answer and says why a "
+            "choice is right or wrong; `{module}.q1.hint()` points to where the chapter answers "
+            "question 1.")
 
 
 class Choice(Exercise):
@@ -45,12 +48,12 @@ class Choice(Exercise):
         letter = self._letter(answer)
         if letter == self.right:
             return f"{letter}. {self.explanation}"
-        raise Wrong(f"{letter} is not right: {self.why[letter]}")
+        raise Wrong(_("{letter} is not right: {why}").format(letter=letter, why=self.why[letter]))
 
     def _letter(self, answer) -> str:
         letters = ", ".join(self.choices)
-        how = (f"answer with one letter in quotes, one of {letters} (for example "
-               f"\"{self.right_free}\")")
+        how = _("answer with one letter in quotes, one of {letters} (for example "
+                "\"{example}\")").format(letters=letters, example=self.right_free)
         if isinstance(answer, str):
             text = answer.strip()
             bare = text.strip("()[]{}'\" ").rstrip(".):").strip().upper()
@@ -62,20 +65,24 @@ class Choice(Exercise):
             parts = [p for p in re.split(r"[\s,;/&+]+|\band\b|\bor\b", bare, flags=re.I) if p]
             if len(parts) > 1 and all(p in self.choices for p in parts) or (
                     len(bare) > 1 and bare.isalpha() and set(bare) <= set(self.choices)):
-                raise Wrong("choose one letter: exactly one choice is right.")
+                raise Wrong(_(_ONE_LETTER))
             if len(bare) == 1 and bare.isalpha():
-                raise Wrong(f"there is no choice {bare} here; {how}.")
-            raise Wrong(f"{how}; got the text {describe(answer, kind=False)}.")
+                raise Wrong(_("there is no choice {letter} here; {how}.").format(letter=bare,
+                                                                              how=how))
+            raise Wrong(_("{how}; got the text {text}.").format(
+                how=how, text=describe(answer, kind=False)))
         if isinstance(answer, list | tuple | set | frozenset) and answer and all(
                 isinstance(a, str) for a in answer):
-            raise Wrong("choose one letter: exactly one choice is right.")
+            raise Wrong(_(_ONE_LETTER))
         if isinstance(answer, int | float) and not isinstance(answer, bool):
             index = answer if isinstance(answer, int) else (
                 int(answer) if isinstance(answer, float) and answer.is_integer() else 0)
-            guess = (f" (choice number {index} is \"{list(self.choices)[index - 1]}\")"
-                     if 1 <= index <= len(self.choices) else "")
-            raise Wrong(f"this question is answered with a letter, not a number: {how}{guess}.")
-        raise Wrong(f"{how}; got {describe(answer)}.")
+            guess = (_(" (choice number {index} is \"{letter}\")").format(
+                index=index, letter=list(self.choices)[index - 1])
+                if 1 <= index <= len(self.choices) else "")
+            raise Wrong(_("this question is answered with a letter, not a number: {how}{guess}.")
+                        .format(how=how, guess=guess))
+        raise Wrong(_("{how}; got {value}.").format(how=how, value=describe(answer)))
 
     @property
     def right_free(self) -> str:
@@ -84,8 +91,9 @@ class Choice(Exercise):
 
     def solution(self) -> None:
         """Print the answer, the text of the right choice and why it is right."""
-        print(f"Solution:\n{self.solution_source()}\n{self.right}. {self.choices[self.right]}\n"
-              f"Why: {self.explanation}")
+        print(_("Solution:\n{solution}").format(solution=self.solution_source()))
+        print(f"{self.right}. {self.choices[self.right]}")
+        print(_("Why: {explanation}").format(explanation=self.explanation))
 
     def markdown(self, number: int) -> str:
         lines = [f"**{number}.** {self.question}", ""]
@@ -110,10 +118,20 @@ class Number(Exercise):
 
     def solution(self) -> None:
         """Print the answer and why."""
-        print(f"Solution:\n{self.solution_source()}\nWhy: {self.explanation}")
+        print(_("Solution:\n{solution}").format(solution=self.solution_source()))
+        print(_("Why: {explanation}").format(explanation=self.explanation))
 
     def markdown(self, number: int) -> str:
-        return f"**{number}.** {self.question} *(a number)*"
+        return _("**{number}.** {question} *(a number)*").format(number=number,
+                                                               question=self.question)
+
+
+_ONE_LETTER = N_("choose one letter: exactly one choice is right.")
+
+
+def _fill(text: str) -> str:
+    """Wrap at 100 columns; Chinese has no spaces to wrap at, and stays one line."""
+    return textwrap.fill(text, 100) if text.isascii() else text
 
 
 def _words(text: str) -> str:
@@ -132,8 +150,9 @@ def _name(module: ModuleType) -> str:
 
 
 def markdown(module: ModuleType) -> str:
-    """The questionnaire's markdown cell: a heading, how to answer, then every question."""
-    parts = ["## Questionnaire", "", textwrap.fill(_INTRO.format(module=_name(module)), 100)]
+    """The questionnaire's markdown cell: a heading, how to answer, then every question, in the
+    current language (the English notebooks are written under `i18n.using("en")`)."""
+    parts = [_(_HEADING), "", _fill(_(_INTRO).format(module=_name(module)))]
     for number, question in enumerate(questions(module).values(), start=1):
         parts += ["", question.markdown(number)]
     return "\n".join(parts)
@@ -161,14 +180,42 @@ def cells(module: ModuleType) -> tuple[str, str, str]:
     return markdown(module), answers_source(module), checks_source(module)
 
 
-def insert(nb, module: ModuleType):
-    """Put the questionnaire's three cells just before the notebook's `## Summary`, replacing the
-    ones an earlier call put there, with the outputs a kernel shows for the solutions' checks.
-    Every other cell, output and execution count stays as it is; returns the nbformat notebook."""
+def rendered(module: ModuleType, count: int, lang: str = "en") -> list:
+    """The questionnaire's three cells as nbformat cells, in `lang`: the questions, the answers
+    (execution count `count + 1`) and the checks (`count + 2`), with the outputs a kernel shows
+    for the solutions' checks. The code cells are the same in every language; the questions and
+    the verdicts are in `lang` (make zh writes the Chinese edition's cells with "zh")."""
     import nbformat
 
     name = _name(module)
-    ids = [f"{name}-questions", f"{name}-answers", f"{name}-checks"]
+    with using(lang):
+        questions_md, answers, checks = cells(module)
+        new = [nbformat.v4.new_markdown_cell(questions_md),
+               nbformat.v4.new_code_cell(answers, execution_count=count + 1),
+               nbformat.v4.new_code_cell(checks, execution_count=count + 2)]
+        for cell, suffix in zip(new, ("questions", "answers", "checks"), strict=True):
+            cell.id = f"{name}-{suffix}"
+        new[1].metadata["nbgrader"] = {"grade": False, "grade_id": name, "locked": False,
+                                       "schema_version": 3, "solution": True, "task": False}
+        namespace: dict = {}
+        exec(answers.replace("### BEGIN SOLUTION", "").replace("### END SOLUTION", ""),
+             namespace)
+        for question in questions(module).values():
+            verdict = question._verdict(namespace[question.answer])
+            if not verdict:
+                raise ValueError(f"{question.name}: its own solution is refused: "
+                                 f"{verdict.message}")
+            new[2].outputs.append(nbformat.v4.new_output(
+                "display_data",
+                data={"text/plain": repr(verdict), "text/html": verdict._repr_html_()}))
+    return new
+
+
+def insert(nb, module: ModuleType):
+    """Put the questionnaire's three cells just before the notebook's `## Summary`, replacing the
+    ones an earlier call put there, with the outputs a kernel shows for the solutions' checks, in
+    English. Every other cell, output and execution count stays as it is; returns the notebook."""
+    ids = {f"{_name(module)}-{suffix}" for suffix in ("questions", "answers", "checks")}
     kept = [c for c in nb.cells if c.get("id") not in ids]
     summary = next((i for i, c in enumerate(kept) if c.cell_type == "markdown"
                     and c.source.startswith("## Summary")), None)
@@ -177,23 +224,7 @@ def insert(nb, module: ModuleType):
                          "questionnaire before")
     count = max((c.execution_count or 0 for c in kept[:summary] if c.cell_type == "code"),
                 default=0)
-    questions_md, answers, checks = cells(module)
-    new = [nbformat.v4.new_markdown_cell(questions_md),
-           nbformat.v4.new_code_cell(answers, execution_count=count + 1),
-           nbformat.v4.new_code_cell(checks, execution_count=count + 2)]
-    for cell, cell_id in zip(new, ids, strict=True):
-        cell.id = cell_id
-    new[1].metadata["nbgrader"] = {"grade": False, "grade_id": name, "locked": False,
-                                   "schema_version": 3, "solution": True, "task": False}
-    namespace: dict = {}
-    exec(answers.replace("### BEGIN SOLUTION", "").replace("### END SOLUTION", ""), namespace)
-    for question in questions(module).values():
-        verdict = question._verdict(namespace[question.answer])
-        if not verdict:
-            raise ValueError(f"{question.name}: its own solution is refused: {verdict.message}")
-        new[2].outputs.append(nbformat.v4.new_output(
-            "display_data", data={"text/plain": repr(verdict), "text/html": verdict._repr_html_()}))
-    nb.cells = kept[:summary] + new + kept[summary:]
+    nb.cells = kept[:summary] + rendered(module, count, "en") + kept[summary:]
     return nb
 
 
@@ -218,7 +249,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 __all__ = ["Choice", "Number", "answers_source", "cells", "checks_source", "insert", "markdown",
-           "questions"]
+           "questions", "rendered"]
 
 
 if __name__ == "__main__":
