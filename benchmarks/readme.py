@@ -1,15 +1,18 @@
-"""The measured results in README.md and docs/performance.md, copied from the committed notebooks.
+"""The measured results in README.md, README.zh.md and docs/performance.md, copied from the
+committed notebooks.
 
-    python -m benchmarks.readme            rewrite the generated blocks in both pages
+    python -m benchmarks.readme            rewrite the generated blocks in every page
     python -m benchmarks.readme --check    exit 1 if a page does not match the notebooks
 
 `make execute` runs it after re-running the notebooks; `make readme-results` runs it alone.
 Each block sits between two marker lines naming it (`PAGES` says which page holds which block);
 everything in a block comes from the notebooks: the outputs of named cells (by cell id), the
 lines of their configuration cells, and the execution times nbconvert stores in every code cell.
-So neither page can drift from what the notebooks printed. `tests/test_readme.py` runs the check.
-The `chapters` block is the one exception: its rows are typed in README.md (notebook link, what
-you build) and only their last column, the run time, is generated.
+So no page can drift from what the notebooks printed. `tests/test_readme.py` runs the check.
+The `chapters` block is the one exception: its rows are typed in the page (notebook link, what
+you build) and only their last column, the run time, is generated. README.zh.md, the Chinese front
+page, holds the same blocks as README.md with the same numbers and tables; only the sentences
+around them are Chinese (`TEXT`), and its rows link to the Chinese notebooks, notebooks/zh/.
 """
 
 from __future__ import annotations
@@ -36,6 +39,42 @@ DEGRADATION_TRAINING = ("06_why_residuals_work.ipynb", "c17")
 DEGRADATION_TABLE = ("06_why_residuals_work.ipynb", "c21")
 DEGRADATION_GAPS = ("06_why_residuals_work.ipynb", "c23")
 DEGRADATION_CONFIG = ("06_why_residuals_work.ipynb", "c09")
+
+
+# The generated sentences, per language: the same fields (the numbers, lines and cells quoted from
+# the notebooks) in each. A page is in Chinese when its name ends in .zh.md.
+TEXT = {
+    "en": {
+        "run time": "Run time: the stored run of each notebook's real configuration, first cell "
+                    "started to last cell finished (kernel start-up not included), from the times "
+                    "stored in the committed notebooks; {total} in all. {measured}",
+        "one machine": "All {count} ran on the same machine: {place}, on {date}.",
+        "machines": "Each run time says where and when it was measured.",
+        "resnet50": "Chapter 3's ResNet-50 (counted exactly, the same on every machine):",
+        "final": "Trained from scratch with the course's recipe in chapter 4 (`{epochs}`, "
+                 "`{size}`) and tested once in chapter 5. Stored runs: {where}.",
+        "lesson": "The lesson's recipe for the same model, the first rung of chapter 4's ladder "
+                  "(`{ladder}` epochs): `{line}`",
+        "degradation": "The degradation experiment of chapter 6 (stored run: {where}):",
+    },
+    "zh": {
+        "run time": "运行时间：每个 notebook 以真实配置存储的那次运行，从第一个单元格开始到最后一个"
+                    "单元格结束（不含内核启动），取自提交的 notebook 中存储的时间；共 {total}。"
+                    "{measured}",
+        "one machine": "全部 {count} 个 notebook 在同一台机器上运行：{place}，日期 {date}。",
+        "machines": "每个运行时间都注明了测量所用的机器和日期。",
+        "resnet50": "第 3 章的 ResNet-50（精确计数，在任何机器上都相同）：",
+        "final": "用课程的训练方案在第 4 章从零训练（`{epochs}`，`{size}`），并在第 5 章测试一次。"
+                 "存储的运行：{where}。",
+        "lesson": "原课的训练方案用于同一个模型，即第 4 章阶梯的第一级（`{ladder}` 个 epoch）："
+                  "`{line}`",
+        "degradation": "第 6 章的退化实验（存储的运行：{where}）：",
+    },
+}
+
+
+def language(page: str) -> str:
+    return "zh" if page.endswith(".zh.md") else "en"
 
 
 def begin(name: str) -> str:
@@ -155,10 +194,11 @@ def notebooks(root: Path = REPO) -> list[str]:
 
 # --- the blocks ----------------------------------------------------------------------------------
 
-def chapters(root: Path, current: list[str]) -> list[str]:
+def chapters(root: Path, current: list[str], lang: str = "en") -> list[str]:
     """The chapter map: the rows typed in the page, each with its run time recomputed, and the
     machines and dates those times were measured on. Every notebook needs exactly one row, whose
-    first cell links to it and whose last cell is the run time."""
+    first cell links to it (or to its Chinese edition, notebooks/zh/) and whose last cell is the
+    run time (the English notebook's: the Chinese one carries the same run)."""
     table = [line for line in current if line.startswith("|")]
     if len(table) < 3:
         raise ValueError("the chapters block must hold a Markdown table: a header, its rule "
@@ -166,7 +206,7 @@ def chapters(root: Path, current: list[str]) -> list[str]:
     rows: dict[str, list[str]] = {}
     for line in table[2:]:
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        link = re.search(r"\(notebooks/([^)]+\.ipynb)\)", cells[0])
+        link = re.search(r"\(notebooks/(?:zh/)?([^)/]+\.ipynb)\)", cells[0])
         if len(cells) < 2 or not link:
             raise ValueError(f"a row of the chapters table must start with a link to "
                              f"notebooks/NN_name.ipynb and end with the run time: {line!r}")
@@ -184,40 +224,36 @@ def chapters(root: Path, current: list[str]) -> list[str]:
         seconds, date, place = runs[n]
         took = duration(seconds) if len(where) == 1 else f"{duration(seconds)} ({place}, {date})"
         out.append("| " + " | ".join([*rows[n][:-1], took]) + " |")
+    text = TEXT[lang]
     if len(where) == 1:
         (place, date), = where
-        measured = f"All {len(names)} ran on the same machine: {place}, on {date}."
+        measured = text["one machine"].format(count=len(names), place=place, date=date)
     else:
-        measured = "Each run time says where and when it was measured."
-    return [*out, "",
-            f"Run time: the stored run of each notebook's real configuration, first cell started "
-            f"to last cell finished (kernel start-up not included), from the times stored in the "
-            f"committed notebooks; {duration(total)} in all. {measured}"]
+        measured = text["machines"]
+    return [*out, "", text["run time"].format(total=duration(total), measured=measured)]
 
 
-def headline(root: Path = REPO) -> list[str]:
+def headline(root: Path = REPO, lang: str = "en") -> list[str]:
     family_table = printed(*FAMILY_TABLE, root).splitlines()
     resnet50 = [line for line in family_table if line.split()[:2] == ["ResNet-50", "Bottleneck"]]
     final = printed(*FINAL_RUN, root).splitlines() + printed(*TEST_LINE, root).splitlines()
     gaps = printed(*DEGRADATION_GAPS, root).splitlines()
+    text = TEXT[lang]
     return [
-        "Chapter 3's ResNet-50 (counted exactly, the same on every machine):",
+        text["resnet50"],
         "",
         *indented("\n".join(family_table[:1] + resnet50)),
         "",
-        f"Trained from scratch with the course's recipe in chapter 4 "
-        f"(`{config_line(*CONFIG, 'EPOCHS', root)}`, "
-        f"`{config_line(*CONFIG, 'IMAGE_SIZE', root)}`) and tested once in chapter 5. "
-        f"Stored runs: {machines(FINAL_RUN[0], TEST_LINE[0], root=root)}.",
+        text["final"].format(epochs=config_line(*CONFIG, "EPOCHS", root),
+                             size=config_line(*CONFIG, "IMAGE_SIZE", root),
+                             where=machines(FINAL_RUN[0], TEST_LINE[0], root=root)),
         "",
         *indented("\n".join(final)),
         "",
-        f"The lesson's recipe for the same model, the first rung of chapter 4's ladder "
-        f"(`{config_line(*CONFIG, 'LADDER_EPOCHS', root)}` epochs): "
-        f"`{printed(*LESSON_LINE, root).strip()}`",
+        text["lesson"].format(ladder=config_line(*CONFIG, "LADDER_EPOCHS", root),
+                              line=printed(*LESSON_LINE, root).strip()),
         "",
-        f"The degradation experiment of chapter 6 (stored run: "
-        f"{machine(DEGRADATION_TABLE[0], root)}):",
+        text["degradation"].format(where=machine(DEGRADATION_TABLE[0], root)),
         "",
         *indented("\n".join(gaps[:3])),
     ]
@@ -274,25 +310,27 @@ def degradation(root: Path = REPO) -> list[str]:
     ]
 
 
-# A block is made from the notebooks under `root` and, for `chapters`, the block's current lines.
-BLOCKS: dict[str, Callable[[Path, list[str]], list[str]]] = {
+# A block is made from the notebooks under `root`, for `chapters` from the block's current lines
+# too, in the page's language (only `chapters` and `headline` have a Chinese page).
+BLOCKS: dict[str, Callable[[Path, list[str], str], list[str]]] = {
     "chapters": chapters,
-    "headline": lambda root, current: headline(root),
-    "family": lambda root, current: family(root),
-    "training": lambda root, current: training(root),
-    "degradation": lambda root, current: degradation(root),
+    "headline": lambda root, current, lang: headline(root, lang),
+    "family": lambda root, current, lang: family(root),
+    "training": lambda root, current, lang: training(root),
+    "degradation": lambda root, current, lang: degradation(root),
 }
 # which page holds which blocks (paths relative to the repository)
 PAGES: dict[str, tuple[str, ...]] = {
     "README.md": ("chapters", "headline"),
+    "README.zh.md": ("chapters", "headline"),
     "docs/performance.md": ("family", "training", "degradation"),
 }
 
 
-def block(name: str, root: Path = REPO, current: str = "") -> str:
+def block(name: str, root: Path = REPO, current: str = "", lang: str = "en") -> str:
     """The generated Markdown of one block, marker lines included, from the notebooks under
-    `root` (and, for `chapters`, the block's current text)."""
-    return "\n".join([begin(name), *BLOCKS[name](root, current.splitlines()), end(name)])
+    `root` (and, for `chapters`, the block's current text), in `lang`."""
+    return "\n".join([begin(name), *BLOCKS[name](root, current.splitlines(), lang), end(name)])
 
 
 def split(page: str, name: str) -> tuple[str, str, str]:
@@ -311,9 +349,9 @@ def update(page: str, name: str, generated: str) -> str:
     return head + generated + tail
 
 
-def update_all(page: str, names: tuple[str, ...], root: Path = REPO) -> str:
+def update_all(page: str, names: tuple[str, ...], root: Path = REPO, lang: str = "en") -> str:
     for name in names:
-        page = update(page, name, block(name, root, split(page, name)[1]))
+        page = update(page, name, block(name, root, split(page, name)[1], lang))
     return page
 
 
@@ -325,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     for page, names in PAGES.items():
         path = REPO / page
         text = path.read_text(encoding="utf-8")
-        new = update_all(text, names)
+        new = update_all(text, names, lang=language(page))
         if new != text:
             stale.append(page)
             if not args.check:
@@ -335,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{', '.join(stale)}: the results differ from the notebooks' outputs: run "
                   "`python -m benchmarks.readme`", file=sys.stderr)
             return 1
-        print("README.md and docs/performance.md match the notebooks' outputs")
+        print(f"{', '.join(PAGES)} match the notebooks' outputs")
         return 0
     print(f"updated from the notebooks' outputs: {', '.join(stale) or 'nothing (already current)'}")
     return 0

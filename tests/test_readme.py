@@ -1,9 +1,12 @@
-"""The measured results in README.md and docs/performance.md are the committed notebooks'
-outputs (and their stored execution times), not typed by hand."""
+"""The measured results in README.md, README.zh.md and docs/performance.md are the committed
+notebooks' outputs (and their stored execution times), not typed by hand; the Chinese front page
+quotes the same numbers and tables as the English one."""
 
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -14,13 +17,49 @@ from benchmarks import readme
 @pytest.mark.parametrize("page", sorted(readme.PAGES))
 def test_generated_blocks_match_the_committed_notebooks(page: str):
     text = (readme.REPO / page).read_text(encoding="utf-8")
-    assert readme.update_all(text, readme.PAGES[page]) == text, (
+    assert readme.update_all(text, readme.PAGES[page], lang=readme.language(page)) == text, (
         f"{page}'s results differ from the notebooks' outputs: run `python -m benchmarks.readme`")
 
 
-def test_every_block_lives_on_exactly_one_page():
-    placed = [name for names in readme.PAGES.values() for name in names]
+def test_every_block_lives_on_exactly_one_english_page():
+    placed = [name for page, names in readme.PAGES.items() for name in names
+              if readme.language(page) == "en"]
     assert sorted(placed) == sorted(readme.BLOCKS)
+    assert readme.PAGES["README.zh.md"] == readme.PAGES["README.md"]
+    assert set(readme.TEXT["zh"]) == set(readme.TEXT["en"])
+
+
+def _blocks(page: str) -> dict[str, str]:
+    text = (readme.REPO / page).read_text(encoding="utf-8")
+    return {name: readme.split(text, name)[1] for name in readme.PAGES[page]}
+
+
+NUMBER = re.compile(r"\d[\d,.]*\d|\d")
+
+
+def test_the_chinese_front_page_quotes_the_same_numbers_and_tables():
+    english, chinese = _blocks("README.md"), _blocks("README.zh.md")
+    for name in english:
+        en, zh = english[name], chinese[name]
+        # the tables and printed lines quoted from the notebooks, character for character
+        assert [line for line in en.splitlines() if line.startswith("    ")] == [
+            line for line in zh.splitlines() if line.startswith("    ")], name
+        assert re.findall(r"`[^`]+`", en) == re.findall(r"`[^`]+`", zh), name
+        # every number, and nothing else: only the words around them are Chinese
+        assert Counter(NUMBER.findall(en)) == Counter(NUMBER.findall(zh)), name
+        assert re.search(r"[\u4e00-\u9fff]", zh) and not re.search(r"[\u4e00-\u9fff]", en)
+    rows = [[line.split("|") for line in blocks["chapters"].splitlines()
+             if line.startswith("| [")] for blocks in (english, chinese)]
+    assert [r[-2] for r in rows[0]] == [r[-2] for r in rows[1]]  # the run-time column
+    links = [[re.search(r"\((notebooks/[^)]+)\)", r[1]).group(1) for r in found] for found in rows]
+    assert [link.replace("notebooks/", "notebooks/zh/") for link in links[0]] == links[1]
+
+
+def test_the_readme_links_to_the_chinese_page_in_its_first_lines():
+    first = (readme.REPO / "README.md").read_text(encoding="utf-8").splitlines()[:4]
+    assert any("(README.zh.md)" in line for line in first)
+    assert "[English](README.md)" in (readme.REPO / "README.zh.md").read_text(
+        encoding="utf-8").splitlines()[2]
 
 
 BANNER = ("=====\ndevice: cpu (AMD EPYC) | threads: 2 | torch 2.14.1\n"
@@ -156,6 +195,11 @@ def test_chapters_block_times_every_notebook_and_keeps_the_typed_columns(tmp_pat
            "on 2026-11-29." in text
     assert "typed text" not in text
     assert readme.block("chapters", tmp_path, text) == text  # idempotent
+    # the Chinese page: its rows link to notebooks/zh/, the same run times, Chinese around them
+    zh = readme.block("chapters", tmp_path, current.replace("(notebooks/", "(notebooks/zh/"), "zh")
+    assert "| [1 Data](notebooks/zh/01_data.ipynb) | a folder, loaded | 14 s |" in zh
+    assert ("共 22 min。全部 2 个 notebook 在同一台机器上运行：AMD EPYC CPU, 2 threads, fp32，日期 "
+            "2026-11-29。") in zh
     # notebooks run on different machines: each time says where and when
     _write(tmp_path, "02_train.ipynb", [
         _code("c01", "device = setup()", BANNER.replace("AMD EPYC", "Intel Xeon"),
