@@ -180,9 +180,21 @@ def sync(po: polib.POFile, found: list[Unit]) -> polib.POFile:
 
 # --- what is wrong with a translation file -------------------------------------------------------
 
+def _unwrap(text: str) -> list[str]:
+    """A paragraph's lines with markdown's soft line breaks joined (a list item, a table row, a
+    heading or a quote starts a new line)."""
+    lines: list[str] = []
+    for line in text.split("\n"):
+        if lines and not re.match(r"\s*([-*+>#|]|\d+\.)\s", line):
+            lines[-1] += " " + line.strip()
+        else:
+            lines.append(line.rstrip())
+    return lines
+
+
 def _columns(left: str, right: str, width: int = 50) -> list[str]:
-    a = [line for para in left.split("\n") for line in textwrap.wrap(para, width) or [""]]
-    b = [line for para in right.split("\n") for line in textwrap.wrap(para, width) or [""]]
+    a = [line for para in _unwrap(left) for line in textwrap.wrap(para, width) or [""]]
+    b = [line for para in _unwrap(right) for line in textwrap.wrap(para, width) or [""]]
     a, b = a + [""] * (len(b) - len(a)), b + [""] * (len(a) - len(b))
     return [f"    {x:<{width}} | {y}" for x, y in zip(a, b, strict=True)]
 
@@ -353,9 +365,12 @@ def write_all(english: Path, target: Path) -> list[str]:
         po.save(str(path.with_suffix(".po.tmp")))
         path.with_suffix(".po.tmp").replace(path)
         _atomic(target / notebook.name, written(notebook, po, render))
-        todo, fuzzy = untranslated(po, found), sum("fuzzy" in e.flags for e in po)
+        todo = untranslated(po, found)
+        fuzzy = sum("fuzzy" in e.flags for e in po if not e.obsolete)
         report.append(f"notebooks/zh/{notebook.name}: {len(found) - len(todo)} of {len(found)} "
-                      f"paragraphs translated" + (f", {fuzzy} to check (fuzzy)" if fuzzy else ""))
+                      "paragraphs translated"
+                      + (f", {fuzzy} of them fuzzy (the English changed: check them)" if fuzzy
+                         else ""))
     return report
 
 
