@@ -49,7 +49,7 @@ LANG_CELL = "\n".join([
     "# 中文版：本 notebook 由 `make zh` 根据英文版 notebooks/{name}",
     "# 和翻译文件 notebooks/zh/translations/{stem}.po 生成，请不要直接修改。",
     "# 下面两行让练习反馈和错误信息显示中文（COURSE_LANG=zh）；",
-    "# 其余代码单元与英文版逐字节相同。",
+    "# 其余代码单元格与英文版逐字节相同。",
     "import os",
     "",
     'os.environ["COURSE_LANG"] = "zh"',
