@@ -16,15 +16,16 @@ import torch
 import torchvision
 from torch import nn
 
-from course_utils import models
-from course_utils.cifar import cifar_net
-from course_utils.pretrained import (
+from course_utils.models import resnet as models
+from course_utils.models.cifar import cifar_net
+from course_utils.models.pretrained import (
     DOWNLOAD_FLAG,
     PretrainedError,
     identify_architecture,
     imagenet_file_names,
     imagenet_folder,
     load_pretrained,
+    open_pretrained,
 )
 
 
@@ -222,7 +223,7 @@ def test_a_full_checkpoint_says_which_key_holds_the_weights(tmp_path):
 
 
 def test_a_course_checkpoint_is_a_full_checkpoint(tmp_path):
-    from course_utils.checkpoints import save_checkpoint
+    from course_utils.training.checkpoints import save_checkpoint
 
     path = save_checkpoint(tmp_path / "best.pth", models.resnet18(num_classes=2), arch="resnet18",
                            class_names=["a", "b"], image_size=32, mean=(0.5,) * 3, std=(0.5,) * 3)
@@ -332,3 +333,28 @@ def test_imagenet_has_no_file_for_a_cifar_net(empty_torch_home):
 def test_download_is_only_for_imagenet(resnet18_file):
     with pytest.raises(PretrainedError, match=r"download=True applies to source='imagenet'"):
         load_pretrained(models.resnet18(num_classes=3), resnet18_file, download=True)
+
+
+def test_open_pretrained_checks_a_file_without_touching_the_model(resnet18_file):
+    model = models.resnet18(num_classes=2)
+    before = snapshot(model)
+    weights = open_pretrained(resnet18_file, model)
+    assert_unchanged(model, before)
+    assert (weights.path, weights.architecture, weights.imagenet) == (resnet18_file, "ResNet-18",
+                                                                       None)
+    assert weights.origin == resnet18_file.name  # what a checkpoint records: the name only
+    other = models.resnet18(num_classes=7)  # the head is never read: any number of classes
+    report = load_pretrained(other, weights)
+    assert report.origin == resnet18_file.name and report.head_outputs == 7
+    assert torch.equal(other.layer1[0].conv1.weight, weights.state["layer1.0.conv1.weight"])
+    with pytest.raises(PretrainedError, match=r"holds a ResNet-18's weights; you built a "
+                                              r"ResNet-50"):
+        load_pretrained(models.resnet50(num_classes=2), weights)
+
+
+def test_imagenet_origin_names_torchvisions_file_and_weights(empty_torch_home):
+    folder = empty_torch_home / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    torch.save(torchvision_state(), folder / "resnet18-f37072fd.pth")
+    weights = open_pretrained("imagenet", models.resnet18(num_classes=3))
+    assert weights.origin == "imagenet (torchvision file resnet18-f37072fd.pth, IMAGENET1K_V1)"

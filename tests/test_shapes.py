@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from course_utils import shapes
-from course_utils.shapes import (
+from course_utils.data import shapes
+from course_utils.data.shapes import (
     EMBEDDED_CLASSES,
     OTHER_SHAPES,
     SHAPES,

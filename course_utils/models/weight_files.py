@@ -1,73 +1,36 @@
-"""Pretrained weights into the course's ResNet: a torchvision-format state dict, or ImageNet's.
+"""What a weights file holds: reading it safely, naming the network it is for, and saying in
+words why it does not fit a model (pretrained.py loads it).
 
-    report = load_pretrained(model, "runs/ch8/source_backbone.pth")   # a file you have
-    report = load_pretrained(model, "imagenet")                        # torchvision's own file
-    print(report)
-
-Chapter 3 proved that the course's ResNets use torchvision's names and shapes, so the files
-torchvision publishes (and any `torch.save(model.state_dict(), path)` of a course or torchvision
-ResNet) load into them. Every backbone tensor must match by name and shape; the classification
-head `fc` is never loaded: it stays the model's own, randomly initialised, with one output per
-class of *your* data. timm's ResNets use torchvision's names too, so their state dicts load.
-
-"imagenet" never downloads by itself: it looks for torchvision's own file name (e.g.
-resnet50-11ad3fa6.pth) in torchvision's cache folder, `torch.hub.get_dir()/checkpoints`
-(`$TORCH_HOME/hub/checkpoints`, by default ~/.cache/torch/hub/checkpoints), and fails at once,
-naming the file and the folder, when it is not there; `download=True` (the command's
-`--download-weights`) lets torchvision download it. There is no fallback to random weights.
-
-Self-contained on purpose: it needs torch, torchvision's weight tables and the model, nothing of
-the course's training or checkpoint code.
+`read_state_dict(path)` reads a file with `torch.load(..., weights_only=True)` and returns its
+state dict, or raises a PretrainedError that says what the file is instead: truncated, not a
+PyTorch file (empty, text, HDF5, safetensors), a pickled model, a full checkpoint (naming the key
+that holds the weights). `identify_architecture(state)` names the ResNet a torchvision-named state
+dict belongs to, from its keys and shapes; `check_match` explains a file for another network,
+with another library's names or with a wrapper's prefix.
 """
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-__all__ = ["DOWNLOAD_FLAG", "PretrainedError", "PretrainedReport", "identify_architecture",
-           "imagenet_file_names", "imagenet_folder", "load_pretrained"]
+__all__ = ["HEAD", "PretrainedError", "check_match", "identify_architecture", "read_state_dict",
+           "resnet_depth"]
 
-DOWNLOAD_FLAG = "--download-weights"  # the command-line flag that allows a download
 HEAD = "fc"  # the classification head of every course ResNet (and torchvision's)
 
-# The paper's Table 1 (as in models.RESNET_CONFIGS): (bottleneck?, blocks per stage) -> depth.
+# The paper's Table 1 (as in models/resnet.py): (bottleneck?, blocks per stage) -> depth.
 _DEPTHS = {(False, (2, 2, 2, 2)): 18, (False, (3, 4, 6, 3)): 34, (True, (3, 4, 6, 3)): 50,
            (True, (3, 4, 23, 3)): 101, (True, (3, 8, 36, 3)): 152}
-# torchvision's weight tables, per depth; the first name in each is torchvision's DEFAULT.
-_WEIGHTS_ENUMS = {18: "ResNet18_Weights", 34: "ResNet34_Weights", 50: "ResNet50_Weights",
-                  101: "ResNet101_Weights", 152: "ResNet152_Weights"}
 
 
 class PretrainedError(ValueError):
     """Pretrained weights that cannot be loaded, with what is wrong and what to do, in words."""
-
-
-@dataclass(frozen=True)
-class PretrainedReport:
-    """What `load_pretrained` did: what was loaded from where, and what was replaced."""
-
-    source: str  # the file read
-    architecture: str  # what the file holds, e.g. "ResNet-50"
-    loaded: int  # backbone tensors copied from the file
-    values: int  # numbers in them (parameters and BatchNorm statistics)
-    head_outputs: int  # outputs of the model's new head
-    file_head_outputs: int | None  # outputs of the file's head (1000 for ImageNet), None if none
-    not_in_file: tuple[str, ...] = ()  # BatchNorm step counters an old file lacks (never used)
-
-    def __str__(self) -> str:
-        head = (f"the file's head ({self.file_head_outputs} outputs) was left out"
-                if self.file_head_outputs is not None else "the file has no head")
-        return (f"loaded {self.loaded} backbone tensors ({self.values:,} values) of a "
-                f"{self.architecture} from {Path(self.source).name}; {head}: {HEAD} is new, "
-                f"{self.head_outputs} outputs, randomly initialised")
 
 
 # --------------------------------------------------------------------------- what a file holds
@@ -110,7 +73,8 @@ def identify_architecture(state: Mapping[str, Tensor]) -> str | None:
     return f"ResNet-{depth}"
 
 
-def _depth(architecture: str | None) -> int | None:
+def resnet_depth(architecture: str | None) -> int | None:
+    """50 for "ResNet-50" (what identify_architecture says), None for anything else."""
     match = re.fullmatch(r"ResNet-(\d+)", architecture or "")
     return int(match.group(1)) if match else None
 
@@ -171,7 +135,7 @@ def _describe_bytes(path: Path) -> str:
     return "it is not a PyTorch file (torch.save writes a zip archive)"
 
 
-def _read(path: Path) -> object:
+def _load(path: Path) -> object:
     """torch.load(path, weights_only=True), with each way of failing explained."""
     size = path.stat().st_size
     with open(path, "rb") as f:
@@ -197,8 +161,10 @@ def _read(path: Path) -> object:
             f"({first}). Copy or download it again.") from None
 
 
-def _state_dict(data: object, path: Path) -> dict[str, Tensor]:
-    """The file's content as a state dict, or an error that says what it holds instead."""
+def read_state_dict(path: Path) -> dict[str, Tensor]:
+    """The state dict in the file at `path` (read with weights_only=True), or a PretrainedError
+    that says what the file holds instead."""
+    data = _load(path)
     if not isinstance(data, Mapping):
         raise PretrainedError(f"{str(path)!r} holds a {type(data).__name__}, not a state dict "
                               "(a dict of tensors, as torch.save(model.state_dict(), path) "
@@ -227,137 +193,8 @@ def _few(items: list, n: int = 3) -> str:
     return f"{shown}, ... ({len(items)} in all)" if len(items) > n else shown
 
 
-# --------------------------------------------------------------------------- ImageNet's files
-
-
-def imagenet_folder() -> Path:
-    """torchvision's cache folder for weight files: torch.hub.get_dir()/checkpoints."""
-    return Path(torch.hub.get_dir()) / "checkpoints"
-
-
-def _imagenet_weights(depth: int) -> list:
-    """torchvision's ImageNet weights for ResNet-`depth`, its DEFAULT first."""
-    from torchvision import models
-
-    enum = getattr(models, _WEIGHTS_ENUMS[depth])
-    return sorted(enum, key=lambda w: w is not enum.DEFAULT)
-
-
-def imagenet_file_names(depth: int) -> list[str]:
-    """torchvision's own file names for ResNet-`depth` (e.g. resnet50-11ad3fa6.pth), the DEFAULT
-    weights' first."""
-    return [w.url.rsplit("/", 1)[-1] for w in _imagenet_weights(depth)]
-
-
-def _imagenet_path(depth: int, architecture: str, download: bool) -> Path:
-    weights = _imagenet_weights(depth)
-    names = imagenet_file_names(depth)
-    folder = imagenet_folder()
-    for name in names:
-        if (folder / name).is_file():
-            return folder / name
-    if download:
-        return _download(weights[0], folder / names[0])
-    others = "".join(f"; its {w.name} file {name} is accepted too"
-                     for w, name in zip(weights[1:], names[1:], strict=True))
-    raise PretrainedError(
-        f"ImageNet weights for a {architecture} are not on this machine, and nothing is "
-        f"downloaded unless you ask. Expected {names[0]} (torchvision's {weights[0].name}"
-        f"{others}) in the folder {str(folder)!r}. Either put the file there (download "
-        f"{weights[0].url} on a machine with a network), or pass {DOWNLOAD_FLAG} "
-        "(load_pretrained(..., download=True)) to let torchvision download it. Nothing was "
-        "loaded.")
-
-
-def _download(weights, target: Path) -> Path:
-    """torchvision's download of `weights` into its cache, checked against the hash in the name."""
-    from torch.hub import HASH_REGEX, download_url_to_file
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    match = HASH_REGEX.search(target.name)
-    try:
-        download_url_to_file(weights.url, str(target), match.group(1) if match else None,
-                             progress=True)
-    except Exception as error:  # no network, a proxy, a bad hash: say so and what to do
-        raise PretrainedError(
-            f"could not download {weights.url} ({type(error).__name__}: {error}); download it "
-            f"on a machine with a network and put it in {str(target.parent)!r}") from None
-    return target
-
-
-# --------------------------------------------------------------------------- loading
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    """The plain model inside DataParallel/DistributedDataParallel (.module) or torch.compile."""
-    while True:
-        if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
-            model = model.module
-        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
-            model = model._orig_mod
-        else:
-            return model
-
-
-def load_pretrained(model: nn.Module, source: str | os.PathLike, *,
-                    download: bool = False) -> PretrainedReport:
-    """Copy a pretrained backbone into `model`; its head `fc` stays new. Returns a report.
-
-    `source`: a path to a torchvision-format state dict (torch.save(model.state_dict(), path),
-    or one of torchvision's ImageNet files such as resnet50-11ad3fa6.pth), or "imagenet":
-    torchvision's file for the model's architecture from its cache folder (see the module
-    doc); `download=True` lets torchvision download it when it is not there.
-
-    Every backbone tensor of the model must be in the file under the same name with the same
-    shape, and the file may hold nothing else but a head; otherwise a PretrainedError says
-    what the file is (another ResNet, another library's names, a full checkpoint, a damaged or
-    non-PyTorch file) and nothing is changed. The file is read with weights_only=True.
-    """
-    target = _unwrap(model)
-    head = getattr(target, HEAD, None)
-    if not isinstance(head, nn.Linear):
-        raise PretrainedError(f"load_pretrained expects a ResNet whose head is a Linear layer "
-                              f"named {HEAD!r}; got a {type(target).__name__} without one")
-    current = target.state_dict()
-    built = identify_architecture(current) or type(target).__name__
-    if isinstance(source, str) and source.strip().lower() == "imagenet":
-        depth = _depth(built)
-        if depth not in _WEIGHTS_ENUMS:
-            known = ", ".join(f"ResNet-{d}" for d in _WEIGHTS_ENUMS)
-            raise PretrainedError(f"torchvision has no ImageNet weights for {built}; it has "
-                                  f"them for {known}")
-        path = _imagenet_path(depth, built, download)
-    else:
-        if download:
-            raise PretrainedError(f"download=True applies to source='imagenet' only, not to a "
-                                  f"file ({str(source)!r})")
-        path = Path(source).expanduser()
-        if not path.is_file():
-            what = "is a folder, not a file" if path.is_dir() else "does not exist"
-            absolute = f" (absolute: {str(path.absolute())!r})" if not path.is_absolute() else ""
-            raise PretrainedError(f"pretrained weights {str(path)!r} {what}{absolute}; expected "
-                                  "a .pth file written by torch.save(model.state_dict(), path)")
-    saved = _state_dict(_read(path), path)
-    _check_match(saved, current, path, built)
-
-    backbone = [k for k in current if not k.startswith(HEAD + ".")]
-    not_in_file = tuple(k for k in backbone if k not in saved)  # num_batches_tracked only
-    with torch.no_grad():
-        for key in backbone:
-            if key in saved:
-                current[key].copy_(saved[key])  # state_dict() shares storage with the model
-    file_head = saved.get(f"{HEAD}.weight")
-    return PretrainedReport(
-        source=str(path), architecture=identify_architecture(saved) or built,
-        loaded=len(backbone) - len(not_in_file),
-        values=sum(current[k].numel() for k in backbone if k in saved),
-        head_outputs=head.out_features,
-        file_head_outputs=int(file_head.shape[0]) if isinstance(file_head, Tensor) else None,
-        not_in_file=not_in_file)
-
-
-def _check_match(saved: dict[str, Tensor], current: dict[str, Tensor], path: Path,
-                 built: str) -> None:
+def check_match(saved: dict[str, Tensor], current: dict[str, Tensor], path: Path,
+                built: str) -> None:
     """Raise a PretrainedError unless every backbone tensor of the model is in `saved`, with
     the same shape, and `saved` holds nothing but those and a head."""
     is_head = lambda key: key.startswith(HEAD + ".")  # noqa: E731
