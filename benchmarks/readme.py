@@ -134,9 +134,11 @@ def _time(stamp: str) -> datetime:
 def run_seconds(name: str, root: Path = REPO) -> tuple[float, str]:
     """Seconds from the first code cell starting to the last one finishing in the stored run
     (kernel start-up not included), and the run's date, from the times nbconvert stores in
-    each code cell's `metadata.execution`."""
+    each code cell's `metadata.execution` (the questionnaire's cells have none)."""
+    # The questionnaire's cells are written with their outputs by `questionnaire.insert` after the
+    # run (chapter 8's author and `make execute` insert them again), so they carry no times.
     times = [c.get("metadata", {}).get("execution") for c in notebook(name, root)["cells"]
-             if c["cell_type"] == "code"]
+             if c["cell_type"] == "code" and not c.get("id", "").startswith("quiz")]
     if not times or any(not t or "iopub.execute_input" not in t
                         or "shell.execute_reply" not in t for t in times):
         raise ValueError(f"notebooks/{name} has code cells without stored execution times: "

@@ -174,8 +174,14 @@ def test_chapters_block_times_every_notebook_and_keeps_the_typed_columns(tmp_pat
     with pytest.raises(ValueError, match="do not exist: \\['03_x.ipynb'\\]"):
         readme.block("chapters", tmp_path, current.replace(
             "typed text", "| [3](notebooks/03_x.ipynb) | x | 1 s |\n"))
-    nb = _notebook([_code("c01", "device = setup()", BANNER)])
-    nb["cells"][0]["metadata"] = {}
+    # the questionnaire's cells, which questionnaire.insert writes after the run, have no times
+    nb = _notebook([_code("c01", "device = setup()", BANNER, "2026-11-29T19:00:00Z",
+                          "2026-11-29T19:00:05Z"),
+                    _code("quiz2-checks", "quiz2.q1.check(q1)", "Correct")])
+    nb["cells"][1]["metadata"] = {}
+    (tmp_path / "notebooks" / "02_train.ipynb").write_text(json.dumps(nb))
+    assert "| `fit`, at 40 px | 5 s |" in readme.block("chapters", tmp_path, current)
+    nb["cells"][1]["id"] = "c02"  # any other cell without times was never executed
     (tmp_path / "notebooks" / "02_train.ipynb").write_text(json.dumps(nb))
     with pytest.raises(ValueError, match="02_train.ipynb has code cells without stored "
                                          "execution times"):
