@@ -18,6 +18,7 @@ import argparse
 import json
 import re
 import sys
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +37,12 @@ DEGRADATION_TRAINING = ("06_why_residuals_work.ipynb", "c17")
 DEGRADATION_TABLE = ("06_why_residuals_work.ipynb", "c21")
 DEGRADATION_GAPS = ("06_why_residuals_work.ipynb", "c23")
 DEGRADATION_CONFIG = ("06_why_residuals_work.ipynb", "c09")
+TRANSFER_CONFIG = ("08_transfer_learning.ipynb", "c09")
+TRANSFER_SOURCE = ("08_transfer_learning.ipynb", "c12")
+TRANSFER_RUNS = ("08_transfer_learning.ipynb", "c21")
+TRANSFER_TABLE = ("08_transfer_learning.ipynb", "c23")
+TRANSFER_CLAIMS = ("08_transfer_learning.ipynb", "c26")
+TRANSFER_MORE_STEPS = ("08_transfer_learning.ipynb", "c28")
 
 
 def begin(name: str) -> str:
@@ -180,15 +187,20 @@ def chapters(root: Path, current: list[str]) -> list[str]:
         raise ValueError(f"the chapters table has rows for notebooks that do not exist: {extra}")
     runs = {n: (*run_seconds(n, root), machine(n, root)) for n in names}
     total = sum(seconds for seconds, _, _ in runs.values())
-    where = sorted({(m, d) for _, d, m in runs.values()})
+    where = Counter((m, d) for _, d, m in runs.values()).most_common()
+    # the machine (and day) most notebooks ran on goes below the table; only the others say theirs
+    usual = where[0][0] if len(where) == 1 or where[0][1] > where[1][1] else None
     out = table[:2]
     for n in names:
         seconds, date, place = runs[n]
-        took = duration(seconds) if len(where) == 1 else f"{duration(seconds)} ({place}, {date})"
+        took = (duration(seconds) if (place, date) == usual
+                else f"{duration(seconds)} ({place}, {date})")
         out.append("| " + " | ".join([*rows[n][:-1], took]) + " |")
     if len(where) == 1:
-        (place, date), = where
-        measured = f"All {len(names)} ran on the same machine: {place}, on {date}."
+        measured = f"All {len(names)} ran on the same machine: {usual[0]}, on {usual[1]}."
+    elif usual is not None:
+        measured = (f"{where[0][1]} of the {len(names)} ran on the same machine: {usual[0]}, on "
+                    f"{usual[1]}; the others where their row says.")
     else:
         measured = "Each run time says where and when it was measured."
     return [*out, "",
@@ -276,6 +288,57 @@ def degradation(root: Path = REPO) -> list[str]:
     ]
 
 
+def transfer(root: Path = REPO) -> list[str]:
+    """The README's transfer table: scratch vs frozen vs fine-tuned over images per class, the
+    mean of each cell (docs/performance.md has the ranges), and the gain against the spread."""
+    lines = printed(*TRANSFER_TABLE, root).splitlines()
+    header, columns, rows = lines[0], lines[1], lines[2:]
+    methods = [c.strip() for c in columns.split("|")[1:]]
+    cells = [[c.strip() for c in row.split("|")] for row in rows if row.strip()]
+    sizes = [c[0] for c in cells]
+    means = {m: [c[1 + i].split()[0] for c in cells] for i, m in enumerate(methods)}
+    width = max(len(m) for m in [*methods, "images per class"])
+    table = [f"{'images per class':<{width}}" + "".join(f"{n:>8}" for n in sizes)]
+    table += [f"{m:<{width}}" + "".join(f"{v:>8}" for v in means[m]) for m in methods]
+    gain = [line for line in printed(*TRANSFER_CLAIMS, root).splitlines()
+            if "fine-tuned minus scratch" in line]
+    return [
+        f"Transfer learning in chapter 8 (stored run: {machine(TRANSFER_TABLE[0], root)}; "
+        f"{header.replace('mean [lowest, highest] over', 'mean over')}; ranges: "
+        "[docs/performance.md]"
+        "(docs/performance.md#transfer-learning-chapter-8)):",
+        "",
+        *indented("\n".join(table + gain)),
+    ]
+
+
+def transfer_details(root: Path = REPO) -> list[str]:
+    """docs/performance.md's chapter 8 block: the settings, the source task, every claim."""
+    return [
+        f"Chapter 8, `{config_line(*TRANSFER_CONFIG, 'SEEDS', root)}`, "
+        f"`{config_line(*TRANSFER_CONFIG, 'PER_CLASS', root)}`, "
+        f"`{config_line(*TRANSFER_CONFIG, 'STEPS', root)}`, "
+        f"`{config_line(*TRANSFER_CONFIG, 'BACKBONE_LR_SCALE', root)}`, stored run: "
+        f"{machine(TRANSFER_TABLE[0], root)}. The source task, as the notebook printed it:",
+        "",
+        *indented("\n".join(line for line in printed(*TRANSFER_SOURCE, root).splitlines()
+                            if line.startswith(("source task", "held-out")))),
+        "",
+        "Test accuracy on the target task, mean over the seeds [lowest, highest]:",
+        "",
+        *indented(printed(*TRANSFER_TABLE, root)),
+        "",
+        "What holds on every seed (the notebook asserts it), and what more steps give scratch:",
+        "",
+        *indented(printed(*TRANSFER_CLAIMS, root)),
+        *indented(printed(*TRANSFER_MORE_STEPS, root)),
+        "",
+        "The time the runs took, as the notebook printed it:",
+        "",
+        *indented(printed(*TRANSFER_RUNS, root).splitlines()[-1]),
+    ]
+
+
 # A block is made from the notebooks under `root` and, for `chapters`, the block's current lines.
 BLOCKS: dict[str, Callable[[Path, list[str]], list[str]]] = {
     "chapters": chapters,
@@ -283,11 +346,13 @@ BLOCKS: dict[str, Callable[[Path, list[str]], list[str]]] = {
     "family": lambda root, current: family(root),
     "training": lambda root, current: training(root),
     "degradation": lambda root, current: degradation(root),
+    "transfer": lambda root, current: transfer(root),
+    "transfer-details": lambda root, current: transfer_details(root),
 }
 # which page holds which blocks (paths relative to the repository)
 PAGES: dict[str, tuple[str, ...]] = {
-    "README.md": ("chapters", "headline"),
-    "docs/performance.md": ("family", "training", "degradation"),
+    "README.md": ("chapters", "headline", "transfer"),
+    "docs/performance.md": ("family", "training", "degradation", "transfer-details"),
 }
 
 

@@ -163,8 +163,17 @@ def test_chapters_block_times_every_notebook_and_keeps_the_typed_columns(tmp_pat
     mixed = readme.block("chapters", tmp_path, text)
     assert "| a folder, loaded | 14 s (AMD EPYC CPU, 2 threads, fp32, 2026-11-29) |" in mixed
     assert "| `fit`, at 40 px | 5 s (Intel Xeon CPU, 2 threads, fp32, 2026-12-01) |" in mixed
-    assert "Each run time says where and when it was measured." in mixed
+    assert "Each run time says where and when it was measured." in mixed  # no majority
     assert readme.block("chapters", tmp_path, mixed) == mixed
+    # most on one machine: only the others say where they ran
+    _write(tmp_path, "03_more.ipynb", [
+        _code("c01", "device = setup()", BANNER, "2026-11-29T18:00:00Z", "2026-11-29T18:00:03Z")])
+    three = readme.block("chapters", tmp_path, _chapters_block([
+        *current.splitlines()[3:5], "| [3 More](notebooks/03_more.ipynb) | more | ? |"]))
+    assert "| a folder, loaded | 14 s |" in three and "| more | 3 s |" in three
+    assert "| `fit`, at 40 px | 5 s (Intel Xeon CPU, 2 threads, fp32, 2026-12-01) |" in three
+    assert "2 of the 3 ran on the same machine: AMD EPYC CPU, 2 threads, fp32" in three
+    (tmp_path / "notebooks" / "03_more.ipynb").unlink()
     _write(tmp_path, "02_train.ipynb", [
         _code("c01", "device = setup()", BANNER, "2026-11-29T19:00:00Z", "2026-11-29T19:00:05Z"),
         _code("c02", "fit()", "", "2026-11-29T19:00:05Z", "2026-11-29T19:22:04Z")])

@@ -36,6 +36,8 @@ from course_utils.training.loops import evaluate
 from course_utils.training.recipes import COURSE, LESSON, transfer_groups
 from course_utils.training.steps import augment, batches, train_steps
 
+# the command's error recorder (command.main's @record) cannot reach a file number under pytest
+pytestmark = pytest.mark.filterwarnings("ignore:Unable to enable fault handler")
 ROOT = Path(__file__).resolve().parent.parent
 
 
