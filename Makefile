@@ -53,6 +53,7 @@ messages: $(STAMP)  ## the message catalogues: add new messages, retire unused o
 
 execute: $(STAMP)  ## re-run every notebook in the real configuration and store its outputs
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=3600 notebooks/[0-9]*.ipynb
+	for nb in notebooks/[0-9]*.ipynb; do n=$${nb#notebooks/}; $(BIN)/python -m course_utils.exercises.questionnaire $$nb quiz$$(expr $${n%%_*} + 0) || exit 1; done  # the questionnaires' cells as questionnaire.insert writes them (tests/test_exercises.py)
 	$(BIN)/python -m benchmarks.readme  # the results in README.md, README.zh.md and docs/performance.md, from those outputs
 	$(BIN)/python -m course_utils.instructor.translation  # notebooks/zh/ carries the new outputs too
 

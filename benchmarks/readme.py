@@ -21,6 +21,7 @@ import argparse
 import json
 import re
 import sys
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +40,12 @@ DEGRADATION_TRAINING = ("06_why_residuals_work.ipynb", "c17")
 DEGRADATION_TABLE = ("06_why_residuals_work.ipynb", "c21")
 DEGRADATION_GAPS = ("06_why_residuals_work.ipynb", "c23")
 DEGRADATION_CONFIG = ("06_why_residuals_work.ipynb", "c09")
+TRANSFER_CONFIG = ("08_transfer_learning.ipynb", "c09")
+TRANSFER_SOURCE = ("08_transfer_learning.ipynb", "c12")
+TRANSFER_RUNS = ("08_transfer_learning.ipynb", "c21")
+TRANSFER_TABLE = ("08_transfer_learning.ipynb", "c23")
+TRANSFER_CLAIMS = ("08_transfer_learning.ipynb", "c26")
+TRANSFER_MORE_STEPS = ("08_transfer_learning.ipynb", "c28")
 
 
 # The generated sentences, per language: the same fields (the numbers, lines and cells quoted from
@@ -49,6 +56,8 @@ TEXT = {
                     "started to last cell finished (kernel start-up not included), from the times "
                     "stored in the committed notebooks; {total} in all. {measured}",
         "one machine": "All {count} ran on the same machine: {place}, on {date}.",
+        "most machines": "{n} of the {count} ran on the same machine: {place}, on {date}; the "
+                         "others where their row says.",
         "machines": "Each run time says where and when it was measured.",
         "resnet50": "Chapter 3's ResNet-50 (counted exactly, the same on every machine):",
         "final": "Trained from scratch with the course's recipe in chapter 4 (`{epochs}`, "
@@ -62,6 +71,8 @@ TEXT = {
                     "单元格结束（不含内核启动），取自提交的 notebook 中存储的时间；共 {total}。"
                     "{measured}",
         "one machine": "全部 {count} 个 notebook 在同一台机器上运行：{place}，日期 {date}。",
+        "most machines": "{count} 个 notebook 中有 {n} 个在同一台机器上运行：{place}，日期 {date}；"
+                         "其余的见各自那一行。",
         "machines": "每个运行时间都注明了测量所用的机器和日期。",
         "resnet50": "第 3 章的 ResNet-50（精确计数，在任何机器上都相同）：",
         "final": "用课程的训练方案在第 4 章从零训练（`{epochs}`，`{size}`），并在第 5 章测试一次。"
@@ -173,9 +184,11 @@ def _time(stamp: str) -> datetime:
 def run_seconds(name: str, root: Path = REPO) -> tuple[float, str]:
     """Seconds from the first code cell starting to the last one finishing in the stored run
     (kernel start-up not included), and the run's date, from the times nbconvert stores in
-    each code cell's `metadata.execution`."""
+    each code cell's `metadata.execution` (the questionnaire's cells have none)."""
+    # The questionnaire's cells are written with their outputs by `questionnaire.insert` after the
+    # run (chapter 8's author and `make execute` insert them again), so they carry no times.
     times = [c.get("metadata", {}).get("execution") for c in notebook(name, root)["cells"]
-             if c["cell_type"] == "code"]
+             if c["cell_type"] == "code" and not c.get("id", "").startswith("quiz")]
     if not times or any(not t or "iopub.execute_input" not in t
                         or "shell.execute_reply" not in t for t in times):
         raise ValueError(f"notebooks/{name} has code cells without stored execution times: "
@@ -218,16 +231,21 @@ def chapters(root: Path, current: list[str], lang: str = "en") -> list[str]:
         raise ValueError(f"the chapters table has rows for notebooks that do not exist: {extra}")
     runs = {n: (*run_seconds(n, root), machine(n, root)) for n in names}
     total = sum(seconds for seconds, _, _ in runs.values())
-    where = sorted({(m, d) for _, d, m in runs.values()})
+    where = Counter((m, d) for _, d, m in runs.values()).most_common()
+    # the machine (and day) most notebooks ran on goes below the table; only the others say theirs
+    usual = where[0][0] if len(where) == 1 or where[0][1] > where[1][1] else None
     out = table[:2]
     for n in names:
         seconds, date, place = runs[n]
-        took = duration(seconds) if len(where) == 1 else f"{duration(seconds)} ({place}, {date})"
+        took = (duration(seconds) if (place, date) == usual
+                else f"{duration(seconds)} ({place}, {date})")
         out.append("| " + " | ".join([*rows[n][:-1], took]) + " |")
     text = TEXT[lang]
     if len(where) == 1:
-        (place, date), = where
-        measured = text["one machine"].format(count=len(names), place=place, date=date)
+        measured = text["one machine"].format(count=len(names), place=usual[0], date=usual[1])
+    elif usual is not None:
+        measured = text["most machines"].format(n=where[0][1], count=len(names), place=usual[0],
+                                                date=usual[1])
     else:
         measured = text["machines"]
     return [*out, "", text["run time"].format(total=duration(total), measured=measured)]
@@ -310,6 +328,57 @@ def degradation(root: Path = REPO) -> list[str]:
     ]
 
 
+def transfer(root: Path = REPO) -> list[str]:
+    """The README's transfer table: scratch vs frozen vs fine-tuned over images per class, the
+    mean of each cell (docs/performance.md has the ranges), and the gain against the spread."""
+    lines = printed(*TRANSFER_TABLE, root).splitlines()
+    header, columns, rows = lines[0], lines[1], lines[2:]
+    methods = [c.strip() for c in columns.split("|")[1:]]
+    cells = [[c.strip() for c in row.split("|")] for row in rows if row.strip()]
+    sizes = [c[0] for c in cells]
+    means = {m: [c[1 + i].split()[0] for c in cells] for i, m in enumerate(methods)}
+    width = max(len(m) for m in [*methods, "images per class"])
+    table = [f"{'images per class':<{width}}" + "".join(f"{n:>8}" for n in sizes)]
+    table += [f"{m:<{width}}" + "".join(f"{v:>8}" for v in means[m]) for m in methods]
+    gain = [line for line in printed(*TRANSFER_CLAIMS, root).splitlines()
+            if "fine-tuned minus scratch" in line]
+    return [
+        f"Transfer learning in chapter 8 (stored run: {machine(TRANSFER_TABLE[0], root)}; "
+        f"{header.replace('mean [lowest, highest] over', 'mean over')}; ranges: "
+        "[docs/performance.md]"
+        "(docs/performance.md#transfer-learning-chapter-8)):",
+        "",
+        *indented("\n".join(table + gain)),
+    ]
+
+
+def transfer_details(root: Path = REPO) -> list[str]:
+    """docs/performance.md's chapter 8 block: the settings, the source task, every claim."""
+    return [
+        f"Chapter 8, `{config_line(*TRANSFER_CONFIG, 'SEEDS', root)}`, "
+        f"`{config_line(*TRANSFER_CONFIG, 'PER_CLASS', root)}`, "
+        f"`{config_line(*TRANSFER_CONFIG, 'STEPS', root)}`, "
+        f"`{config_line(*TRANSFER_CONFIG, 'BACKBONE_LR_SCALE', root)}`, stored run: "
+        f"{machine(TRANSFER_TABLE[0], root)}. The source task, as the notebook printed it:",
+        "",
+        *indented("\n".join(line for line in printed(*TRANSFER_SOURCE, root).splitlines()
+                            if line.startswith(("source task", "held-out")))),
+        "",
+        "Test accuracy on the target task, mean over the seeds [lowest, highest]:",
+        "",
+        *indented(printed(*TRANSFER_TABLE, root)),
+        "",
+        "What holds on every seed (the notebook asserts it), and what more steps give scratch:",
+        "",
+        *indented(printed(*TRANSFER_CLAIMS, root)),
+        *indented(printed(*TRANSFER_MORE_STEPS, root)),
+        "",
+        "The time the runs took, as the notebook printed it:",
+        "",
+        *indented(printed(*TRANSFER_RUNS, root).splitlines()[-1]),
+    ]
+
+
 # A block is made from the notebooks under `root`, for `chapters` from the block's current lines
 # too, in the page's language (only `chapters` and `headline` have a Chinese page).
 BLOCKS: dict[str, Callable[[Path, list[str], str], list[str]]] = {
@@ -318,12 +387,14 @@ BLOCKS: dict[str, Callable[[Path, list[str], str], list[str]]] = {
     "family": lambda root, current, lang: family(root),
     "training": lambda root, current, lang: training(root),
     "degradation": lambda root, current, lang: degradation(root),
+    "transfer": lambda root, current, lang: transfer(root),
+    "transfer-details": lambda root, current, lang: transfer_details(root),
 }
 # which page holds which blocks (paths relative to the repository)
 PAGES: dict[str, tuple[str, ...]] = {
-    "README.md": ("chapters", "headline"),
+    "README.md": ("chapters", "headline", "transfer"),
     "README.zh.md": ("chapters", "headline"),
-    "docs/performance.md": ("family", "training", "degradation"),
+    "docs/performance.md": ("family", "training", "degradation", "transfer-details"),
 }
 
 

@@ -28,7 +28,7 @@ from torchvision import transforms as T
 from torchvision.transforms import v2
 
 from course_utils.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from course_utils.exercises import CORRECT, WRONG, ch1, ch2, ch3, ch4, ch5, ch6, ch7
+from course_utils.exercises import CORRECT, WRONG, ch1, ch2, ch3, ch4, ch5, ch6, ch7, ch8
 from course_utils.exercises.blocks import RefBasic, RefBottleneck, RefPreAct
 from course_utils.models.resnet import BasicBlock, Bottleneck, ResNet
 
@@ -1103,12 +1103,107 @@ CH7_MORE_VARIANTS = [
     (ch7.q3, lambda sd: {k.removeprefix("module."): v.clone() for k, v in sd.items()}),
 ]
 
+# --------------------------------------------------------------------------- chapter 8
+
+
+def freeze_where(keep):
+    """freeze_all_but_head that leaves requires_grad on where keep(name, param) is true."""
+    def freeze_all_but_head(model):
+        for name, param in model.named_parameters():
+            param.requires_grad_(bool(keep(name, param)))
+    return freeze_all_but_head
+
+
+def freeze_by_replacing_the_head(model):
+    for param in model.parameters():
+        param.requires_grad_(False)
+    model.fc = nn.Linear(model.fc.in_features, model.fc.out_features)
+
+
+def freeze_and_zero(model):
+    freeze_where(lambda n, p: n.startswith("fc."))(model)
+    with torch.no_grad():
+        model.fc.bias.zero_()
+
+
+def freeze_with_no_grad(model):
+    with torch.no_grad():
+        for param in model.parameters():
+            param.grad = None
+
+
+def freeze_with_eval(model):
+    model.eval()
+
+
+def two_groups(backbone_rate, head_rate, duplicate=False, skip_head=False, skip="", as_list=False,
+               optimiser=torch.optim.AdamW):
+    """fine_tune_optimizer with rates given as functions of (lr, scale)."""
+    def fine_tune_optimizer(model, lr, backbone_lr_scale):
+        backbone = [p for n, p in model.named_parameters()
+                    if not n.startswith("fc.") and not (skip and n.startswith(skip))]
+        if duplicate:
+            backbone = list(model.parameters())
+        groups = [{"params": backbone, "lr": backbone_rate(lr, backbone_lr_scale)}]
+        if not skip_head:
+            groups.append({"params": list(model.fc.parameters()),
+                           "lr": head_rate(lr, backbone_lr_scale)})
+        return groups if as_list else optimiser(groups)
+    return fine_tune_optimizer
+
+
+CH8_MISTAKES = [
+    (ch8.q1, freeze_where(lambda n, p: True), "nothing was frozen"),
+    (ch8.q1, freeze_with_no_grad, "nothing was frozen"),
+    (ch8.q1, freeze_with_eval, "not which parameters learn"),
+    (ch8.q1, freeze_where(lambda n, p: False), "the head is frozen too"),
+    (ch8.q1, freeze_where(lambda n, p: not n.startswith("fc.")), "the other way round"),
+    (ch8.q1, freeze_where(lambda n, p: n.startswith("fc.") or p.dim() == 1),
+     "BatchNorm's scale and shift are parameters too"),
+    (ch8.q1, freeze_where(lambda n, p: n == "fc.weight"), "the whole head"),
+    (ch8.q1, freeze_where(lambda n, p: n.startswith(("fc.", "layer4."))), "still train"),
+    (ch8.q1, freeze_by_replacing_the_head, "you replaced the head"),
+    (ch8.q1, freeze_and_zero, "changed the weights' values"),
+    (ch8.q1, lambda model: freeze_where(lambda n, p: n.startswith("fc."))(model) or [],
+     "in place"),
+    (ch8.q2, lambda m: sum(p.numel() for p in m.parameters()), "the frozen ones too"),
+    (ch8.q2, lambda m: sum(p.numel() for p in m.parameters() if not p.requires_grad),
+     "the other way round"),
+    (ch8.q2, lambda m: len([p for p in m.parameters() if p.requires_grad]), "counted tensors"),
+    (ch8.q2, lambda m: sum(v.numel() for v in m.state_dict().values()), "buffers"),
+    (ch8.q2, lambda m: m.fc.weight.numel(), "a bias too"),
+    (ch8.q2, lambda m: 1539, "every parameter trains"),
+    (ch8.q2, lambda m: sum(p.numel() for p in m.fc.parameters()), "every parameter trains"),
+    (ch8.q2, lambda m: [p.numel() for p in m.parameters() if p.requires_grad], "one number"),
+    (ch8.q2, lambda m: None, "forget `return`"),
+    (ch8.q3, two_groups(lambda lr, s: lr, lambda lr, s: lr), "the same rate"),
+    (ch8.q3, two_groups(lambda lr, s: lr, lambda lr, s: lr * s), "the other way round"),
+    (ch8.q3, two_groups(lambda lr, s: lr / s, lambda lr, s: lr), "multiply instead"),
+    (ch8.q3, two_groups(lambda lr, s: lr * s, lambda lr, s: lr, duplicate=True),
+     "more than one"),
+    (ch8.q3, two_groups(lambda lr, s: lr * s, lambda lr, s: lr, skip_head=True), "no group"),
+    (ch8.q3, two_groups(lambda lr, s: lr * s, lambda lr, s: lr, skip="layer1."),
+     "backbone parameters are in no group"),
+    (ch8.q3, two_groups(lambda lr, s: lr * s, lambda lr, s: lr, as_list=True),
+     "not the list of groups"),
+    (ch8.q3, two_groups(lambda lr, s: 2e-3 * 0.01, lambda lr, s: 2e-3), "use the arguments"),
+    (ch8.q3, lambda model, lr, s: None, "forget `return`"),
+]
+
+CH8_VARIANTS = [
+    (ch8.q1, freeze_where(lambda n, p: n in ("fc.weight", "fc.bias"))),
+    (ch8.q1, lambda model: (model.requires_grad_(False), model.fc.requires_grad_(True))[0]),
+    (ch8.q2, lambda m: torch.tensor(sum(p.numel() for p in m.parameters() if p.requires_grad))),
+    (ch8.q3, two_groups(lambda lr, s: lr * s, lambda lr, s: lr, optimiser=torch.optim.SGD)),
+    (ch8.q3, two_groups(lambda lr, s: lr / (1 / s), lambda lr, s: lr)),
+]
+
 MISTAKES = (CH1_MISTAKES + CH2_MISTAKES + CH3_MISTAKES + CH4_MISTAKES + CH5_MISTAKES + CH6_MISTAKES
             + CH7_MISTAKES + CH1_MORE + CH2_MORE + CH3_MORE + CH4_MORE + CH5_MORE + CH6_MORE
-            + CH7_MORE)
+            + CH7_MORE + CH8_MISTAKES)
 VARIANTS = (CH1_VARIANTS + CH2_VARIANTS + CH3_VARIANTS + CH4_VARIANTS + CH5_VARIANTS + CH6_VARIANTS
             + CH7_VARIANTS + CH1_MORE_VARIANTS + CH3_MORE_VARIANTS + CH4_MORE_VARIANTS
-            + CH5_MORE_VARIANTS + CH6_MORE_VARIANTS + CH7_MORE_VARIANTS)
+            + CH5_MORE_VARIANTS + CH6_MORE_VARIANTS + CH7_MORE_VARIANTS + CH8_VARIANTS)
 IDS = [f"{ex.name.split(' (')[0]}: {words if words is not GENERIC else 'generic'} #{i}"
        for i, (ex, _, words) in enumerate(MISTAKES)]
 

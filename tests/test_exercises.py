@@ -81,7 +81,7 @@ def solution_answer(ex: Exercise):
 
 
 def test_each_chapter_has_at_least_three_exercises_and_a_questionnaire() -> None:
-    assert sorted(CHAPTERS) == [1, 2, 3, 4, 5, 6, 7]
+    assert sorted(CHAPTERS) == [1, 2, 3, 4, 5, 6, 7, 8]
     assert all(len(exercises(chapter)) >= 3 for chapter in CHAPTERS.values())
     assert sorted(QUIZZES) == [1, 2, 3, 4, 5, 6, 7, 8]
     assert all(6 <= len(questionnaire.questions(quiz)) <= 10 for quiz in QUIZZES.values())
@@ -590,6 +590,25 @@ def test_the_questionnaire_cells_are_what_insert_writes(chapter, tmp_path) -> No
     copy.write_bytes(path.read_bytes())
     questionnaire.main([str(copy), f"quiz{chapter}"])
     assert copy.read_bytes() == path.read_bytes()  # byte for byte, nbformat's layout
+
+
+def test_the_questionnaire_command_writes_every_question(tmp_path) -> None:
+    """`python -m course_utils.exercises.questionnaire NOTEBOOK quizN`, as `make execute` runs it:
+    run as a script, the module once found no question at all (its classes were __main__'s)."""
+    import os
+    import subprocess
+    import sys
+
+    [path] = NOTEBOOKS.glob("01_*.ipynb")
+    copy = tmp_path / path.name
+    copy.write_bytes(path.read_bytes())
+    process = subprocess.run(
+        [sys.executable, "-m", "course_utils.exercises.questionnaire", str(copy), "quiz1"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(NOTEBOOKS.parent)})
+    assert process.returncode == 0, process.stderr
+    assert f"wrote {len(questionnaire.questions(QUIZZES[1]))} questions" in process.stdout
+    assert copy.read_bytes() == path.read_bytes()
 
 
 def test_insert_needs_a_summary() -> None:

@@ -1,5 +1,6 @@
-"""The numbers chapters 4-5's prose relies on are asserted in the notebooks, and those asserts
-can fail: each claim's `if not FAST and data.embedded:` block is run here on the values the
+"""The numbers chapters 4, 5 and 8's prose relies on are asserted in the notebooks, and those
+asserts can fail: each claim's `if not FAST and data.embedded:` block (in chapter 8, whose
+experiment always runs on the generated shapes: `if not FAST:`) is run here on the values the
 committed notebook printed (it must pass) and on values that contradict the prose (it must raise).
 """
 
@@ -125,3 +126,88 @@ class _History(list):
     def __init__(self, best_val_acc: float):
         super().__init__()
         self.best = {"val_acc": best_val_acc}
+
+
+# --------------------------------------------------------------------------- chapter 8
+
+CH8 = "08_transfer_learning.ipynb"
+CH8_METHODS = ("scratch", "frozen", "fine-tuned")
+
+
+def ch8_results() -> dict:
+    """(images per class, seed, method) -> test accuracy, as the sweep printed them."""
+    results = {}
+    for n, seed, rest in re.findall(r"^\s*(\d+) per class, seed (\d+): (.*)$",
+                                    printed(CH8, "c21"), re.MULTILINE):
+        for method, value in re.findall(r"(scratch|frozen|fine-tuned)\s+([\d.]+)%", rest):
+            results[int(n), int(seed), method] = float(value) / 100
+    return results
+
+
+def run_ch8_cell(cell_id: str, **names) -> None:
+    """Run a chapter-8 cell as in the real configuration (FAST False), printing nothing."""
+    import statistics
+
+    source = "".join(cell(CH8, cell_id)["source"])
+    exec(source, {"FAST": False, "statistics": statistics, "print": lambda *a, **k: None,
+                  **names})
+
+
+def test_chapter_8_transfer_beats_scratch_beyond_the_spread_and_frozen_ties_fine_tuned():
+    results = ch8_results()
+    per_class = sorted({n for n, _, _ in results})
+    seeds = sorted({s for _, s, _ in results})
+    assert per_class == [5, 10, 20, 50] and seeds == [0, 1, 2] and len(results) == 36
+    good = {"results": results, "PER_CLASS": per_class, "SEEDS": seeds}
+    run_ch8_cell("c26", **good)  # what the stored run printed satisfies every claim
+    contradictions = [
+        {(10, 0, "scratch"): 0.95},  # one scratch run as good as transfer at 10 per class
+        {(50, 1, "fine-tuned"): 0.2},  # one transfer run below the best scratch run
+        {(50, s, "frozen"): results[50, s, "fine-tuned"] - 0.3 for s in seeds},  # not level
+    ]
+    for change in contradictions:
+        with pytest.raises(AssertionError):
+            run_ch8_cell("c26", **dict(good, results=results | change))
+
+
+def ch8_block(cell_id: str) -> str:
+    """The body of a chapter-8 cell's `if not FAST:` block."""
+    source = "".join(cell(CH8, cell_id)["source"])
+    block = re.search(r"^if not FAST:.*\n((?:[ \t]+.*\n?)+)", source, re.MULTILINE)
+    assert block and "assert" in block.group(1), f"{CH8} cell {cell_id} asserts nothing"
+    return textwrap.dedent(block.group(1))
+
+
+def test_chapter_8_more_steps_leave_scratch_far_behind():
+    results = ch8_results()
+    text = printed(CH8, "c28")
+    rows = re.findall(r"^\s*(\d+) per class, from scratch: \d+ steps [^;]*?, \d+ steps "
+                      r"[\d.]+% \[([\d.]+)%, ([\d.]+)%\]", text, re.MULTILINE)
+    assert [int(n) for n, _, _ in rows] == [10, 50], text
+    more = {}
+    for n, low, high in rows:  # the lowest and the highest run stand for the three seeds
+        more |= {(int(n), 0): float(low) / 100, (int(n), 1): float(high) / 100,
+                 (int(n), 2): float(low) / 100}
+
+    def runs(n, method):
+        return [results[n, s, method] for s in (0, 1, 2)]
+
+    names = {"runs": runs, "more": more, "MORE_AT": [10, 50], "SEEDS": (0, 1, 2)}
+    exec(ch8_block("c28"), dict(names))
+    caught_up = more | {(50, 1): min(runs(50, "fine-tuned"))}
+    with pytest.raises(AssertionError):
+        exec(ch8_block("c28"), dict(names, more=caught_up))
+
+
+def test_chapter_8_pretrained_layer4_features_separate_the_shapes_far_better():
+    text = printed(CH8, "c31")
+    last = {}
+    for line in text.splitlines()[1:]:
+        name, _, values = line.rpartition(":")
+        last[name.strip()] = float(values.split()[-1].rstrip("%")) / 100
+    assert set(last) == {"random (where scratch starts)", "trained from scratch on these images",
+                         "pretrained on the other shapes"}, text
+    exec(ch8_block("c31"), {"last": last})
+    with pytest.raises(AssertionError):
+        exec(ch8_block("c31"), {"last": last | {"trained from scratch on these images":
+                                                last["pretrained on the other shapes"]}})

@@ -1,13 +1,9 @@
-"""Chapter 8's questionnaire (transfer learning): a DRAFT for the chapter's author.
+"""Chapter 8's questionnaire (transfer learning): a new head on a pretrained backbone, feature
+extraction vs fine-tuning with a smaller backbone learning rate, BatchNorm in a frozen backbone,
+never a silent fallback to random weights, what the measurement over seeds shows, the source task.
 
-Chapter 8 is being written; these questions follow the course spec (pretrained weights loaded into
-the course's ResNet, a new head, feature extraction vs fine-tuning with a smaller backbone learning
-rate, BatchNorm in a frozen backbone, never a silent fallback to random weights). Before the
-questionnaire goes into notebooks/08_*.ipynb, make every hint point to the section that answers
-it, and adjust any question the chapter answers differently. Then
-`python -m course_utils.exercises.questionnaire notebooks/08_<name>.ipynb quiz8` puts the three
-cells before the chapter's Summary, as in chapters 1-7; add 8 to the chapters that
-tests/test_exercises.py checks, and grading picks the questions up by themselves.
+`python -m course_utils.exercises.questionnaire notebooks/08_transfer_learning.ipynb quiz8` writes
+the three cells before the chapter's Summary.
 """
 
 from __future__ import annotations
@@ -27,14 +23,14 @@ q1 = Choice(
         "D": "Freeze the head and train only the backbone.",
     },
     answer="C",
-    why={"A": "with so few images, large updates to 25 million pretrained weights overfit and "
+    why={"A": "with so few images, large updates to millions of pretrained weights overfit and "
               "destroy the features that make transfer work.",
          "B": "from scratch, 20 images per class are far too few; the pretrained features are "
               "exactly what makes so few enough.",
          "D": "the new head starts random: it is the part that must learn."},
     explanation="Few images: reuse the features as they are and learn only the head; more images "
                 "(or a more different task): let the backbone adapt, gently.",
-    hint="The section on feature extraction vs fine-tuning.",
+    hint="Section 3 (three ways to start), and section 4's table at 5 and 10 images per class.",
     variable="q1")
 
 q2 = Choice(
@@ -54,8 +50,8 @@ q2 = Choice(
          "D": "they receive gradients like any parameter unless requires_grad is switched off."},
     explanation="Two parameter groups in one optimiser: a small rate keeps what the backbone "
                 "knows, a large one lets the head learn.",
-    hint="Which part starts random, and which already knows something? The section on fine- "
-         "tuning.",
+    hint="Which part starts random, and which already knows something? Section 3, on "
+         "fine-tuning's two learning rates.",
     variable="q2")
 
 q3 = Choice(
@@ -65,8 +61,9 @@ q3 = Choice(
     choices={
         "A": "Nothing: freezing stops everything in the backbone.",
         "B": "They normalise with each batch's statistics and update their running mean and "
-             "variance with the new data: the \"frozen\" backbone still changes. Keep it in eval "
-             "mode (`model.backbone.eval()` after `model.train()`), or decide knowingly.",
+             "variance with the new data: the \"frozen\" backbone still changes. It must also stay "
+             "in eval mode, which every `model.train()` undoes (freeze_backbone's forward "
+             "pre-hook puts it back before each forward pass).",
         "C": "They raise an error, because their parameters have no gradient.",
         "D": "They are removed from the model.",
     },
@@ -77,7 +74,8 @@ q3 = Choice(
          "D": "freezing removes nothing."},
     explanation="Training mode is a property of the modules, not of the gradients; a frozen "
                 "backbone must also be put in eval mode to stay frozen.",
-    hint="The section on feature extraction; chapter 4's question on what model.eval() changes.",
+    hint="Section 3 runs one forward pass both ways; chapter 4's question on what model.eval() "
+         "changes.",
     variable="q3")
 
 q4 = Number(
@@ -92,7 +90,8 @@ q4 = Number(
                                            "head trains."},
     explanation="2048 x 4 + 4 = 8,196 of about 23.5 million: feature extraction trains 0.03 % of "
                 "the network, which is why it is fast and needs few images.",
-    hint="Chapter 3's question on fc's parameters, and the section on the new head.",
+    hint="Section 3 counts what trains in the frozen ResNet-18 (exercise 2 writes the count); "
+         "chapter 3's question on fc's parameters.",
     variable="q4", what="the parameters that train",
     solution="q4 = 2048 * 4 + 4")
 
@@ -114,7 +113,8 @@ q5 = Choice(
          "C": "nothing forbids them; they just do not match what the backbone learned."},
     explanation="A pretrained network is a function learned on one input distribution; feed it "
                 "that distribution.",
-    hint="Chapter 1's question on the ImageNet mean and std.",
+    hint="Chapter 1's question on the ImageNet mean and std; section 6's cautions for your "
+         "photos.",
     variable="q5")
 
 q6 = Choice(
@@ -134,7 +134,7 @@ q6 = Choice(
          "D": "weights=None is how every earlier chapter builds its models."},
     explanation="A silent fallback turns a missing file into a wrong conclusion; a clear error "
                 "costs a minute.",
-    hint="The section that loads the pretrained weights.",
+    hint="Section 1: what the lesson's code does, and the message you get instead.",
     variable="q6")
 
 q7 = Choice(
@@ -156,24 +156,52 @@ q7 = Choice(
          "D": "that works, but squeezes 2048 features through ImageNet's 1000 class scores; a new "
               "2048 -> 4 head is simpler and keeps the features."},
     explanation="The backbone transfers, the head does not: one output per class of the new task.",
-    hint="The section on the new head; chapter 4's paragraph on the lesson's head.",
+    hint="Section 1: the lesson's load_state_dict, and what load_pretrained reports.",
     variable="q7")
 
 q8 = Choice(
-    "Chapter 8 questionnaire, question 8 (what to expect)",
-    question="Accuracy against images per class, scratch vs transfer: what should the curves show?",
+    "Chapter 8 questionnaire, question 8 (what survives the spread)",
+    question="Section 4 trains from scratch, with feature extraction and with fine-tuning, at 5, "
+             "10, 20 and 50 images per class, three seeds each, 40 steps per run. What does its "
+             "table show?",
     choices={
-        "A": "Transfer ahead by a wide margin with few images per class; the gap narrows as the "
-             "images per class grow.",
-        "B": "The same accuracy for both at every size.",
-        "C": "Scratch ahead at every size, because it fits the task exactly.",
-        "D": "Transfer ahead only with many images.",
+        "A": "Fine-tuning clearly ahead of feature extraction at every size.",
+        "B": "Training from scratch catches up with transfer by 50 images per class.",
+        "C": "Both transfer methods far above scratch at every size, even the worst transfer run "
+             "above the best scratch run; feature extraction and fine-tuning level within the "
+             "spread over the seeds.",
+        "D": "Transfer ahead only at 5 images per class.",
     },
-    answer="A",
-    why={"B": "pretrained features are worth most exactly when images are scarce.",
-         "C": "from scratch, a few images per class are far too few to learn good features.",
-         "D": "with many images scratch catches up; the advantage is largest with few."},
-    explanation="Transfer replaces images with prior knowledge; the fewer the images, the more "
-                "that knowledge is worth.",
-    hint="The section comparing scratch and transfer over images per class.",
+    answer="C",
+    why={"A": "their ranges over the seeds overlap at every size: the difference between them is "
+              "smaller than what one seed changes, so the chapter claims no order between them.",
+         "B": "from scratch stays far below at every size with 40 steps, and three times the "
+              "steps still leave it far behind.",
+         "D": "the gap is large at every size the table has, up to 50 images per class."},
+    explanation="Claim only what holds on every seed: transfer beats scratch everywhere; which "
+                "transfer method is better, three seeds do not decide.",
+    hint="Section 4's table, and the cell after it that checks what holds on every seed.",
     variable="q8")
+
+q9 = Choice(
+    "Chapter 8 questionnaire, question 9 (the source task)",
+    question="Why does the course pretrain its backbone on eight *other* shapes rather than on "
+             "the four target shapes?",
+    choices={
+        "A": "The generator cannot draw the four target shapes a second time.",
+        "B": "Like ImageNet for your photos, a source task has other classes: what transfers "
+             "must be what the backbone learned about seeing, not the target task's answers.",
+        "C": "Other shapes are easier to learn.",
+        "D": "torchvision's file format holds at most 8 classes.",
+    },
+    answer="B",
+    why={"A": "it draws them as often as asked; the embedded dataset has 600 of each.",
+         "C": "they are drawn the same way, with the same clutter; what matters is that they are "
+              "not the target's classes.",
+         "D": "the format holds a head of any size; the source head has 8 outputs because the "
+              "source task has 8 classes, and it is left out when loading."},
+    explanation="Transfer learning reuses what a network learned on one task for another; a fair "
+                "test keeps the two tasks' classes apart, as the course's source and target do.",
+    hint="Section 2, on the source task: what do ImageNet's classes have to do with the classes "
+         "of your photos?",
+    variable="q9")

@@ -1,4 +1,4 @@
-"""Training (chapters 4 and 7): the loops, `fit`, recipes, speed settings, checkpoints, the command.
+"""Training (chapters 4, 7, 8): the loops, `fit`, recipes, speed settings, checkpoints, the command.
 
     loops         one epoch of training, evaluation, predictions: the lesson's loops made correct
     fitting       `fit`: the loops epoch after epoch, keeping the best checkpoint
@@ -10,7 +10,8 @@
     history       one record per epoch, saved as JSON next to the checkpoint
     progress      progress bars that read well live and once the notebook is saved
     distributed   data parallelism with torchrun and DDP (chapter 7)
-    steps         training by steps on tensors: the paper's CIFAR protocol (chapter 6)
+    steps         training by steps on tensors: the paper's CIFAR protocol (chapters 6, 8)
+    transfer      the command's --pretrained, --freeze-backbone and --backbone-lr-scale
     command       `python -m course_utils.train`
 """
 

@@ -3,12 +3,13 @@
     python -m course_utils.train                                   # one process, chapter 4's run
     torchrun --standalone --nproc-per-node=2 -m course_utils.train # two processes, data-parallel
 
-The same model (any ResNet of the course), data pipeline (chapter 1), recipe (chapter 4's
-`recipes.COURSE`) and `fit`; under torchrun each process trains on its share of every batch with
-DistributedDataParallel (see distributed.py). Global rank 0 writes the files chapter 5
-reads: OUT/best.pth (the best epoch) and OUT/best.history.json, plus OUT/last.pth, the last epoch
-as a course checkpoint with the optimizer's state, which `--resume` continues from, with one
-process or with many. `course_utils/train.py` only starts `main` here.
+The same model (any ResNet of the course, from scratch or from pretrained weights: transfer.py),
+data pipeline (chapter 1), recipe (chapter 4's `recipes.COURSE`) and `fit`; under torchrun each
+process trains on its share of every batch with DistributedDataParallel (see distributed.py).
+Global rank 0 writes the files chapter 5 reads: OUT/best.pth (the best epoch) and
+OUT/best.history.json, plus OUT/last.pth, the last epoch as a course checkpoint with the
+optimizer's state, which `--resume` continues from, with one process or with many.
+`course_utils/train.py` only starts `main` here.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ..data.folders import resolve_data_dir
 from ..data.images import DataError
 from ..data.loaders import course_data
 from ..models.architectures import ARCHITECTURES, build_model, depth
-from . import distributed
+from . import distributed, transfer
 from .checkpoints import CheckpointError, load_checkpoint, load_into, save_checkpoint, unwrap_model
 from .fitting import METRICS, fit
 from .history import History, history_path
@@ -42,13 +43,16 @@ CHECKPOINT_NAME, RESUME_NAME = "best.pth", "last.pth"
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m course_utils.train",
-        description="Train a ResNet from scratch on an image folder with chapter 4's recipe "
-                    f"({COURSE.describe()}). Run it plainly for one process, or under torchrun "
-                    "for several (data-parallel, one share of every batch per process).",
+        description="Train a ResNet on an image folder with chapter 4's recipe "
+                    f"({COURSE.describe()}), from scratch or from pretrained weights (chapter "
+                    "8). Run it plainly for one process, or under torchrun for several "
+                    "(data-parallel, one share of every batch per process).",
         epilog="examples:\n"
                "  python -m course_utils.train --epochs 3 --out runs/try\n"
                "  torchrun --standalone --nproc-per-node=2 -m course_utils.train --out runs/ddp\n"
                "  python -m course_utils.train --out runs/ddp --epochs 12 --resume\n"
+               "  python -m course_utils.train --data ~/photos --pretrained imagenet "
+               "--image-size 224 --out runs/photos\n"
                "The best epoch goes to OUT/best.pth with its history in OUT/best.history.json "
                "(chapter 5 loads both); OUT/last.pth is what --resume continues from.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -100,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "see course_utils/training/allocator.py). Off by default")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress bars (default: only when the output is a terminal)")
+    transfer.add_arguments(parser)
     return parser
 
 
@@ -166,6 +171,8 @@ def run(args: argparse.Namespace, world: distributed.World) -> History:
         raise FileExistsError(f"{str(out)!r} already holds a run ({CHECKPOINT_NAME}); pass "
                               f"--resume to continue it, --overwrite to replace it, or another "
                               f"--out")
+    # Pretrained weights are found and checked before any data is read: a missing file fails now.
+    plan = transfer.TransferPlan.from_args(args)
     threads = distributed.choose_threads(world, args.threads)
     say(runtime.describe_runtime(world.device))
     say(f"processes: {world.describe()} | threads per process: {threads}")
@@ -188,7 +195,11 @@ def run(args: argparse.Namespace, world: distributed.World) -> History:
     if args.resume:
         state = load_resume_state(out / RESUME_NAME)
         _check_resumable(state, args.arch, data.classes, size)
+        if differs := transfer.resume_mismatch(plan, state):
+            raise CheckpointError(f"--resume: {state['path']} cannot continue this run: {differs}")
         load_into(model, state)  # into the plain model, before DDP copies rank 0's weights out
+    if plan is not None:  # before DDP, which registers which parameters train
+        plan.apply(model, say, load=state is None)
     speed = speed_for(world.device, tune_allocator=args.tune_allocator)
     if speed.channels_last:  # before DDP, which registers the weights' layout
         model.to(memory_format=torch.channels_last)
@@ -202,8 +213,9 @@ def run(args: argparse.Namespace, world: distributed.World) -> History:
     say(f"global batch {global_batch} = {args.batch_size} per process x {world.world_size} "
         f"process(es); {len(train_loader)} steps per epoch; {lr_line}")
     recipe = dataclasses.replace(COURSE, lr=lr)
-    optimizer, scheduler, loss_fn = recipe.build(unwrap_model(model), args.epochs,
-                                                 len(train_loader))
+    optimizer, scheduler, loss_fn = recipe.build(
+        unwrap_model(model), args.epochs, len(train_loader),
+        backbone_lr_scale=plan.backbone_lr_scale if plan is not None else None)
     past = None
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])  # after build; fit moves the schedule on
@@ -212,7 +224,8 @@ def run(args: argparse.Namespace, world: distributed.World) -> History:
             f"{state['world_size']} process(es), global batch {state['global_batch']})")
 
     meta = data.run_meta(args.arch, world_size=world.world_size, batch_size=args.batch_size,
-                         global_batch=global_batch, lr=lr, recipe=recipe.describe())
+                         global_batch=global_batch, lr=lr, recipe=recipe.describe(),
+                         **(plan.meta() if plan is not None else {}))
 
     def save_for_resume(record: dict) -> None:
         if main:  # the last epoch, with the optimizer's state: what --resume continues from
@@ -244,6 +257,7 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
         parser.error(f"--image-size {args.image_size}: the ResNets need at least 16 pixels")
     if not args.lr > 0:
         parser.error(f"--lr {args.lr}: expected a positive learning rate")
+    transfer.check_arguments(parser, args)
 
 
 @record  # under torchrun: a failing process's traceback appears in torchrun's error summary

@@ -11,27 +11,47 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from ..data.transforms import AUGMENTATIONS
+from ..models.transfer import backbone_and_head
 
 
-def decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+def decay_groups(model: nn.Module | Iterable[nn.Parameter], weight_decay: float) -> list[dict]:
     """Optimizer parameter groups: weight decay on the conv and linear weights only.
 
     Decay pulls weights towards zero to keep them small; BatchNorm's scale and shift and the
     biases have nothing to gain from it (He et al. 2019, "Bag of Tricks", no bias decay).
+    Parameters that do not train (a frozen backbone's) are left out.
     """
     decay, no_decay = [], []
-    for param in model.parameters():
+    for param in (model.parameters() if isinstance(model, nn.Module) else model):
         if param.requires_grad:
             (decay if param.ndim > 1 else no_decay).append(param)
     return [{"params": decay, "weight_decay": weight_decay},
             {"params": no_decay, "weight_decay": 0.0}]
+
+
+def transfer_groups(model: nn.Module, lr: float, backbone_lr_scale: float, weight_decay: float,
+                    decay_norm_and_bias: bool = False) -> list[dict]:
+    """Parameter groups for fine-tuning: the head at `lr`, the backbone at `lr` x
+    `backbone_lr_scale` (models/transfer.py says which is which), each split by `decay_groups`
+    unless `decay_norm_and_bias`. The head's groups come first, so `optimizer.param_groups[0]`
+    (the rate `fit` prints) is the head's. Frozen parameters and empty groups are left out."""
+    if not (math.isfinite(backbone_lr_scale) and backbone_lr_scale > 0):
+        raise ValueError(f"backbone_lr_scale={backbone_lr_scale}; expected a number > 0 (to keep "
+                         "the backbone as it is, freeze it: models.transfer.freeze_backbone)")
+    backbone, head = backbone_and_head(model)
+    groups = []
+    for params, rate, part in ((head, lr, "head"), (backbone, lr * backbone_lr_scale, "backbone")):
+        parts = ([{"params": params, "weight_decay": weight_decay}] if decay_norm_and_bias
+                 else decay_groups(params, weight_decay))
+        groups += [dict(group, lr=rate, name=part) for group in parts if group["params"]]
+    return groups
 
 
 @dataclass(frozen=True)
@@ -59,10 +79,21 @@ class Recipe:
         if not self.weight_decay >= 0:
             raise ValueError(f"weight_decay={self.weight_decay}; expected a value >= 0")
 
-    def build(self, model: nn.Module, epochs: int, steps_per_epoch: int):
-        """(optimizer, scheduler or None, loss_fn) for `fit`, for a run of `epochs` epochs."""
-        params = (model.parameters() if self.decay_norm_and_bias
-                  else decay_groups(model, self.weight_decay))
+    def build(self, model: nn.Module, epochs: int, steps_per_epoch: int, *,
+              backbone_lr_scale: float | None = None):
+        """(optimizer, scheduler or None, loss_fn) for `fit`, for a run of `epochs` epochs.
+
+        `backbone_lr_scale` (fine-tuning, chapter 8): the backbone learns at `lr` x this, the
+        head at `lr` (`transfer_groups`); the one-cycle schedule scales both alike. Parameters
+        that do not train (a frozen backbone) are left out of the optimiser.
+        """
+        if backbone_lr_scale is not None:
+            params = transfer_groups(model, self.lr, backbone_lr_scale, self.weight_decay,
+                                     self.decay_norm_and_bias)
+        elif self.decay_norm_and_bias:
+            params = [p for p in model.parameters() if p.requires_grad]
+        else:
+            params = decay_groups(model, self.weight_decay)
         optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
         scheduler = None
         if self.one_cycle:
@@ -72,8 +103,9 @@ class Recipe:
                                  f"{epochs} epoch(s) x {steps_per_epoch} batch(es); train longer "
                                  f"or on more images")
             # OneCycleLR divides by zero unless the warm-up spans at least 2 steps (tiny runs)
+            peaks = [group["lr"] for group in optimizer.param_groups]  # one per group
             scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                optimizer, max_lr=self.lr, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                optimizer, max_lr=peaks, epochs=epochs, steps_per_epoch=steps_per_epoch,
                 pct_start=max(self.warmup, 2 / total))
         return optimizer, scheduler, nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
 
