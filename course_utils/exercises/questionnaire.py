@@ -222,4 +222,8 @@ __all__ = ["Choice", "Number", "answers_source", "cells", "checks_source", "inse
 
 
 if __name__ == "__main__":
-    main()
+    # Run as `python -m`, this file is a second module, `__main__`, whose Choice and Number are
+    # not the classes the quiz modules use: hand over to the package's own module.
+    from course_utils.exercises import questionnaire as _package
+
+    _package.main()
