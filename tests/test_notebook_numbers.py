@@ -46,8 +46,6 @@ SOURCED = {
         "0.925": "label smoothing 0.1 over 4 classes: 1 - 0.1 + 0.1 / 4 (arithmetic in the "
                  "sentence)",
         "159": "steps of the lesson's run: 3 epochs x 53 batches, printed per epoch by fit",
-        "85": "a design run at 48 px, recorded in the text (not re-run by the notebook)",
-        "61": "the epoch time of that design run at 48 px, recorded in the text",
         "1.03": "allocator tuning at 40 px: python -m benchmarks.allocator, docs/performance.md",
         "1.2": "allocator tuning at 224 px: python -m benchmarks.allocator, docs/performance.md",
     },
