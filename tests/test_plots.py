@@ -333,3 +333,16 @@ def test_grad_cam_shows_only_the_evidence_for_the_class():
     image[1, :, 8:] = 1.0
     heat = explain.grad_cam(model, image, model.conv, class_idx=0)
     assert heat[:, :7].min() > 0.9 and heat[:, 9:].max() == 0
+
+
+def test_feature_shapes_of_resnet_stages():
+    from course_utils.models.resnet import resnet18
+
+    model = resnet18(num_classes=4).train()
+    shapes = explain.feature_shapes(model, torch.randn(3, 40, 40), ["layer3", "layer4"])
+    assert shapes == {"layer3": (256, 3, 3), "layer4": (512, 2, 2)}  # 40 / 16, 40 / 32 rounded up
+    assert explain.feature_shapes(model, torch.randn(1, 3, 224, 224), ["layer4"]) == {
+        "layer4": (512, 7, 7)}
+    assert model.training and not model.layer4._forward_hooks  # mode kept, no hook left behind
+    with pytest.raises(ValueError, match="no layer named \\['layer5'\\]"):
+        explain.feature_shapes(model, torch.randn(3, 40, 40), ["layer5"])
