@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 endif
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test lint unit notebooks execute readme-results student grade bench mutation clean
+.PHONY: lab test lint unit notebooks execute fast-times readme-results student grade bench mutation clean
 
 # (Re)install only when pyproject.toml changed since the last install.
 $(STAMP): pyproject.toml
@@ -38,6 +38,10 @@ notebooks: $(STAMP)  ## nbval over the notebooks in fast mode
 execute: $(STAMP)  ## re-run every notebook in the real configuration and store its outputs
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=3600 notebooks/[0-9]*.ipynb
 	$(BIN)/python -m benchmarks.readme  # the results in README.md and docs/performance.md, from those outputs
+
+fast-times: $(STAMP)  ## time every notebook in fast mode (notebooks/fast_times.json), for the chapters' opening boxes
+	$(BIN)/python -m benchmarks.fast_times
+	$(BIN)/python -m benchmarks.readme
 
 readme-results: $(STAMP)  ## copy the measured results in README.md and docs/performance.md from the notebooks' stored outputs
 	$(BIN)/python -m benchmarks.readme
