@@ -28,9 +28,9 @@ README_WORDS = 1500
 # Unnumbered `##` sections a chapter may close with, after its last numbered one.
 CLOSING = ("Going deeper", "Exercises", "Questionnaire", "Summary", "Next", "What next",
            "Further reading", "References")
-# Notebooks known to break the numbering today (none: chapters 6 and 7 were fixed for issue 26). Each
-# is an expected failure (strict: once the notebook is fixed the test passes, xfail turns that into a
-# failure, and the entry must go).
+# Notebooks known to break the numbering today (none since issue 26 fixed chapters 6 and 7).
+# Each is an expected failure (strict: once the notebook is fixed the test passes, xfail turns
+# that into a failure, and the entry must go).
 KNOWN_BAD_NUMBERING: dict[str, str] = {}
 
 
