@@ -316,7 +316,7 @@ def fast_time(entry: dict | None) -> str:
         where += "; how busy the machine was is not known"
     elif entry["other_cores"] > QUIET:
         where += (f"; measured under load: other programs kept {entry['other_cores']:.1f} of its "
-                  f"{entry['cores']} cores busy, so on a quiet machine it is faster")
+                  f"{entry['cores']} cores busy")
     return f"{duration(entry['seconds'])} in fast mode (`COURSE_FAST=1`; {where})"
 
 
