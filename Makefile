@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 endif
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test lint unit notebooks notebooks-zh zh messages execute readme-results student grade bench mutation clean
+.PHONY: lab test lint unit notebooks notebooks-zh zh messages execute fast-times readme-results student grade bench mutation clean
 
 # (Re)install only when pyproject.toml changed since the last install.
 $(STAMP): pyproject.toml
@@ -56,6 +56,10 @@ execute: $(STAMP)  ## re-run every notebook in the real configuration and store 
 	for nb in notebooks/[0-9]*.ipynb; do n=$${nb#notebooks/}; $(BIN)/python -m course_utils.exercises.questionnaire $$nb quiz$$(expr $${n%%_*} + 0) || exit 1; done  # the questionnaires' cells as questionnaire.insert writes them (tests/test_exercises.py)
 	$(BIN)/python -m benchmarks.readme  # the results in README.md, README.zh.md and docs/performance.md, from those outputs
 	$(BIN)/python -m course_utils.instructor.translation  # notebooks/zh/ carries the new outputs too
+
+fast-times: $(STAMP)  ## time every notebook in fast mode (notebooks/fast_times.json), for the chapters' opening boxes
+	$(BIN)/python -m benchmarks.fast_times
+	$(BIN)/python -m benchmarks.readme
 
 readme-results: $(STAMP)  ## copy the measured results in README.md and docs/performance.md from the notebooks' stored outputs
 	$(BIN)/python -m benchmarks.readme

@@ -1,8 +1,8 @@
-"""The measured results in README.md, README.zh.md and docs/performance.md, copied from the
-committed notebooks.
+"""The measured results in README.md, README.zh.md, docs/performance.md and each chapter's opening
+box, copied from the committed notebooks.
 
-    python -m benchmarks.readme            rewrite the generated blocks in every page
-    python -m benchmarks.readme --check    exit 1 if a page does not match the notebooks
+    python -m benchmarks.readme            rewrite the generated blocks in every page and the boxes
+    python -m benchmarks.readme --check    exit 1 if a page or a box does not match the notebooks
 
 `make execute` runs it after re-running the notebooks; `make readme-results` runs it alone.
 Each block sits between two marker lines naming it (`PAGES` says which page holds which block);
@@ -13,6 +13,11 @@ The `chapters` block is the one exception: its rows are typed in the page (noteb
 you build) and only their last column, the run time, is generated. README.zh.md, the Chinese front
 page, holds the same blocks as README.md with the same numbers and tables; only the sentences
 around them are Chinese (`TEXT`), and its rows link to the Chinese notebooks, notebooks/zh/.
+
+Every notebook's first cell holds a `box` block too: the chapter's opening box, a blockquote whose
+lines are typed (what you build, what you need, model and images) except the last, the run time,
+which is generated from the same stored execution times and from `notebooks/fast_times.json`, the
+fast-mode times that `python -m benchmarks.fast_times` measures (nbval writes no times).
 """
 
 from __future__ import annotations
@@ -143,7 +148,12 @@ def machine(name: str, root: Path = REPO) -> str:
     device banner its first code cell printed (`setup()`) and the precision training used there,
     as the banner (or, failing that, `fit`'s first line) says; a CPU without native bf16 that
     names no precision trains in fp32."""
-    cells = [c for c in notebook(name, root)["cells"] if c["cell_type"] == "code"]
+    return machine_of(notebook(name, root), name)
+
+
+def machine_of(nb: dict, name: str) -> str:
+    """`machine` for a notebook already read (or just executed): `name` is for the messages."""
+    cells = [c for c in nb["cells"] if c["cell_type"] == "code"]
     banner = stdout(cells[0]) if cells else ""
     device = re.search(r"^device: (\w+)(?: \(([^)]*)\))?", banner, re.M)
     threads = re.search(r"threads: (\d+)", banner)
@@ -185,9 +195,14 @@ def run_seconds(name: str, root: Path = REPO) -> tuple[float, str]:
     """Seconds from the first code cell starting to the last one finishing in the stored run
     (kernel start-up not included), and the run's date, from the times nbconvert stores in
     each code cell's `metadata.execution` (the questionnaire's cells have none)."""
+    return seconds_of(notebook(name, root), name)
+
+
+def seconds_of(nb: dict, name: str) -> tuple[float, str]:
+    """`run_seconds` for a notebook already read (or just executed): `name` is for the messages."""
     # The questionnaire's cells are written with their outputs by `questionnaire.insert` after the
     # run (chapter 8's author and `make execute` insert them again), so they carry no times.
-    times = [c.get("metadata", {}).get("execution") for c in notebook(name, root)["cells"]
+    times = [c.get("metadata", {}).get("execution") for c in nb["cells"]
              if c["cell_type"] == "code" and not c.get("id", "").startswith("quiz")]
     if not times or any(not t or "iopub.execute_input" not in t
                         or "shell.execute_reply" not in t for t in times):
@@ -379,6 +394,84 @@ def transfer_details(root: Path = REPO) -> list[str]:
     ]
 
 
+# --- each chapter's opening box ------------------------------------------------------------------
+
+BOX = "box"  # the block in every notebook's first cell
+FAST_TIMES = Path("notebooks") / "fast_times.json"  # written by `python -m benchmarks.fast_times`
+RUN_TIME = re.compile(r"^> - \*\*Run time:\*\*.*$", re.M)  # the box's one generated line
+QUIET = 0.25  # other programs' CPU use, in cores, above which a fast-mode time is "under load"
+
+
+def fast_times(root: Path = REPO) -> dict[str, dict]:
+    """The fast-mode measurements by notebook name; {} before the first measurement."""
+    path = root / FAST_TIMES
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def fast_time(entry: dict | None) -> str:
+    """A fast-mode measurement in words: the time, where and when, and how busy the machine was."""
+    if not entry:
+        return ("fast mode (`COURSE_FAST=1`) not measured yet (`python -m benchmarks.fast_times` "
+                "measures it)")
+    where = f"{entry['machine']}, {entry['date']}"
+    if entry.get("other_cores") is None:
+        where += "; how busy the machine was is not known"
+    elif entry["other_cores"] > QUIET:
+        where += (f"; measured under load: other programs kept {entry['other_cores']:.1f} of its "
+                  f"{entry['cores']} cores busy")
+    return f"{duration(entry['seconds'])} in fast mode (`COURSE_FAST=1`; {where})"
+
+
+def box(root: Path, name: str, current: list[str]) -> list[str]:
+    """The opening box of notebook `name`: its typed lines (a Markdown blockquote list: what you
+    build, what you need, model and images) kept as they are, and the run time recomputed from
+    the stored run and the fast-mode measurement."""
+    typed = [line for line in current if line.strip() and not RUN_TIME.match(line)]
+    if not typed or not all(line.startswith("> ") for line in typed):
+        raise ValueError(f"the box of notebooks/{name} must be a Markdown blockquote (lines "
+                         "starting with '> '): the typed lines, then the run time")
+    seconds, date = run_seconds(name, root)
+    real = (f"{duration(seconds)} for the real configuration (stored run: {machine(name, root)}, "
+            f"{date})")
+    return [*typed, f"> - **Run time:** {real}; {fast_time(fast_times(root).get(name))}."]
+
+
+def first_markdown(nb: dict, name: str) -> dict:
+    for c in nb["cells"]:
+        if c["cell_type"] == "markdown":
+            return c
+    raise ValueError(f"notebooks/{name} has no markdown cell for its opening box")
+
+
+def update_box(nb: dict, name: str, root: Path = REPO) -> str:
+    """The first markdown cell's source of notebook `name` with its box regenerated."""
+    text = "".join(first_markdown(nb, name)["source"])
+    inner = split(text, BOX)[1]
+    generated = "\n".join([begin(BOX), *box(root, name, inner.splitlines()), end(BOX)])
+    return update(text, BOX, generated)
+
+
+def update_notebooks(root: Path = REPO, write: bool = True) -> list[str]:
+    """Regenerate every notebook's box; the notebooks whose box changed (written unless `write`
+    is False). Only that cell's source changes: nbformat writes the file in its own layout."""
+    import nbformat
+
+    changed = []
+    for name in notebooks(root):
+        path = root / "notebooks" / name
+        nb = nbformat.read(path, as_version=4)
+        cell = first_markdown(nb, name)
+        new = update_box(nb, name, root)
+        if new != cell.source:
+            changed.append(f"notebooks/{name}")
+            if write:
+                cell.source = new
+                path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
+    return changed
+
+
 # A block is made from the notebooks under `root`, for `chapters` from the block's current lines
 # too, in the page's language (only `chapters` and `headline` have a Chinese page).
 BLOCKS: dict[str, Callable[[Path, list[str], str], list[str]]] = {
@@ -439,12 +532,13 @@ def main(argv: list[str] | None = None) -> int:
             stale.append(page)
             if not args.check:
                 path.write_text(new, encoding="utf-8")
+    stale += update_notebooks(write=not args.check)
     if args.check:
         if stale:
             print(f"{', '.join(stale)}: the results differ from the notebooks' outputs: run "
                   "`python -m benchmarks.readme`", file=sys.stderr)
             return 1
-        print(f"{', '.join(PAGES)} match the notebooks' outputs")
+        print(f"{', '.join(PAGES)} and the chapters' opening boxes match the notebooks' outputs")
         return 0
     print(f"updated from the notebooks' outputs: {', '.join(stale) or 'nothing (already current)'}")
     return 0

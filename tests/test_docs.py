@@ -30,12 +30,10 @@ README_WORDS = 1500
 CLOSING = ("Going deeper", "Exercises", "Questionnaire", "Summary", "Next", "What next",
            "Further reading", "References", "深入", "练习", "问答", "总结", "下一步", "延伸阅读",
            "参考文献")
-# Notebooks known to break the numbering today. Each is an expected failure (strict: once the
-# notebook is fixed the test passes, xfail turns that into a failure, and the entry must go).
-KNOWN_BAD_NUMBERING = {
-    "06_why_residuals_work.ipynb": "no numbered sections at all (issue 26, cold read 6.L4)",
-    "07_distributed.ipynb": "its sections go 1, 2, 4, 5: no 3 (issue 26, cold read 7.F2)",
-}
+# Notebooks known to break the numbering today (none since issue 26 fixed chapters 6 and 7).
+# Each is an expected failure (strict: once the notebook is fixed the test passes, xfail turns
+# that into a failure, and the entry must go).
+KNOWN_BAD_NUMBERING: dict[str, str] = {}
 
 
 # --- the texts -----------------------------------------------------------------------------------

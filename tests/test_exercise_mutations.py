@@ -100,7 +100,19 @@ CH1_MISTAKES = [
                                                                                        "objects"),
 ]
 
+def shift(s):
+    return T.RandomCrop(s, padding=s // 8, padding_mode="edge")
+
+
 CH1_VARIANTS = [
+    # the chapter's own recipe (the reference solution), and the same without the centre crop
+    (ch1.q1, tf(lambda s: T.Resize(s), lambda s: T.CenterCrop(s), T.RandomHorizontalFlip(), shift,
+                T.ToTensor(), NORM)),
+    (ch1.q1, tf(lambda s: T.Resize(s), T.RandomHorizontalFlip(), shift, T.ToTensor(), NORM)),
+    (ch1.q1, lambda s: v2.Compose([v2.ToImage(), v2.Resize(s, antialias=True), v2.CenterCrop(s),
+                                   v2.RandomHorizontalFlip(), shift(s),
+                                   v2.ToDtype(torch.float32, scale=True),
+                                   v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])),
     (ch1.q1, tf(lambda s: T.Resize((s, s)), lambda s: T.RandomCrop(s, padding=4),
                 T.RandomHorizontalFlip(), T.ToTensor(), NORM)),
     (ch1.q1, tf(lambda s: T.RandomResizedCrop(s), T.ColorJitter(0.4, 0.4, 0.4), T.ToTensor(),
@@ -684,6 +696,10 @@ CH1_MORE = [
      "fixed the size at 40"),
     (ch1.q1, tf(lambda s: T.RandomCrop(s), T.RandomHorizontalFlip(), T.ToTensor(), NORM),
      "smaller than `size`"),
+    # the chapter's flip and shift without framing the image first: a small photo is too small
+    (ch1.q1, tf(T.RandomHorizontalFlip(), shift, T.ToTensor(), NORM), "smaller than `size`"),
+    (ch1.q1, tf(lambda s: T.Resize(s), lambda s: T.CenterCrop(s), T.RandomHorizontalFlip(), shift,
+                T.ToTensor()), "forget Normalize"),
     (ch1.q2, "21", "remove the quotes"), (ch1.q2, (21,), "trailing comma"),
     (ch1.q2, 1000 % 48, "remainder"), (ch1.q2, 48 / 1000, "divided the batch size"),
     (ch1.q2, 1000 * 48, "multiplied"),
@@ -1255,6 +1271,22 @@ def test_every_exercise_has_mistakes_and_the_counts(capsys) -> None:
               f"({named / len(MISTAKES):.0%}) with a message naming the mistake")
     assert caught == len(MISTAKES) and accepted == len(VARIANTS)
     assert named == sum(words is not GENERIC for _, _, words in MISTAKES)
+
+
+def test_a_stretching_crop_is_accepted_with_the_chapters_caveat() -> None:
+    """Chapter 1 argues against RandomResizedCrop for its shapes: the check accepts it (it is
+    augmentation) but says so; the chapter's own recipe gets no caveat."""
+    chapters = tf(lambda s: T.Resize(s), lambda s: T.CenterCrop(s), T.RandomHorizontalFlip(),
+                  shift, T.ToTensor(), NORM)
+    for stretching in (tf(crop, T.RandomHorizontalFlip(), T.ToTensor(), NORM),
+                       lambda s: v2.Compose([v2.ToImage(), v2.RandomApply(
+                           [v2.RandomResizedCrop(s, antialias=True)], p=1.0), v2.Resize((s, s)),
+                           v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN,
+                                                                               IMAGENET_STD)])):
+        result = run(ch1.q1, stretching)
+        assert result.outcome == CORRECT and "RandomResizedCrop stretches" in result.message
+    result = run(ch1.q1, chapters)
+    assert result.outcome == CORRECT and "stretches" not in result.message
 
 
 def test_the_training_setup_tells_the_batch_means_apart() -> None:

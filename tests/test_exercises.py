@@ -617,3 +617,20 @@ def test_insert_needs_a_summary() -> None:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# no summary")])
     with pytest.raises(ValueError, match="## Summary"):
         questionnaire.insert(nb, QUIZZES[1])
+
+
+def test_the_questionnaire_command_writes_the_questions(tmp_path) -> None:
+    """`python -m course_utils.exercises.questionnaire` (as docs and maintainers run it), not only
+    its main(): run as a script the module is imported twice, and the questions must still be
+    found."""
+    import subprocess
+    import sys
+
+    [path] = NOTEBOOKS.glob("01_*.ipynb")
+    copy = tmp_path / path.name
+    copy.write_bytes(path.read_bytes())
+    done = subprocess.run([sys.executable, "-m", "course_utils.exercises.questionnaire", str(copy),
+                           "quiz1"], capture_output=True, text=True, cwd=NOTEBOOKS.parent)
+    assert done.returncode == 0, done.stderr
+    assert f"wrote {len(questionnaire.questions(QUIZZES[1]))} questions" in done.stdout
+    assert copy.read_bytes() == path.read_bytes()

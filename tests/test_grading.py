@@ -81,6 +81,24 @@ def test_every_exercise_and_question_gets_a_locked_test_cell_right_after_it() ->
         assert not any("NBVAL" in c.source for c in graded.cells if c.cell_type == "code")
 
 
+def test_exercises_only_keeps_the_exercises_not_the_lesson_between_them() -> None:
+    """Chapter 4 puts exercises 1 and 2 inside section 2: the quick assignment keeps them with
+    their prompts, the setup cell and the closing exercises, not the lesson's training cells."""
+    path = ROOT / "notebooks" / "04_training.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    quick = grading_notebook(nb, exercises_only=True, name=path.name)
+    kept = {c.id for c in quick.cells}
+    solution_ids = {c.id for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")}
+    assert solution_ids <= kept  # every exercise and the questionnaire's answers
+    assert nb.cells[0].id not in kept and next(
+        c.id for c in nb.cells if c.cell_type == "code") in kept  # the setup cell
+    lesson = [c for c in nb.cells if c.cell_type == "code" and "fit(" in c.source]
+    assert lesson and not any(c.id in kept for c in lesson)  # no training in a quick assignment
+    prompts = [c.id for c in nb.cells if c.cell_type == "markdown"
+               and c.source.startswith(("### Exercise", "## Exercises", "## Questionnaire"))]
+    assert set(prompts) <= kept
+
+
 def test_test_cell_repeats_the_exercise_check_call() -> None:
     nb = nbformat.read(CHAPTER, as_version=4)
     first = exercises(nb)[0]

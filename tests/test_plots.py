@@ -73,6 +73,8 @@ def test_plot_confusion_matrix_writes_counts_and_row_shares_by_value():
     assert _cells(ax)[(2, 0)] == "3" and _cells(ax)[(0, 2)] == "0"
     assert ax.images[0].get_array().tolist() == cm.tolist()  # row i drawn at height i
     assert ax.get_ylabel() == "true class" and ax.get_xlabel() == "predicted class"
+    assert plots.plot_confusion_matrix(cm, CLASSES).axes[1].get_ylabel() == "images"
+    assert not overlapping_ticks(plots.plot_confusion_matrix(cm, ["a long class name"] * 4))
     # normalised: each true class's row sums to 1 (the recall on the diagonal), by hand
     shares = [[5 / 6, 1 / 6, 0, 0], [0, 1, 0, 0], [3 / 6, 0, 2 / 6, 1 / 6], [0, 0, 0, 1]]
     ax = plots.plot_confusion_matrix(cm, CLASSES, normalize=True).axes[0]
@@ -87,6 +89,9 @@ def test_show_misclassified_grid_and_empty_case():
     fig = plots.show_misclassified(images, [0, 1, 2, 3, 0], [1, 2, 3, 0, 2], CLASSES, ncols=3)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert len(titles) == 5 and titles[0] == "true: crow\npred: eagle"
+    fig = plots.show_misclassified(images[:1], [0], [1], CLASSES, confidence=[0.594])
+    assert fig.axes[0].get_title() == "true: crow\npred: eagle (59%)"
+    assert fig.get_figwidth() >= 3  # a single image is still drawn large enough to read
     fig = plots.show_misclassified(torch.empty(0, 3, 16, 16), [], [], CLASSES)
     assert "no misclassified" in fig.axes[0].texts[0].get_text()
 
@@ -133,9 +138,14 @@ def test_grad_cam_finds_the_evidence():
 def test_show_cam_overlay():
     heat = torch.rand(8, 8)
     fig = plots.show_cam(torch.randn(3, 32, 32), heat, title="owl")
-    assert isinstance(fig, Figure) and len(fig.axes) == 3
+    assert isinstance(fig, Figure) and len(fig.axes) == 4  # three panels and the colour bar
+    assert fig.axes[1].get_title() == "Grad-CAM"
+    assert "evidence for the predicted class" in fig.axes[3].get_ylabel()
     fig = plots.show_cam(Image.new("RGB", (20, 10), "white"), heat)
     assert fig.axes[2].images[1].get_array().shape == (10, 20)
+    # a map without positive evidence says so in the figure, not only in a printed line
+    fig = plots.show_cam(torch.randn(3, 32, 32), torch.zeros(3, 3))
+    assert fig.axes[1].get_title() == "Grad-CAM: blank, no positive evidence"
 
 
 def test_use_cjk_font_without_a_chinese_font_says_so_once(monkeypatch, capsys):
@@ -180,9 +190,74 @@ def test_plot_class_counts_single_and_per_split() -> None:
 
     fig = plot_class_counts({"a": 3, "b": 5})
     assert [round(p.get_height()) for p in fig.axes[0].patches] == [3, 5]
+    assert fig.axes[0].get_xlabel() == "class" and fig.axes[0].get_ylabel() == "images"
+    many = {f"{name}_from_my_own_photos": 10 for name in "abcdefgh"}  # your own folder names
+    assert not overlapping_ticks(plot_class_counts(many))
+    assert not legend_covers_data(plot_class_counts({"train": many, "test": many}))
     fig = plot_class_counts({"train": {"a": 3, "b": 5}, "test": {"a": 1, "b": 2}})
     assert sorted(round(p.get_height()) for p in fig.axes[0].patches) == [1, 2, 3, 5]
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["train", "test"]
+
+
+def overlapping_ticks(fig) -> list[tuple[str, str]]:
+    """Pairs of neighbouring tick labels, on any axis of the figure, whose boxes overlap."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    pairs = []
+    for ax in fig.axes:
+        for labels in (ax.get_xticklabels(), ax.get_yticklabels()):
+            boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in labels
+                     if t.get_text() and t.get_visible()]
+            pairs += [(a, b) for (a, box_a), (b, box_b) in zip(boxes, boxes[1:], strict=False)
+                      if box_a.overlaps(box_b)]
+    return pairs
+
+
+def legend_covers_data(fig) -> list[str]:
+    """The legends (of the axes and of the figure) whose box holds a data point of a line or the
+    top of a bar: a legend that hides what it explains."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend()] + list(fig.legends)
+    covered = []
+    for legend in legends:
+        box = legend.get_window_extent(renderer)
+        for ax in fig.axes:
+            points = [ax.transData.transform(xy) for line in ax.lines
+                      for xy in line.get_xydata()]
+            points += [ax.transData.transform((p.get_x() + p.get_width() / 2, p.get_height()))
+                       for p in ax.patches if hasattr(p, "get_height")]
+            covered += [f"{legend.get_texts()[0].get_text()}: {xy}" for xy in points
+                        if box.contains(*xy)]
+    return covered
+
+
+def test_the_figure_checks_see_a_covering_legend_and_overlapping_ticks():
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot([0, 1, 2], [0, 1, 2], label="a line")
+    ax.legend(loc="center")  # right on the line's middle point
+    assert legend_covers_data(fig)
+    ax.set_xticks([0, 1], ["a very long label", "another long label"])
+    assert overlapping_ticks(fig)
+
+
+def test_curves_legends_never_cover_a_curve():
+    rising = History([{**r, "train_loss": 1.4 - 0.3 * r["epoch"], "val_loss": 1.5 - 0.35 * r[
+        "epoch"], "train_acc": 0.3 * r["epoch"], "val_acc": 0.32 * r["epoch"]} for r in _history()])
+    for history in (_history(), rising):
+        assert not legend_covers_data(curves.plot_history(history, num_classes=4, title="t"))
+        assert not legend_covers_data(curves.plot_history(history, timestamp=True))
+    runs = {f"rung {k}": rising for k in range(5)}
+    assert not legend_covers_data(curves.plot_runs(runs, num_classes=4, title="ladder"))
+
+
+def test_plot_history_keeps_the_chance_line_inside_the_loss_panel():
+    import math
+
+    flat = History([{**r, "train_loss": 1.2, "val_loss": 1.1} for r in _history()])
+    loss = curves.plot_history(flat, num_classes=4).axes[1]
+    assert loss.get_ylim()[1] > 1.05 * math.log(4)  # not on the panel's top edge
+    assert curves.plot_history(flat, num_classes=4).axes[0].get_ylim() == (0, 103)
 
 
 def test_plot_history_draws_the_chance_lines():
@@ -208,8 +283,12 @@ def test_plot_runs_one_line_per_run_and_chance():
     other = History([{**r, "val_acc": r["val_acc"] / 2, "val_loss": 1.4} for r in _history()])
     fig = curves.plot_runs({"lesson": other, "final": _history()}, num_classes=4)
     acc, loss = fig.axes
-    legend = [t.get_text() for t in acc.get_legend().get_texts()]
-    assert legend == ["lesson", "final", "chance (25 %)"]
+    [legend] = fig.legends  # one legend for both panels, the runs in the same colours in both
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "lesson", "final", "chance: 25 % accuracy, loss ln 4 = 1.39"]
+    assert acc.get_legend() is None and loss.get_legend() is None
+    assert [line.get_color() for line in acc.lines[:2]] == [line.get_color()
+                                                            for line in loss.lines[:2]]
     assert list(acc.lines[0].get_ydata()) == pytest.approx([9.0, 18.0, 27.0])  # val_acc / 2, in %
     assert list(acc.lines[1].get_ydata()) == pytest.approx([18.0, 36.0, 54.0])
     assert list(loss.lines[0].get_ydata()) == [1.4, 1.4, 1.4]
@@ -231,6 +310,10 @@ def test_data_parallelism_figure_draws_every_process_and_the_all_reduce():
         f"rank {r}: the same model\n(identical weights)" for r in range(3)]
     assert any(t.startswith("all-reduce") and "/ 3" in t for t in texts)
     assert sum(isinstance(p, matplotlib.patches.Rectangle) for p in fig.axes[0].patches) >= 6
+    # each image is labelled with its place in the batch: DistributedSampler deals them out
+    # in turn, so process 0 of 3 gets images 1 and 4
+    assert [t for t in texts if t.startswith("img ")] == [
+        "img 1", "img 4", "img 2", "img 5", "img 3", "img 6"]
     plt.close(fig)
     with pytest.raises(ValueError, match="processes=0"):
         plot_data_parallelism(processes=0)
@@ -250,3 +333,16 @@ def test_grad_cam_shows_only_the_evidence_for_the_class():
     image[1, :, 8:] = 1.0
     heat = explain.grad_cam(model, image, model.conv, class_idx=0)
     assert heat[:, :7].min() > 0.9 and heat[:, 9:].max() == 0
+
+
+def test_feature_shapes_of_resnet_stages():
+    from course_utils.models.resnet import resnet18
+
+    model = resnet18(num_classes=4).train()
+    shapes = explain.feature_shapes(model, torch.randn(3, 40, 40), ["layer3", "layer4"])
+    assert shapes == {"layer3": (256, 3, 3), "layer4": (512, 2, 2)}  # 40 / 16, 40 / 32 rounded up
+    assert explain.feature_shapes(model, torch.randn(1, 3, 224, 224), ["layer4"]) == {
+        "layer4": (512, 7, 7)}
+    assert model.training and not model.layer4._forward_hooks  # mode kept, no hook left behind
+    with pytest.raises(ValueError, match="no layer named \\['layer5'\\]"):
+        explain.feature_shapes(model, torch.randn(3, 40, 40), ["layer5"])

@@ -271,3 +271,86 @@ def test_update_replaces_only_the_named_block():
     assert new == old.replace("old a", "new a")
     with pytest.raises(ValueError, match="marker lines of block 'c'"):
         readme.update(old, "c", "x")
+
+
+# --- each chapter's opening box ------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", readme.notebooks())
+def test_each_chapters_opening_box_matches_its_stored_run(name: str):
+    nb = readme.notebook(name)
+    text = "".join(readme.first_markdown(nb, name)["source"])
+    assert readme.update_box(nb, name) == text, (
+        f"notebooks/{name}: the opening box's run time differs from the stored run or from "
+        f"{readme.FAST_TIMES}: run `python -m benchmarks.readme`")
+
+
+def _boxed(typed: str, run_time: str = "> - **Run time:** typed by hand, 3 hours.") -> dict:
+    return {"cell_type": "markdown", "id": "c00", "metadata": {},
+            "source": f"# Chapter 1\n\n{readme.begin('box')}\n{typed}\n{run_time}\n"
+                      f"{readme.end('box')}\n\nThe lesson ..."}
+
+
+def test_the_box_keeps_its_typed_lines_and_times_the_stored_and_the_fast_run(tmp_path: Path):
+    typed = "> - **You build:** a loader\n> - **You need:** nothing"
+    nb = _write(tmp_path, "01_data.ipynb", [
+        _boxed(typed),
+        _code("c01", "device = setup()", BANNER, "2026-11-29T20:00:00Z", "2026-11-29T20:00:04Z"),
+        _code("c02", "x = 1", "", "2026-11-29T20:00:05Z", "2026-11-29T20:00:14.4Z")])
+    text = readme.update_box(nb, "01_data.ipynb", tmp_path)
+    assert text.startswith(f"# Chapter 1\n\n{readme.begin('box')}\n{typed}\n")
+    assert ("> - **Run time:** 14 s for the real configuration (stored run: AMD EPYC CPU, 2 "
+            "threads, fp32, 2026-11-29); fast mode (`COURSE_FAST=1`) not measured yet "
+            "(`python -m benchmarks.fast_times` measures it).\n" + readme.end("box")) in text
+    assert text.endswith("\n\nThe lesson ...") and "3 hours" not in text
+    # the fast-mode time, quiet and under load
+    entry = {"seconds": 95.0, "date": "2026-12-01", "machine": "AMD EPYC CPU, 2 threads, fp32",
+             "cores": 2, "other_cores": 0.1}
+    (tmp_path / readme.FAST_TIMES).write_text(json.dumps({"01_data.ipynb": entry}))
+    text = readme.update_box(nb, "01_data.ipynb", tmp_path)
+    assert ("; 95 s in fast mode (`COURSE_FAST=1`; AMD EPYC CPU, 2 threads, fp32, 2026-12-01)."
+            in text)
+    nb["cells"][0]["source"] = text
+    assert readme.update_box(nb, "01_data.ipynb", tmp_path) == text  # idempotent
+    (tmp_path / readme.FAST_TIMES).write_text(json.dumps(
+        {"01_data.ipynb": dict(entry, other_cores=1.3)}))
+    assert ("fp32, 2026-12-01; measured under load: other programs kept 1.3 of its 2 cores busy)."
+            in readme.update_box(nb, "01_data.ipynb", tmp_path))
+    (tmp_path / readme.FAST_TIMES).write_text(json.dumps(
+        {"01_data.ipynb": dict(entry, other_cores=None)}))
+    assert "2026-12-01; how busy the machine was is not known)." in readme.update_box(
+        nb, "01_data.ipynb", tmp_path)
+    # a box that is not a blockquote, a notebook without a box: refused with a message
+    nb["cells"][0] = _boxed("You build: a loader")
+    with pytest.raises(ValueError, match="must be a Markdown blockquote"):
+        readme.update_box(nb, "01_data.ipynb", tmp_path)
+    nb["cells"][0]["source"] = "# Chapter 1\n"
+    with pytest.raises(ValueError, match="marker lines of block 'box'"):
+        readme.update_box(nb, "01_data.ipynb", tmp_path)
+
+
+def test_update_notebooks_rewrites_only_the_boxes_source(tmp_path: Path):
+    import nbformat
+
+    _write(tmp_path, "01_data.ipynb", [
+        _boxed("> - **You build:** a loader"),
+        _code("c01", "device = setup()", BANNER, "2026-11-29T20:00:00Z", "2026-11-29T20:00:04Z")])
+    path = tmp_path / "notebooks" / "01_data.ipynb"
+    path.write_text(nbformat.writes(nbformat.read(path, as_version=4)) + "\n")
+    before = nbformat.read(path, as_version=4)
+    assert readme.update_notebooks(tmp_path, write=False) == ["notebooks/01_data.ipynb"]
+    assert nbformat.read(path, as_version=4) == before  # --check writes nothing
+    assert readme.update_notebooks(tmp_path) == ["notebooks/01_data.ipynb"]
+    after = nbformat.read(path, as_version=4)
+    assert "4 s for the real configuration" in after.cells[0].source
+    assert after.cells[1] == before.cells[1]  # the code cell, its outputs and times untouched
+    assert readme.update_notebooks(tmp_path) == []
+
+
+def test_other_programs_load_is_the_machines_cpu_time_less_our_own():
+    from benchmarks import fast_times
+
+    # the machine used 30 CPU-seconds in 20 s, we used 24 of them: others kept 0.3 cores busy
+    assert fast_times.other_cores((100.0, 130.0), (5.0, 29.0), 20.0) == 0.3
+    assert fast_times.other_cores((100.0, 110.0), (5.0, 17.0), 20.0) == 0.0  # never negative
+    assert fast_times.other_cores((None, 130.0), (5.0, 29.0), 20.0) is None
+    assert fast_times.machine_busy_seconds() is None or fast_times.machine_busy_seconds() > 0

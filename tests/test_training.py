@@ -199,7 +199,28 @@ def test_interrupted_fit_keeps_best_checkpoint_and_history(tmp_path, capsys):
     saved = json.loads(history_path(path).read_text())
     assert saved["interrupted"] and len(saved["epochs"]) == 2
     assert not list(tmp_path.glob("*.tmp"))
-    assert "Interrupted during epoch 3" in capsys.readouterr().out
+    assert ("Interrupted during epoch 3 of 5, which is not recorded: returning the history of "
+            "the 2 finished epochs; the best checkpoint (epoch ") in capsys.readouterr().out
+
+
+def test_ctrl_c_after_an_epoch_says_after_and_counts_in_words(tmp_path, capsys):
+    """The interrupt of chapter 4 (on_epoch_end raising KeyboardInterrupt) comes once epoch 1 is
+    finished and recorded: the line says "after epoch 1", and "1 finished epoch", singular."""
+    def press_ctrl_c(record):
+        raise KeyboardInterrupt
+
+    train, val = loaders()
+    history = quiet_fit(tiny_net(), train, val, epochs=3, checkpoint_path=tmp_path / "best.pth",
+                        meta=META, log=print, on_epoch_end=press_ctrl_c)
+    assert history.interrupted and len(history) == 1
+    out = capsys.readouterr().out
+    assert ("Interrupted after epoch 1 of 3: returning the history of the 1 finished epoch; the "
+            "best checkpoint (epoch 1, val acc ") in out
+    assert "during" not in out and "epoch(s)" not in out
+    # interrupted in the first epoch: nothing finished, nothing saved
+    history = quiet_fit(tiny_net(), InterruptOnEpoch(train, 1), val, epochs=2, log=print)
+    assert ("Interrupted during epoch 1 of 2, which is not recorded: returning an empty history: "
+            "no epoch finished; no checkpoint was saved.") in capsys.readouterr().out
 
 
 def test_ctrl_c_while_saving_keeps_the_previous_best(tmp_path, monkeypatch, capsys):

@@ -21,7 +21,9 @@ def show_images(images: torch.Tensor, labels: Sequence[int], class_names: Sequen
 
     n = len(images)
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 1.8 * nrows), squeeze=False)
+    # room for each panel's class name above it, and for a title of up to two lines
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 2.0 * nrows + 0.4 * bool(title)),
+                             squeeze=False, layout="constrained")
     pictures = denormalize(images.detach().float().cpu(), mean, std).permute(0, 2, 3, 1)
     for ax in axes.flat:
         ax.axis("off")
@@ -30,7 +32,6 @@ def show_images(images: torch.Tensor, labels: Sequence[int], class_names: Sequen
         ax.set_title(class_names[int(label)], fontsize=9)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
@@ -42,15 +43,18 @@ def plot_class_counts(counts: dict[str, int] | dict[str, dict[str, int]],
     groups = counts if isinstance(next(iter(counts.values())), dict) else {"all": counts}
     names = list(next(iter(groups.values())))
     width = 0.8 / len(groups)
-    fig, ax = plt.subplots(figsize=(1.2 * len(names) + 3, 3))
+    fig, ax = plt.subplots(figsize=(1.2 * len(names) + 3, 3.2), layout="constrained")
     for k, (group, values) in enumerate(groups.items()):
         xs = [i + (k - (len(groups) - 1) / 2) * width for i in range(len(names))]
         bars = ax.bar(xs, [values[n] for n in names], width, label=group)
-        ax.bar_label(bars, fontsize=8)
-    ax.set_xticks(range(len(names)), names)
+        ax.bar_label(bars, fontsize=9)
+    # long class names (your own folders) are turned, so that they never overlap
+    turn = max(len(n) for n in names) * len(names) > 60
+    ax.set_xticks(range(len(names)), names, rotation=90 if turn else 0)
+    ax.set_xlabel("class")
     ax.set_ylabel("images")
+    ax.set_ylim(top=1.15 * max(max(v.values()) for v in groups.values()))  # room for the labels
     ax.set_title(title)
-    if len(groups) > 1:
-        ax.legend()
-    fig.tight_layout()
+    if len(groups) > 1:  # beside the bars, never on them
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="split")
     return fig

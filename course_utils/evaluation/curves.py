@@ -52,7 +52,7 @@ def plot_history(history, timestamp: bool | str = False, title: str | None = Non
         raise ValueError("the history is empty: train at least one epoch first")
     _check_classes(num_classes)
     epochs = cols["epoch"]
-    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(12, 3))
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(12, 3.8), layout="constrained")
     ax_acc.plot(epochs, [100 * a for a in cols["train_acc"]], "o-", label="Training Accuracy")
     ax_acc.plot(epochs, [100 * a for a in cols["val_acc"]], "o-", label="Validation Accuracy")
     ax_loss.plot(epochs, cols["train_loss"], "o-", label="Training Loss")
@@ -60,10 +60,12 @@ def plot_history(history, timestamp: bool | str = False, title: str | None = Non
     if num_classes is not None:
         _chance_lines(ax_acc, ax_loss, num_classes)
     ax_acc.set_ylabel("accuracy (%)")
-    ax_acc.legend(loc="lower right")
+    ax_acc.set_ylim(0, 103)  # the whole scale: how far above chance a run is shows as it is
     ax_acc.set_title("Training and Validation Accuracy")
-    ax_loss.set_ylabel("loss (mean per image)")
-    ax_loss.legend(loc="upper right")
+    ax_loss.set_ylabel("loss (cross-entropy, mean per image)")
+    losses = [*cols["train_loss"], *cols["val_loss"]]
+    top = max(losses + ([math.log(num_classes)] if num_classes else []))
+    ax_loss.set_ylim(0, 1.08 * top)  # the chance line inside the panel, not on its edge
     ax_loss.set_title("Training and Validation Loss")
     ax_loss.set_xlabel("epoch")
     stamp = timestamp if isinstance(timestamp, str) else (
@@ -72,10 +74,17 @@ def plot_history(history, timestamp: bool | str = False, title: str | None = Non
     for ax in (ax_acc, ax_loss):
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
+        _legend_below(ax)
     if title:
         fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0, 1, 0.92) if title else None)  # room for the title
     return fig
+
+
+def _legend_below(ax) -> None:
+    """The panel's legend under its x label, in one row: it can never cover a curve."""
+    entries = len(ax.get_legend_handles_labels()[0])
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=max(1, entries), fontsize=9,
+              frameon=False)
 
 
 def plot_runs(histories: Mapping[str, object], num_classes: int | None = None,
@@ -90,7 +99,8 @@ def plot_runs(histories: Mapping[str, object], num_classes: int | None = None,
     if not histories:
         raise ValueError("no runs to plot: pass {name: history}")
     _check_classes(num_classes)
-    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(12, 3.4))
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(12, 3.4 + 0.25 * len(histories)),
+                                          layout="constrained")
     for name, history in histories.items():
         cols = _columns(history)
         if not cols.get("epoch"):
@@ -107,9 +117,13 @@ def plot_runs(histories: Mapping[str, object], num_classes: int | None = None,
         ax.set_xlabel("epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
-    ax_acc.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    ax_loss.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    # one legend for both panels, under them: the runs have the same colours in both
+    handles, labels = ax_acc.get_legend_handles_labels()
+    if num_classes is not None:  # one entry for both chance lines
+        labels[-1] = (f"chance: {100 / num_classes:.0f} % accuracy, loss ln {num_classes} = "
+                      f"{math.log(num_classes):.2f}")
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(3, len(labels)), fontsize=9,
+               frameon=False)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig

@@ -50,3 +50,29 @@ def grad_cam(model: nn.Module, image_tensor: torch.Tensor, target_layer: nn.Modu
     cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
     top = cam.max()
     return (cam / top if top > 0 else cam).clamp(0, 1).cpu()
+
+
+def feature_shapes(model: nn.Module, image_tensor: torch.Tensor,
+                   layers: list[str] | tuple[str, ...]) -> dict[str, tuple[int, ...]]:
+    """{name: (maps, height, width)} of the named layers' outputs for one normalised image, e.g.
+    `feature_shapes(model, image, ["layer3", "layer4"])`: how coarse a Grad-CAM map at each would
+    be. A forward hook (as grad_cam uses) sees each output as it passes; the model is run in eval
+    mode without gradients and given back in the mode it was in."""
+    modules = dict(model.named_modules())
+    if missing := [name for name in layers if name not in modules]:
+        raise ValueError(f"the model has no layer named {missing}; its top-level layers are "
+                         f"{[name for name, _ in model.named_children()]}")
+    shapes: dict[str, tuple[int, ...]] = {}
+    hooks = [modules[name].register_forward_hook(
+        lambda module, inputs, output, name=name: shapes.update({name: tuple(output.shape[1:])}))
+        for name in layers]
+    was_training = model.training
+    try:
+        with torch.inference_mode():
+            model.eval()(image_tensor.reshape(1, *image_tensor.shape[-3:]).to(
+                next(model.parameters()).device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
+    return {name: shapes[name] for name in layers}

@@ -62,10 +62,13 @@ def plot_confusion_matrix(cm, class_names: Sequence[str], normalize: bool = Fals
     if counts.shape != (n, n):
         raise ValueError(f"confusion matrix of shape {list(counts.shape)} for {n} class names")
     shown = counts / counts.sum(1, keepdim=True).clamp(min=1) if normalize else counts
-    fig, ax = plt.subplots(figsize=(1.0 * n + 2.5, 1.0 * n + 2))
+    fig, ax = plt.subplots(figsize=(1.0 * n + 2.5, 1.0 * n + 2), layout="constrained")
     image = ax.imshow(shown.numpy(), cmap="Blues", vmin=0)
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    ax.set_xticks(range(n), class_names, rotation=45, ha="right")
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    bar.set_label("share of the true class" if normalize else "images")
+    turn = max(len(name) for name in class_names) > 9  # short names read best upright
+    ax.set_xticks(range(n), class_names, rotation=45 if turn else 0,
+                  ha="right" if turn else "center")
     ax.set_yticks(range(n), class_names)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
@@ -77,7 +80,6 @@ def plot_confusion_matrix(cm, class_names: Sequence[str], normalize: bool = Fals
             text = f"{value:.2f}" if normalize else f"{int(value)}"
             ax.text(j, i, text, ha="center", va="center",
                     color="white" if value > top / 2 else "black")
-    fig.tight_layout()
     return fig
 
 
@@ -96,8 +98,10 @@ def _picture(image, mean, std) -> np.ndarray:
 
 
 def show_misclassified(images, true: Sequence[int], pred: Sequence[int], class_names: Sequence[str],
-                       mean=IMAGENET_MEAN, std=IMAGENET_STD, ncols: int = 6, max_images: int = 24):
-    """A grid of (misclassified) images titled with their true and predicted class."""
+                       mean=IMAGENET_MEAN, std=IMAGENET_STD, ncols: int = 6, max_images: int = 24,
+                       confidence: Sequence[float] | None = None):
+    """A grid of (misclassified) images titled with their true and predicted class, and the
+    probability the model gave its prediction where `confidence` has it (one per image)."""
     import matplotlib.pyplot as plt
 
     count = min(len(images), max_images)
@@ -108,15 +112,17 @@ def show_misclassified(images, true: Sequence[int], pred: Sequence[int], class_n
         return fig
     ncols = min(ncols, count)
     nrows = math.ceil(count / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.0 * ncols, 2.3 * nrows), squeeze=False)
+    side = max(2.0, 3.2 / ncols)  # one image alone is still drawn large enough to read
+    fig, axes = plt.subplots(nrows, ncols, figsize=(side * ncols, (side + 0.3) * nrows),
+                             squeeze=False, layout="constrained")
     for ax in axes.flat:
         ax.axis("off")
     for k in range(count):
         ax = axes.flat[k]
         ax.imshow(_picture(images[k], mean, std))
-        ax.set_title(f"true: {class_names[int(true[k])]}\npred: {class_names[int(pred[k])]}",
+        sure = f" ({float(confidence[k]):.0%})" if confidence is not None else ""
+        ax.set_title(f"true: {class_names[int(true[k])]}\npred: {class_names[int(pred[k])]}{sure}",
                      fontsize=9, color="firebrick")
-    fig.tight_layout()
     return fig
 
 
@@ -138,17 +144,20 @@ def show_cam(image, heatmap: torch.Tensor, *, mean=IMAGENET_MEAN, std=IMAGENET_S
     if heat.shape != picture.shape[:2]:
         heat = F.interpolate(heat[None, None], size=picture.shape[:2], mode="bilinear",
                              align_corners=False)[0, 0]
-    fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
+    fig, axes = plt.subplots(1, 3, figsize=(9.6, 3.4), layout="constrained")
     axes[0].imshow(picture)
     axes[0].set_title("image")
-    axes[1].imshow(heat.numpy(), cmap="jet", vmin=0, vmax=1)
-    axes[1].set_title("Grad-CAM")
+    shown = axes[1].imshow(heat.numpy(), cmap="jet", vmin=0, vmax=1)
+    blank = float(heat.max()) == 0.0  # Grad-CAM keeps only the positive evidence
+    axes[1].set_title("Grad-CAM: blank, no positive evidence" if blank else "Grad-CAM",
+                      fontsize=10 if blank else None)
     axes[2].imshow(picture)
     axes[2].imshow(heat.numpy(), cmap="jet", alpha=alpha, vmin=0, vmax=1)
     axes[2].set_title("overlay")
     for ax in axes:
         ax.axis("off")
+    bar = fig.colorbar(shown, ax=axes, fraction=0.03, pad=0.02)
+    bar.set_label("evidence for the predicted class\n(0: none, 1: the strongest here)")
     if title:
         fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0, 1, 0.92) if title else None)  # room for the title
     return fig

@@ -98,8 +98,9 @@ def _apply(transform, image, what: str):
         error = safe_str(wrapped.__cause__)
         if "crop size" in error.lower() and "larger than" in error.lower():
             raise Wrong(f"{what}: RandomCrop(size) fails on an image smaller than `size` "
-                        f"({error}). Photos come in all sizes: resize first (T.Resize) or use "
-                        "T.RandomResizedCrop(size).") from None
+                        f"({error}). Photos come in all sizes: frame the image first, as the "
+                        "evaluation transform does (T.Resize(size), then T.CenterCrop(size)).") \
+                from None
         if "PIL" in error and "ensor" in error:
             raise Wrong(f"{what}: a step that works on tensors got a PIL image ({error}). "
                         "Normalize works on tensors: put it after ToTensor().") from None
@@ -156,8 +157,25 @@ def _check_train_transform(make_train_transform) -> str:
     _check_statistics(transform)
     if all(torch.equal(outs[0], o) for o in outs[1:]):
         raise Wrong("your transform gives the same tensor every time; a training transform should "
-                    "augment (e.g. RandomResizedCrop and RandomHorizontalFlip).")
-    return "random augmentation, a tensor of the right size, normalised."
+                    "augment (for example a random flip and a small shift: RandomCrop with "
+                    "padding).")
+    done = "random augmentation, a tensor of the right size, normalised."
+    if _stretches(transform):
+        return (done + " One thing to know: RandomResizedCrop stretches a random part of the "
+                "picture to a square, which can cut these shapes out of the frame or squash "
+                "them (section 2); the chapter's flip and shift keeps their proportions.")
+    return done
+
+
+def _stretches(transform, depth: int = 0) -> bool:
+    """Whether a RandomResizedCrop (torchvision's v1 or v2) is among the transform's steps."""
+    if type(transform).__name__ == "RandomResizedCrop":
+        return True
+    steps = getattr(transform, "transforms", None)
+    if steps is None and isinstance(transform, torch.nn.Sequential):
+        steps = list(transform)
+    return depth < 5 and isinstance(steps, list | tuple) and any(
+        _stretches(step, depth + 1) for step in steps)
 
 
 q1 = Exercise(
@@ -165,15 +183,18 @@ q1 = Exercise(
     hints=["A training transform does three jobs: change the image at random (augmentation), turn "
            "the PIL image into a tensor, and normalise that tensor. Which classes of "
            "`torchvision.transforms` do each?",
-           "Augmentation here is a random crop that ends at `size` x `size` plus a random "
-           "horizontal flip; after it, the image still has to become a normalised tensor.",
+           "Frame the image as the evaluation transform does (which two transforms resize the "
+           "shorter side and keep the central square?), then flip it, and shift it a little: "
+           "which transform pads an image and crops it back to the same size?",
            "Chain the steps with T.Compose([...]). The order matters: the steps that work on PIL "
            "images first, ToTensor next, Normalize last."],
     solution="""
     def make_train_transform(size):
         return T.Compose([
-            T.RandomResizedCrop(size, scale=(0.5, 1.0)),
+            T.Resize(size),  # the shorter side to `size`, as the evaluation transform does
+            T.CenterCrop(size),
             T.RandomHorizontalFlip(),
+            T.RandomCrop(size, padding=size // 8, padding_mode="edge"),  # a shift of up to size / 8
             T.ToTensor(),
             T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
         ])""",

@@ -43,8 +43,8 @@ q1 = Exercise(
            "variance are buffers, not parameters).",
            "List the layers: 1x1 conv 64 -> 64, 3x3 conv 64 -> 64, 1x1 conv 64 -> 256, a BN after "
            "each. Does the shortcut of this block need layers of its own?",
-           "The block goes from 64 to 256 channels, so its shortcut is a projection: a 1x1 conv "
-           "64 -> 256 and a BN over 256 channels."],
+           "Does the shortcut change the shape (section 4's rule: a stride other than 1, or "
+           "other channels)? Then it is a projection: count its conv and its BN like the others."],
     solution="""
     bottleneck_params = (64 * 64 + 2 * 64            # conv1 1x1, bn1
                          + 64 * 64 * 9 + 2 * 64      # conv2 3x3, bn2
@@ -71,8 +71,8 @@ q2 = Exercise(
            "before the last ReLU. Name the layers conv1, bn1, conv2, bn2, downsample.",
            "Which conv carries the stride? And when does x not have the shape of the branch's "
            "output, so that the shortcut needs a projection?",
-           "The shape changes when the stride is not 1 or the channel count changes (either one "
-           "alone is enough); then downsample = 1x1 conv with the stride + BN, else None."],
+           "Section 4's rule: the shape changes when the stride is not 1 or the channel count "
+           "changes, either one alone. What does downsample hold then, and what otherwise?"],
     solution="""
     class MyBasicBlock(nn.Module):
         def __init__(self, inplanes, planes, stride=1):
@@ -115,8 +115,8 @@ q3 = Exercise(
            "ReLU.",
            "In v1.5 the stride sits on the 3x3 conv. The output has 4 * planes channels: compare "
            "that with inplanes to decide on the shortcut.",
-           "A projection is needed whenever the stride is not 1 OR inplanes != 4 * planes: "
-           "layer1's first block goes from 64 to 256 channels at stride 1."],
+           "Section 4's rule, with 4 * planes output channels. Check it on layer1's first block: "
+           "stride 1, yet it needs a projection. Why?"],
     solution="""
     class MyBottleneck(nn.Module):
         expansion = 4

@@ -78,8 +78,8 @@ q1 = Exercise(
     hints=["The shape is (N, C, H, W). Follow H and W through the stem and the stages, then C.",
            "The stem halves the size twice (conv stride 2, max-pool stride 2); layer1 keeps it; "
            "layer2, layer3 and layer4 each halve it.",
-           "A stage's bottlenecks output 4 times their width: layer k (k = 1..4) has width 64 * "
-           "2**(k-1)."],
+           "Section 2's table follows a 224x224 image through the same layers: read off how many "
+           "times smaller than the input layer3's map is, and how many channels it has."],
     solution="layer3_shape = (1, 256 * 4, 160 // 16, 160 // 16)",
     answer="layer3_shape")
 
@@ -173,8 +173,8 @@ q2 = Exercise(
     "Chapter 3, question 2 (ResNet-26 from the depth rule)", _check_resnet26,
     hints=["The number in the name counts layers with weights on the main path: the stem conv, the "
            "convs of every block, and fc. Which block type has 3 convs?",
-           "With bottlenecks, 1 + 3 x blocks + 1 = 26 gives the number of blocks; spread them "
-           "evenly over the four stages.",
+           "How many blocks do 26 layers leave for the four stages, once the stem conv and fc "
+           "are counted?",
            "The course's ResNet class takes the block type and a list of four block counts, as in "
            "RESNET_CONFIGS."],
     solution="""
@@ -385,7 +385,7 @@ q5 = Exercise(
     hints=["A stage is a list of blocks wrapped in nn.Sequential. Only the first block can change "
            "the shape; which of its arguments do that?",
            "The first block gets the stride and, when its output shape differs from its input's, "
-           "a projection shortcut as `downsample`, like chapter 2's.",
+           "a projection shortcut as `downsample` (chapter 2, section 4's rule).",
            "The blocks after the first take planes * block.expansion input channels and stride 1."],
     solution="""
     def my_make_layer(block, inplanes, planes, blocks, stride=1):

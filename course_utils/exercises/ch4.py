@@ -318,7 +318,7 @@ def _check_mean_loss(answer) -> str:
 q3 = Exercise(
     "Chapter 4, question 3 (the mean loss of an epoch)", _check_mean_loss,
     hints=["Each batch's loss is a mean over its images. Do all three batches weigh the same?",
-           "Turn each batch mean back into a sum over its images first, add the sums, then "
-           "divide."],
+           "Section 1's problem 3 computes both averages for a whole epoch: which of the two "
+           "counts every image once?"],
     solution="mean_loss = (0.50 * 32 + 0.30 * 32 + 0.90 * 8) / (32 + 32 + 8)",
     answer="mean_loss")

@@ -68,7 +68,7 @@ q1 = Exercise(
     "Chapter 5, question 1 (a confusion matrix)", _check_confusion,
     hints=["Start from a num_classes x num_classes tensor of zeros: one row per true class, one "
            "column per predicted class.",
-           "Walk through the pairs (true, predicted) together and add 1 at [true, predicted]."],
+           "Each (true, predicted) pair adds one image to one cell: which row, which column?"],
     solution="""
     def my_confusion_matrix(y_true, y_pred, num_classes):
         cm = torch.zeros(num_classes, num_classes, dtype=torch.long)

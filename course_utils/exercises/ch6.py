@@ -104,8 +104,8 @@ q2 = Exercise(
     "Chapter 6, question 2 (the option-A shortcut)", _check_shortcut_a,
     hints=["Two steps: halve the height and width, then add channels. Neither step may learn "
            "anything.",
-           "Slicing with a step halves the size: x[:, :, ::2, ::2]. The new channels are zeros of "
-           "the right shape, joined to the old ones along dim 1."],
+           "Which slicing keeps every second row and every second column? Which function joins "
+           "two tensors along the channel dimension, and what shape must the zeros have?"],
     solution="""
     def shortcut_a(x, out_channels):
         x = x[:, :, ::2, ::2]

@@ -132,16 +132,16 @@ q1 = Exercise(
     "Chapter 7, question 1 (steps per epoch)", _check_steps,
     hints=["With DDP each process reads its own share of the images: how many images does one "
            "process see in an epoch?",
-           "DistributedSampler gives each process ceil(N / processes) images; each step takes "
-           "--batch-size of them, and the last, shorter batch is a step too."],
+           "Section 1, step 1, says how many images each process gets. Each step takes "
+           "--batch-size of them, and a last, shorter batch is a step too."],
     solution="steps_per_epoch = math.ceil(math.ceil(1680 / 8) / 32)",
     answer="steps_per_epoch")
 q2 = Exercise(
     "Chapter 7, question 2 (each process's share)", _check_shard,
     hints=["First make every share the same length: how many items must the list have so that it "
            "splits evenly over world_size processes? Where can the missing ones come from?",
-           "Pad the list with its own first items. Then each process takes a different, regular "
-           "part of the padded list (a slice with a step, or a contiguous block)."],
+           "How long must the padded list be? Which slice gives process `rank` every "
+           "world_size-th item? (Section 1 prints what DistributedSampler gives four processes.)"],
     solution="""
     def my_shard(indices, rank, world_size):
         total = math.ceil(len(indices) / world_size) * world_size

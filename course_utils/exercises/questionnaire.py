@@ -253,8 +253,8 @@ __all__ = ["Choice", "Number", "answers_source", "cells", "checks_source", "inse
 
 
 if __name__ == "__main__":
-    # `python -m` runs this file as __main__, a second copy whose Choice and Number are not the
-    # classes the quiz modules use (questions() would find none): run the package's own module.
-    from course_utils.exercises import questionnaire as package_module
+    # Run as `python -m`, this file is a second module, `__main__`, whose Choice and Number are
+    # not the classes the quiz modules use: hand over to the package's own module.
+    from course_utils.exercises import questionnaire as _package
 
-    package_module.main()
+    _package.main()

@@ -88,7 +88,7 @@ q4 = Choice(
               "option B projects only where the shape changes."},
     explanation="The addition needs F(x) and x of the same shape; a projection is needed exactly "
                 "where they differ.",
-    hint="Section 2, \"When the shape changes\", and section 4 on layer1's conv_block.",
+    hint="Section 4, the rule in bold, and its example: layer1's first block in ResNet-50.",
     variable="q4")
 
 q5 = Number(
@@ -149,7 +149,8 @@ q7 = Choice(
     explanation="The identity term gives the gradient a route that no layer can shrink or blow up "
                 "(the ReLU after the addition masks some of it; pre-activation blocks remove even "
                 "that).",
-    hint="Differentiate x + F(x) with respect to x. Section 5, the first paragraph.",
+    hint="Differentiate x + F(x) with respect to x. Section 5, \"Going deeper: why the "
+         "shortcut helps, in Jacobians\".",
     variable="q7")
 
 q8 = Choice(
@@ -170,6 +171,6 @@ q8 = Choice(
          "D": "every channel is updated at every training batch."},
     explanation="Running average = (1 - momentum) x old + momentum x batch statistic; eval "
                 "mode then normalises with these averages.",
-    hint="The BatchNorm paragraph of section 2 (\"buffers, not parameters\"); PyTorch's "
-         "nn.BatchNorm2d documentation gives the formula.",
+    hint="Section 2, \"BatchNorm's running statistics\": one batch whose mean is 5 goes into a "
+         "fresh BatchNorm; what is its running mean after it?",
     variable="q8")

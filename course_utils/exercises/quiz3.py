@@ -143,8 +143,8 @@ q7 = Number(
            3.8: "3.8 is the paper's figure for v1, in multiply-adds too."},
     explanation="4.09 x 2 = 8.18: \"ResNet-50 needs about 8 GFLOPs\" and \"4.1 GMACs\" are the "
                 "same number.",
-    hint="How many floating-point operations is one multiply-add? Section 3, after the "
-         "torchinfo summary.",
+    hint="How many floating-point operations is one multiply-add? Section 3, \"Going deeper: "
+         "FLOPs, MACs and the paper's 3.8 G\".",
     variable="q7", what="the GFLOPs of one 224x224 image", rel=0.01,
     solution="q7 = 4.09 * 2")
 

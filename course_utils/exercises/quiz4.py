@@ -63,7 +63,7 @@ q3 = Choice(
          "D": "gradients accumulate on every device."},
     explanation="Accumulation is a feature (for large effective batches) that a plain training "
                 "loop must switch off by resetting the gradients each time.",
-    hint="Exercise 1's check names this mistake; section 2 shows the loop.",
+    hint="Exercise 1's check names this mistake; the lesson's loop in section 1 calls it.",
     variable="q3")
 
 q4 = Number(
@@ -92,7 +92,7 @@ q5 = Choice(
         "A": "A bug: the labels are shuffled against the images.",
         "B": "Overfitting.",
         "C": "The data is too easy.",
-        "D": "Underfitting: the network learns, too slowly; the learning rate of 1e-4 moves 25 "
+        "D": "Underfitting: the network learns, too slowly; the learning rate of 1e-4 moves 23.5 "
              "million random weights too little in a few hundred steps.",
     },
     answer="D",
@@ -124,8 +124,8 @@ q6 = Choice(
          "D": "the learning rate does not change the memory a step needs."},
     explanation="Warm-up lets the running estimates catch up before the steps become large; "
                 "the rate then anneals towards zero to polish.",
-    hint="What is still settling during the first steps? Section 6, the first rung of the "
-         "ladder.",
+    hint="What is still settling during the first steps? Section 6, \"Going deeper: the "
+         "one-cycle schedule\".",
     variable="q6")
 
 q7 = Choice(
@@ -168,7 +168,7 @@ q8 = Choice(
          "D": "the history is a separate file, written after every epoch."},
     explanation="A rename replaces a file in one step; writing in place could be interrupted "
                 "half-way and lose the best model.",
-    hint="Section 4, the first bullet point, and section 9 on Ctrl-C.",
+    hint="Section 9, the first paragraph, and what it says about Ctrl-C.",
     variable="q8")
 
 q9 = Number(
@@ -182,7 +182,7 @@ q9 = Number(
            0.975: "the true class gives up 0.1 and gets back its quarter, 0.025: 0.925."},
     explanation="1 - 0.1 + 0.1 / 4 = 0.925, and 0.025 for each other class: the network is never "
                 "pushed towards infinitely confident outputs.",
-    hint="Smoothing spreads 0.1 over all the classes, the true one included. Section 6, the "
-         "third rung of the ladder.",
+    hint="Smoothing spreads 0.1 over all the classes, the true one included. Section 6, "
+         "\"Going deeper: label smoothing's targets\".",
     variable="q9", what="the target probability of the true class", rel=1e-6,
     solution="q9 = 1 - 0.1 + 0.1 / 4")

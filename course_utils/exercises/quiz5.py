@@ -132,8 +132,8 @@ q7 = Choice(
     choices={
         "A": "`layer4` has no gradients.",
         "B": "`layer4` works at 1/32 of the input's resolution: at 40 pixels its map is a 2x2 "
-             "grid, which can say little more than \"this quarter\"; `layer3` has twice the "
-             "resolution.",
+             "grid, which can say little more than \"this quarter\"; `layer3`'s grid is finer "
+             "(3x3 at 40 pixels).",
         "C": "Grad-CAM only works on the third stage.",
         "D": "`layer3` has more channels.",
     },

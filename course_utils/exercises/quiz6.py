@@ -24,8 +24,8 @@ q1 = Choice(
          "D": "its layers are the same widths as plain-20's; it has more parameters in all."},
     explanation="The degradation problem is an optimisation problem: more layers, same data, "
                 "higher training loss.",
-    hint="Is plain-56's *training* loss high or low? The introduction, and \"What you should "
-         "see\".",
+    hint="Is plain-56's *training* loss high or low? The introduction, and section 6, "
+         "\"What you should see\".",
     variable="q1")
 
 q2 = Choice(
@@ -44,7 +44,7 @@ q2 = Choice(
          "B": "projections are the paper's option B, used in ResNet-50.",
          "D": "speed is not the reason; a fair comparison is."},
     explanation="A controlled experiment changes one thing: here, the shortcuts, and nothing else.",
-    hint="\"The paper's CIFAR networks\", after the two block classes.",
+    hint="Section 1, \"The paper's CIFAR networks\", after the two block classes.",
     variable="q2")
 
 q3 = Number(
@@ -55,7 +55,7 @@ q3 = Number(
            2: "two stage transitions, but each subsamples and pads: no weights at all."},
     explanation="Slicing and zero padding have nothing to learn: ResNet-56 and plain-56 have the "
                 "same parameter count.",
-    hint="\"The paper's CIFAR networks\": the code proves the counts equal.",
+    hint="Section 1, \"The paper's CIFAR networks\": the code proves the counts equal.",
     variable="q3", what="the parameters of option A", rel=0.0)
 
 q4 = Choice(
@@ -75,7 +75,7 @@ q4 = Choice(
          "C": "every layer gets a gradient; the question is how large."},
     explanation="About 1600x between plain-56's first and last conv, against about 12x in "
                 "ResNet-56: every block hands the gradient straight back through + x.",
-    hint="\"Gradients at initialisation\", what to notice.",
+    hint="Section 3, \"Gradients at initialisation\", what to notice.",
     variable="q4")
 
 q5 = Choice(
@@ -94,7 +94,7 @@ q5 = Choice(
          "D": "an optimiser knows nothing of seeds."},
     explanation="A seed sets the initial weights and the order of the batches; a claim that flips "
                 "with the seed is noise.",
-    hint="\"Training: one recipe, three seeds, four networks\".",
+    hint="Section 4, \"Training: one recipe, three seeds, four networks\".",
     variable="q5")
 
 q6 = Choice(
@@ -136,7 +136,7 @@ q7 = Choice(
     explanation="In the plain net the gradient must pass through every layer in between; the "
                 "shortcut bounds how small any layer's gradient can get.",
     hint="Compare how far apart the layers' gradients are in the two kinds of network. "
-         "\"Gradients after training\".",
+         "Section 5, \"Gradients after training\".",
     variable="q7")
 
 q8 = Choice(
@@ -158,5 +158,5 @@ q8 = Choice(
     explanation="The chapter claims only what survives the spread: the deeper plain net trains "
                 "worse, the deeper ResNet does not.",
     hint="Compare the difference with one image's worth and with the spread between seeds. "
-         "\"What you should see\", what does not hold.",
+         "Section 6, what does not hold.",
     variable="q8")

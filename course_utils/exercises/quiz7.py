@@ -24,7 +24,7 @@ q1 = Choice(
     explanation="One all-reduce of the gradients per step, overlapped with the backward pass, "
                 "layer group by layer group.",
     hint="What does every process compute in its backward pass, and what must they share? "
-         "Section 1, the numbered steps.",
+         "Section 1, the numbered steps and their \"Going deeper\".",
     variable="q1")
 
 q2 = Choice(
@@ -87,7 +87,7 @@ q4 = Choice(
          "C": "any process can write; the course chooses rank 0 (and a barrier ends each epoch)."},
     explanation="One writer, identical replicas: nothing is lost by letting the others stay "
                 "silent.",
-    hint="Section 3, what is new in the log, and the table of classic mistakes.",
+    hint="Section 2, what is new in the log, and section 5's table of classic mistakes.",
     variable="q4")
 
 q5 = Choice(
@@ -139,7 +139,7 @@ q7 = Choice(
          "D": "rank 0 saves once per epoch, when the model improves."},
     explanation="Data parallelism pays when each process gets hardware of its own: a GPU, or many "
                 "cores.",
-    hint="How many cores does the single process already use? Section 3, \"Speed\".",
+    hint="How many cores does the single process already use? Section 2, \"Speed\".",
     variable="q7")
 
 q8 = Choice(

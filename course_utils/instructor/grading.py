@@ -166,15 +166,25 @@ def autograder_cell(ex: Exercise, cell_id: str, points: float) -> nbformat.Noteb
 
 
 def _section(nb: nbformat.NotebookNode, found: list[Exercise]) -> list[int]:
-    """Indices of the setup cell (first code cell) and the span of the exercises, with the
-    markdown right before it: a quick assignment for notebooks whose exercises stand alone."""
-    first_code = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
-    start, end = found[0].index, found[-1].index
-    while start > 0 and nb.cells[start - 1].cell_type == "markdown":
-        start -= 1
-        if nb.cells[start].source.startswith("## "):  # the "## Exercises" heading
-            break
-    return sorted({first_code, *range(start, end + 1)})
+    """Indices of the setup cell (first code cell) and of every exercise with the markdown right
+    before it (its prompt, up to a `## ` heading) and, for a questionnaire, its answers cell: a
+    quick assignment for notebooks whose exercises stand alone. Lesson code between exercises (a
+    chapter may put some exercises inside a section, as chapter 4 does) is left out."""
+    def solution_cell(i: int) -> bool:
+        cell = nb.cells[i]
+        return cell.cell_type == "code" and bool(cell.metadata.get("nbgrader", {}).get("solution"))
+
+    keep = {next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")}
+    for ex in found:
+        start = ex.index
+        keep.add(start)
+        while start > 0 and (nb.cells[start - 1].cell_type == "markdown"
+                             or solution_cell(start - 1)):
+            start -= 1
+            keep.add(start)
+            if nb.cells[start].source.startswith("## "):  # e.g. the "## Exercises" heading
+                break
+    return sorted(keep)
 
 
 def grading_notebook(nb: nbformat.NotebookNode, points: float = 1, exercises_only: bool = False,

@@ -231,9 +231,11 @@ def plot_data_parallelism(processes: int = 2, images_per_process: int = 4):
             f"process x {processes} processes (DistributedSampler)", ha="center", fontsize=10)
     for rank in range(processes):
         x0 = rank * (images_per_process + 1.5)
-        for i in range(images_per_process):  # this process's images
+        for i in range(images_per_process):  # its images: every processes-th of the batch
             ax.add_patch(plt.Rectangle((x0 + i, 6.0), 0.85, 0.8, color=colours[rank % 10],
                                        alpha=0.6))
+            ax.text(x0 + i + 0.425, 6.4, f"img {i * processes + rank + 1}",
+                    ha="center", va="center", fontsize=8)
         centre = x0 + images_per_process / 2 - 0.1
         arrow(centre, 5.95, centre, 5.35)
         box(x0, 4.2, images_per_process - 0.15, 1.0,

@@ -136,7 +136,7 @@ def fit(
         except NonFiniteLossError as error:
             raise _stopped(error, history, epoch, lr, best, checkpoint_path) from None
         except KeyboardInterrupt:
-            emit(_interrupted(history, epoch, best, checkpoint_path))
+            emit(_interrupted(history, epoch, epochs, best, checkpoint_path))
         finally:
             epoch_bar.close()
             model.eval()  # whatever happened, leave the model ready for evaluation
@@ -224,8 +224,8 @@ def _epoch_line(record: dict, saved: bool) -> str:
     return line + (" (best: saved)" if saved else "")
 
 
-def _interrupted(history: History, epoch: int, best, checkpoint_path) -> str:
-    """Ctrl-C: mark and save the history; the line that says what is kept."""
+def _interrupted(history: History, epoch: int, epochs: int, best, checkpoint_path) -> str:
+    """Ctrl-C: mark and save the history; the line that says when it came and what is kept."""
     history.interrupted = True
     if checkpoint_path is not None:
         history.save(history_path(checkpoint_path))
@@ -233,8 +233,14 @@ def _interrupted(history: History, epoch: int, best, checkpoint_path) -> str:
     if best and checkpoint_path:
         kept = (f"the best checkpoint (epoch {best['epoch']}, val acc {best['val_acc']:.1%}) is "
                 f"intact at {checkpoint_path}")
-    return (f"Interrupted during epoch {epoch}: returning the history of the {len(history)} "
-            f"finished epoch(s); {kept}.")
+    finished = len(history)
+    returned = ("an empty history: no epoch finished" if finished == 0 else
+                f"the history of the {finished} finished epoch{'s' if finished > 1 else ''}")
+    if history and history[-1]["epoch"] == epoch:  # after the epoch's line (e.g. in on_epoch_end)
+        when = f"after epoch {epoch} of {epochs}"
+    else:
+        when = f"during epoch {epoch} of {epochs}, which is not recorded"
+    return f"Interrupted {when}: returning {returned}; {kept}."
 
 
 def _stopped(error: NonFiniteLossError, history: History, epoch: int, lr: float, best,
