@@ -51,12 +51,12 @@ PHONE = (4032, 3024)  # a 12-megapixel phone camera's photo, landscape as the se
 _VERSION = 1
 
 
-def make_phone_photos(root: str | os.PathLike | None = None, count: int = 64,
-                      seed: int = 0) -> Path:
+def make_phone_photos(root: str | os.PathLike | None = None, count: int = 64, seed: int = 0,
+                      size: tuple[int, int] = PHONE) -> Path:
     """Generate `count` phone-sized JPEGs in four class folders once; return the folder."""
     root = Path(root) if root is not None else default_data_home() / "phone_photos"
     stamp = root / ".manifest.json"
-    wanted = {"version": _VERSION, "count": count, "seed": seed, "size": list(PHONE)}
+    wanted = {"version": _VERSION, "count": count, "seed": seed, "size": list(size)}
     try:
         if json.loads(stamp.read_text(encoding="utf-8")) == wanted:
             return root
@@ -67,7 +67,7 @@ def make_phone_photos(root: str | os.PathLike | None = None, count: int = 64,
         label = i % len(EMBEDDED_CLASSES)
         folder = root / EMBEDDED_CLASSES[label]
         folder.mkdir(parents=True, exist_ok=True)
-        image, exif = _photo(label, rng)
+        image, exif = _photo(label, rng, size)
         atomic_write(folder / f"IMG_{1000 + i}.jpg",
                      lambda f, image=image, exif=exif: image.save(f, "JPEG", quality=92,
                                                                   exif=exif))
@@ -75,13 +75,15 @@ def make_phone_photos(root: str | os.PathLike | None = None, count: int = 64,
     return root
 
 
-def _photo(label: int, rng: np.random.Generator) -> tuple[Image.Image, Image.Exif]:
-    """A photo-like 4032 x 3024 image: smooth light, texture, a shape, sensor noise; one in four
+def _photo(label: int, rng: np.random.Generator,
+           size: tuple[int, int] = PHONE) -> tuple[Image.Image, Image.Exif]:
+    """A photo-like image (4032 x 3024): smooth light, texture, a shape, sensor noise; one in four
     stored sideways with EXIF orientation 6 (a portrait photo, as phones store it)."""
-    w, h = PHONE
+    w, h = size
     light = Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)).resize(
         (w, h), Image.Resampling.BICUBIC)
-    texture = Image.fromarray(rng.integers(0, 256, (h // 12, w // 12, 3), dtype=np.uint8)).resize(
+    texture = Image.fromarray(rng.integers(0, 256, (max(1, h // 12), max(1, w // 12), 3),
+                                           dtype=np.uint8)).resize(
         (w, h), Image.Resampling.BILINEAR)
     image = Image.blend(light, texture, 0.3)
     r = float(rng.uniform(0.25, 0.4)) * h
