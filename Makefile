@@ -72,13 +72,14 @@ grade: $(STAMP)  ## instructors: autograde a class with nbgrader (make grade SUB
 	$(if $(SUBMISSIONS),,$(error give the submissions folder: make grade SUBMISSIONS=dir, with dir/<student>/05_evaluation.ipynb ...))
 	$(BIN)/python -m course_utils.instructor.grading grade "$(SUBMISSIONS)" --course build/grading
 
-bench: $(STAMP)  ## performance benchmarks (not part of the tests): time to accuracy, speed, latency
+bench: $(STAMP)  ## performance benchmarks (not part of the tests): time to accuracy, speed, latency, phone photos
 	$(BIN)/python -m benchmarks.time_to_accuracy
 	$(BIN)/python -m benchmarks.run
 	$(BIN)/python -m benchmarks.latency
+	$(BIN)/python -m benchmarks.phone_photos
 
 mutation: $(STAMP)  ## maintainers: break the core modules one way at a time; the unit tests must notice (not in CI)
 	$(BIN)/python -m benchmarks.mutation --jobs 2 --min-score 90
 
 clean:
-	rm -rf build runs data/.embedded* .pytest_cache
+	rm -rf build runs data/.embedded* data/decoded .pytest_cache

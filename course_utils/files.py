@@ -28,7 +28,8 @@ class CheckpointWriteError(OSError):
 # --------------------------------------------------------------------------- writing safely
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None], *,
+                 durable: bool = True) -> Path:
     """Call `write(file)` on a temporary file next to `path`, then rename it over `path`.
 
     Readers see either the old file or the complete new one, never half of it: a crash, a
@@ -36,6 +37,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
     temporary file. The temporary file sits in the same folder because a rename is only
     atomic within one file system. Its name holds the writer's process id, so temporary
     files of a process that was killed mid-write are removed on the next write of `path`.
+
+    `durable=False` skips the two fsyncs that make the new file survive a power cut: for files
+    that can be made again (the decode cache), whose reader checks them anyway.
     """
     path = Path(path)
     check_writable(path)
@@ -46,9 +50,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
-            os.fsync(f.fileno())  # the bytes are on disk before the name points at them
+            if durable:
+                os.fsync(f.fileno())  # the bytes are on disk before the name points at them
         os.replace(tmp, path)
-        if os.name == "posix":  # make the rename itself survive a power cut
+        if durable and os.name == "posix":  # make the rename itself survive a power cut
             with contextlib.suppress(OSError):
                 dir_fd = os.open(path.parent, os.O_RDONLY)
                 try:

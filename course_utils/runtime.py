@@ -147,11 +147,19 @@ def _forced() -> str:
 def default_num_workers(device: torch.device | str | None = None, processes: int = 1) -> int:
     """Loader worker processes: up to 4 beside a GPU; on the CPU, none unless cores are plenty.
 
-    Training on the CPU already keeps every core busy with the model's own threads; a worker
-    process competes with them, and PyTorch's threads then wait on each other. Decoding in the
-    main process costs little beside a training step there (`make bench` measures both; the
-    README's speed table has one machine's numbers). `processes`: how many training processes
-    share this machine (data-parallel training, chapter 7); each gets its share of the cores.
+    What a loader does per image decides it. It does not decode: checking the data decoded
+    every image once, at the training size, in threads (data/decoded.py), and the loader reads
+    that copy (0.05 ms) and augments it (about 0.3 ms at 40 px), while a ResNet-50 training step
+    on a 2-core CPU takes 15 ms or more per image. A worker process would save that 2 % and take
+    a core from PyTorch's compute threads, which then wait on each other (`python -m
+    benchmarks.phone_photos` measures both, docs/performance.md has one machine's numbers); on
+    macOS and Windows it also costs a second or more to start (spawn). On a CPU with more than 4
+    cores the step is faster and a quarter of the cores (at most 4) go to workers; beside a GPU,
+    which trains thousands of images per second, one process cannot augment enough.
+    The rule does not depend on a timing taken at run time: the number of workers changes the
+    random stream of the augmentation, so the same run must get the same number every time.
+    `processes`: how many training processes share this machine (data-parallel training,
+    chapter 7); each gets its share of the cores.
     """
     cores = max(1, usable_cores() // max(1, processes))
     if device is not None and torch.device(device).type in ("cuda", "mps"):

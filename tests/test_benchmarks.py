@@ -7,6 +7,7 @@ import multiprocessing
 
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -145,3 +146,22 @@ def test_the_allocator_benchmark_pairs_each_default_with_its_tuned_run():
     # ratios of the pairs 1.2, 1.0, 1.1: not the ratio of the medians
     assert s["ratio_median"] == pytest.approx(1.1) and s["ratio_low"] == 1.0
     assert s["ratio_high"] == pytest.approx(1.2)
+
+
+def test_phone_photos_are_made_once_some_stored_sideways(tmp_path):
+    from benchmarks import phone_photos
+
+    root = phone_photos.make_phone_photos(tmp_path / "photos", count=8, size=(120, 90))
+    files = sorted(root.rglob("*.jpg"))
+    assert len(files) == 8 and len({f.parent.name for f in files}) == 4
+    stamps = [f.stat().st_mtime_ns for f in files]
+    orientations = []
+    for path in files:
+        with Image.open(path) as image:
+            assert image.size == (120, 90) and image.format == "JPEG"
+            orientations.append(image.getexif().get(0x0112, 1))
+    assert 6 in orientations and 1 in orientations  # portraits stored sideways, as phones do
+    assert phone_photos.make_phone_photos(tmp_path / "photos", count=8, size=(120, 90)) == root
+    assert [f.stat().st_mtime_ns for f in files] == stamps, "made once, then reused"
+    costs = phone_photos.decode_costs(files[:2], 16)
+    assert len(costs) == 5 and all(ms > 0 for ms in costs.values())

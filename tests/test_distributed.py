@@ -87,8 +87,9 @@ def job(request, tmp_path_factory):
             [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
              str(ROOT / "tests" / "ddp_worker.py"), str(results), str(data)],
             cwd=ROOT, capture_output=True, text=True, timeout=JOB_TIMEOUT_S,
-            # this checkout's course_utils, as in pytest
-            env={**os.environ, "PYTHONPATH": str(ROOT)})
+            # this checkout's course_utils, as in pytest; the decoded copies in results/home
+            env={**os.environ, "PYTHONPATH": str(ROOT),
+                 "COURSE_DATA_HOME": str(results / "home")})
     return results, data, process, time.perf_counter() - start, request.param
 
 
@@ -124,6 +125,19 @@ def test_only_rank_0_writes_files(job):
     assert rank0["written"].count("best.history.json") == 3
     assert rank0["written"].count("last.pth") == 3
     assert "best.pth" in rank0["written"]
+
+
+def test_each_image_is_decoded_once_for_both_ranks(job):
+    results, data = job[0], job[1]
+    rank0, rank1 = ranks(results)
+    images = sorted(p.name for p in data.rglob("*.png"))
+    copies = sorted(p.name for p in (results / "home" / "decoded").rglob("*.rgb"))
+    # one copy per image at the training size (16 px: flip-shift and evaluation alike), on disk
+    # because both processes read it
+    assert len(images) == len(copies) == 40 and all(c.endswith("-16.rgb") for c in copies)
+    # rank 0 decoded and wrote each once while rank 1 waited; then rank 1 read rank 0's copies
+    assert sorted(n for n in rank0["written"] if n.endswith(".rgb")) == copies
+    assert rank1["written"] == []
 
 
 def test_ddp_checkpoint_loads_in_chapter_5s_helpers_and_validation_covered_the_whole_split(job):

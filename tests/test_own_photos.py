@@ -167,10 +167,62 @@ def test_images_above_pils_limit_are_refused_by_name(tmp_path, photo_folder, mon
         with pytest.raises(DataError,
                            match=r"bees_001\.jpg' is too large \((55x99 = )?5,445 pixels"):
             load_rgb(big)
-        with pytest.raises(DataError, match=r"bees_001\.jpg' is too large"):
-            predict(model, big, (CLASSES, 8, [0.5] * 3, [0.25] * 3))
+        # predict at 8 px decodes the JPEG at half size (28 x 50 = 1,400 pixels): within limits
+        assert len(predict(model, big, (CLASSES, 8, [0.5] * 3, [0.25] * 3))) == 2
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(DataError, match=r"bees_001\.jpg' is too large \(28x50 = 1,400 pixels"):
+        predict(model, big, (CLASSES, 8, [0.5] * 3, [0.25] * 3))
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 6000)
     assert load_rgb(big).size == (55, 99)
+
+
+@pytest.fixture(scope="module")
+def hundred_megapixels(tmp_path_factory) -> dict[str, Path]:
+    """A 100-megapixel JPEG (phones shoot 50-200 MP) and PNG of one flat colour: 0.3 MB on disk
+    (grayscale, so they take a second to write, not five)."""
+    folder = tmp_path_factory.mktemp("huge")
+    image = Image.new("L", (11_000, 9_200), 90)  # 101.2 MP, above PIL's 89.5 MP
+    image.save(folder / "phone.jpg", quality=75)
+    image.save(folder / "scan.png", compress_level=1)
+    return {"jpeg": folder / "phone.jpg", "png": folder / "scan.png"}
+
+
+def test_a_100_megapixel_jpeg_loads_through_draft_mode(tmp_path, photo_folder,
+                                                       hundred_megapixels):
+    jpeg = hundred_megapixels["jpeg"]
+    assert Image.MAX_IMAGE_PIXELS < 11_000 * 9_200 < 2 * Image.MAX_IMAGE_PIXELS
+    with pytest.raises(DataError, match=r"phone\.jpg' is too large \(11000x9200"):
+        load_rgb(jpeg)  # the whole image: refused, as before
+    small = load_rgb(jpeg, 16)  # at the training size: decoded at 1/8, 1375 x 1150 pixels
+    assert small.size == (19, 16) and small.getpixel((3, 3)) == (90, 90, 90)
+    root = photo_folder(tmp_path / "d", {"": 3})
+    (root / "bees" / "phone.jpg").symlink_to(jpeg)
+    data = course_data(root, image_size=16, batch_size=2, num_workers=0, seed=0)
+    assert len(data.train_set) + len(data.val_set) + len(data.test_set) == 7
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 2))
+    assert len(predict(model, jpeg, META)) == 2
+    # over twice the limit PIL refuses before reading a pixel; draft mode still loads it
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Image, "MAX_IMAGE_PIXELS", 40_000_000)
+        assert load_rgb(jpeg, 16).size == (19, 16)
+        patch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000_000)  # even 1/8 is too much now
+        with pytest.raises(DataError, match=r"phone\.jpg' is too large \(1375x1150 = 1,581,250"):
+            load_rgb(jpeg, 16)
+
+
+def test_a_file_that_cannot_be_drafted_keeps_the_clear_error(tmp_path, photo_folder,
+                                                             hundred_megapixels):
+    png = hundred_megapixels["png"]
+    for size in (None, 16):
+        with pytest.raises(DataError) as caught:
+            load_rgb(png, size)
+        message = str(caught.value)
+        assert "scan.png' is too large (11000x9200 = 101,200,000 pixels)" in message
+        assert "PIL.Image.MAX_IMAGE_PIXELS" in message and "raise the limit" in message
+    root = photo_folder(tmp_path / "d", {"": 3})
+    (root / "ants" / "scan.png").symlink_to(png)
+    with pytest.raises(DataError, match=r"1 image\(s\) .* cannot be read:\n  .*scan\.png' is too"):
+        course_data(root, image_size=16, num_workers=0)
 
 
 # --------------------------------------------------------------------------- 7. silent data loss

@@ -2,6 +2,7 @@
 
     shapes      the course's embedded dataset, generated once
     images      reading one image file: upright 8-bit RGB, or an error naming the file
+    decoded     decode once: each image decoded at the training size once, the copy kept
     scan        scanning a folder: its class folders, images, links, a pre-split layout
     folders     choosing a folder and the dataset of its images (or of train/ val/ test/)
     splits      the stratified, seeded split

@@ -7,14 +7,18 @@ import os
 import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from torch.utils.data import Dataset
 
 from ..i18n import _, ngettext
-from .images import _READ_ERRORS, DataError, load_rgb, open_image
+from ..runtime import usable_cores
+from .decoded import DecodedImages
+from .images import _READ_ERRORS, DataError, open_image
 from .scan import SPLITS, find_split_folders, scan, scan_splits
 from .shapes import make_embedded_dataset
+from .transforms import decode_side
 
 DATA_ENV = "COURSE_DATA"  # point it at your own ImageFolder-style photo folder
 
@@ -55,12 +59,19 @@ class ImageFolderDataset(Dataset):
     `root` is either one sub-folder per class, or a pre-split folder: train/ plus val/ (or
     valid/) and/or test/, each with the same class folders. Then the images of all splits are
     here, and `split_folders` says where each split came from (see `stratified_split`).
+
+    Each image is decoded once, at the size `transform` needs first (`transforms.decode_side`),
+    and later reads take that copy (`decoded.DecodedImages`); `decode_cache` switches it (None:
+    $COURSE_DECODE_CACHE, on by default; False: decode on every read).
     """
 
     def __init__(self, root: str | os.PathLike, transform: Callable | None = None,
-                 verify: bool = True) -> None:
+                 verify: bool = True,
+                 decode_cache: bool | str | DecodedImages | None = None) -> None:
         self.root = Path(root)
         self.transform = transform
+        self.decoded = (decode_cache if isinstance(decode_cache, DecodedImages)
+                        else DecodedImages(decode_cache))
         self.split_folders = find_split_folders(self.root)
         if self.split_folders is None:
             self.classes, self.samples, self.ignored, self.skipped_links = scan(self.root)
@@ -76,18 +87,42 @@ class ImageFolderDataset(Dataset):
         if verify:
             self.verify()
 
-    def verify(self) -> None:
-        """Decode every image once (cheaply) and raise one error listing all unreadable files."""
-        bad = []
-        for path, _label in self.samples:
+    @property
+    def decode_side(self) -> int | None:
+        """The shorter side images are decoded at for this dataset's transform (None: whole)."""
+        return decode_side(self.transform) if self.transform is not None else None
+
+    def verify(self, sides=()) -> None:
+        """Decode every image once and raise one error listing all unreadable files.
+
+        Each image is decoded at the first of `sides` (the shorter sides the transforms need,
+        training's first) or else at this dataset's own, and that copy is kept (`decoded.py`):
+        training then reads it instead of decoding the file again, and a file that has a copy
+        (as it is now) is not decoded here at all. Without a side, JPEGs are decoded at 1/8 size
+        (fast, still complete) and nothing is kept. Several files are decoded at once, one
+        thread per usable core: PIL lets go of Python's lock while it decodes, and the result
+        does not depend on the number of threads.
+        """
+        sides = [side for side in (*sides, self.decode_side) if side is not None]
+        keep = sides[0] if sides and self.decoded.mode != "off" else None
+        todo = [path for path, _ in self.samples if not self.decoded.holds(path, sides)]
+
+        def check(path: str) -> str | None:
             try:
-                with open_image(path) as image:
-                    image.draft("RGB", (64, 64))  # JPEGs decode at 1/8 size: fast, still complete
-                    image.load()
-            except DataError as error:  # too large: the message names the file already
-                bad.append(f"  {error}")
+                if keep is not None:
+                    self.decoded.load(path, keep)
+                else:
+                    with open_image(path, draft=16) as image:
+                        image.load()
+            except DataError as error:  # too large, or unreadable: the message names the file
+                cause = error.__cause__
+                return f"  {path}: {cause}" if isinstance(cause, _READ_ERRORS) else f"  {error}"
             except _READ_ERRORS as error:
-                bad.append(f"  {path}: {error}")
+                return f"  {path}: {error}"
+            return None
+
+        with ThreadPoolExecutor(max(1, min(usable_cores(), 8, len(todo)))) as pool:
+            bad = [line for line in pool.map(check, todo) if line]
         if bad:
             raise DataError(ngettext("{count} image(s) in {folder!r} cannot be read:",
                                      "{count} image(s) in {folder!r} cannot be read:", len(bad))
@@ -106,7 +141,7 @@ class ImageFolderDataset(Dataset):
 
     def __getitem__(self, index: int):
         path, label = self.samples[index]
-        image = load_rgb(path)
+        image = self.decoded.load(path, self.decode_side)
         if self.transform is not None:
             image = self.transform(image)
         return image, label

@@ -20,10 +20,17 @@ from torch.utils.data.distributed import DistributedSampler
 
 from ..run_meta import RunMeta
 from ..runtime import default_num_workers, seed_worker
+from .decoded import DecodedImages
 from .folders import ImageFolderDataset, resolve_data_dir
 from .shapes import is_embedded
 from .splits import describe_split, stratified_split
-from .transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transforms, train_transforms
+from .transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    decode_side,
+    eval_transforms,
+    train_transforms,
+)
 
 
 def make_loader(
@@ -145,6 +152,7 @@ def course_data(
     std: Sequence[float] = IMAGENET_STD,
     rank: int = 0,
     world_size: int = 1,
+    decode_cache: bool | str | None = None,
 ) -> CourseData:
     """Chapter 1 in one call: choose the folder, check it, split it and build the loaders.
 
@@ -154,18 +162,26 @@ def course_data(
     `augment` picks the training augmentation (`train_transforms`); evaluation never has any.
     `mean` and `std` normalise both (ImageNet's by default, see transforms.IMAGENET_MEAN).
     `rank` and `world_size`: each loader gives this process its share (see `make_loader`).
+    `decode_cache`: each image is decoded once at the size its transforms need, and later epochs
+    read that copy (`decoded.py`); None follows $COURSE_DECODE_CACHE (on unless it says off),
+    False decodes on every read. The images are the same either way.
     """
     root = resolve_data_dir(data_dir)
-    full = ImageFolderDataset(root)
+    workers = default_num_workers(device, world_size) if num_workers is None else num_workers
+    # loader workers and the other processes of a data-parallel run read the copies too
+    decoded = DecodedImages(decode_cache, shared=workers > 0 or world_size > 1)
+    full = ImageFolderDataset(root, verify=False, decode_cache=decoded)
+    mean, std = tuple(mean), tuple(std)
+    training = train_transforms(image_size, mean, std, augment=augment)
+    evaluating = eval_transforms(image_size, mean, std)
+    full.verify(sides=(decode_side(training), decode_side(evaluating)))
     train_idx, val_idx, test_idx = stratified_split(full.targets, fractions, seed, max_per_class)
     if full.split_folders is not None:
         _announce(describe_split(full, (train_idx, val_idx, test_idx), fractions, seed))
-    mean, std = tuple(mean), tuple(std)
-    train_set = Subset(full.with_transform(train_transforms(image_size, mean, std,
-                                                            augment=augment)), train_idx)
-    evaluation = full.with_transform(eval_transforms(image_size, mean, std))
+    train_set = Subset(full.with_transform(training), train_idx)
+    evaluation = full.with_transform(evaluating)
     val_set, test_set = Subset(evaluation, val_idx), Subset(evaluation, test_idx)
-    share = {"num_workers": num_workers, "device": device, "rank": rank, "world_size": world_size}
+    share = {"num_workers": workers, "device": device, "rank": rank, "world_size": world_size}
     return CourseData(
         root=root, classes=full.classes, image_size=image_size, augment=augment,
         mean=mean, std=std, seed=seed, max_per_class=max_per_class,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torchvision import transforms as T
 
@@ -46,6 +48,29 @@ def eval_transforms(image_size: int = 224, mean=IMAGENET_MEAN, std=IMAGENET_STD)
         T.ToTensor(),
         T.Normalize(mean, std),
     ])
+
+
+def decode_side(transform) -> int | None:
+    """The shorter side an image must have before `transform` runs, so that it can be decoded
+    at that size once (`data.decoded`) instead of at full size in every epoch; None: full size.
+
+    A transform that starts with Resize(S) (bilinear, as the course's do) needs S pixels: the
+    decoder makes exactly what Resize would, and Resize then has nothing to do. One that starts
+    with RandomResizedCrop needs enough pixels that its smallest crop (with the default scale
+    and ratio, about 0.6 of the shorter side) is still shrunk, never enlarged: 66 for 40.
+    Anything else (your own first step) gets the full image, as before.
+    """
+    steps = transform.transforms if isinstance(transform, T.Compose) else [transform]
+    first = steps[0] if steps else None
+    if isinstance(first, T.Resize) and first.interpolation == T.InterpolationMode.BILINEAR \
+            and first.max_size is None and first.antialias in (True, None):
+        size = first.size
+        if isinstance(size, int) or (isinstance(size, (list, tuple)) and len(size) == 1):
+            return int(size if isinstance(size, int) else size[0])
+    if isinstance(first, T.RandomResizedCrop):
+        smallest = math.sqrt(first.scale[0] * min(first.ratio[0], 1 / first.ratio[1]))
+        return math.ceil(max(first.size) / min(1.0, smallest))
+    return None
 
 
 def denormalize(images: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:

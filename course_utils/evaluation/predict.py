@@ -2,8 +2,10 @@
 
 The transforms come from the checkpoint's own metadata (image size, mean, std) and are the
 very ones used for evaluation (`data.transforms.eval_transforms`), so a photo is prepared exactly
-as the test images were. Any image mode (grayscale, RGBA, palette, CMYK, 16-bit) becomes RGB first,
-turned upright by its EXIF orientation as in training, and a file above PIL's pixel limit is
+as the test images were: a file is decoded at the checkpoint's image size as the test loader
+decodes it (`load_rgb(path, size)`: JPEG draft mode, so a 100-megapixel phone photo loads). Any
+image mode (grayscale, RGBA, palette, CMYK, 16-bit) becomes RGB first, turned upright by its EXIF
+orientation as in training, and a file that cannot be drafted and is above PIL's pixel limit is
 refused with its name (`data.images.open_image`).
 """
 
@@ -52,7 +54,7 @@ def prepare_image(image: str | os.PathLike | Image.Image, meta) -> torch.Tensor:
         if not path.is_file():
             raise FileNotFoundError(f"no image file at {str(path)!r} (absolute: "
                                     f"{str(path.absolute())!r})")
-        picture = load_rgb(path)
+        picture = load_rgb(path, size)
     return eval_transforms(size, mean, std)(picture)
 
 

@@ -102,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "(glibc's malloc, CPU on Linux only; faster at large batches, but it "
                              "changes the whole process and the process keeps its peak size; "
                              "see course_utils/training/allocator.py). Off by default")
+    parser.add_argument("--decode-cache", action=argparse.BooleanOptionalAction, default=None,
+                        help="decode each image once, at the training size, and read that copy "
+                             "in later epochs (in memory, or under data/decoded/); "
+                             "--no-decode-cache decodes in every epoch (default: on, unless "
+                             "$COURSE_DECODE_CACHE=off)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress bars (default: only when the output is a terminal)")
     transfer.add_arguments(parser)
@@ -182,13 +187,26 @@ def run(args: argparse.Namespace, world: distributed.World) -> History:
         resolve_data_dir(args.data)
     if world.distributed:
         torch.distributed.barrier()
-    runtime.seed_everything(args.seed)  # the same split and initial weights on every process
     size = args.image_size or (128 if world.device.type == "cuda" else 40)
-    data = course_data(args.data, image_size=size, batch_size=args.batch_size, seed=args.seed,
-                       max_per_class=args.max_per_class, device=world.device,
-                       augment=COURSE.augment, rank=world.rank, world_size=world.world_size,
-                       num_workers=runtime.default_num_workers(world.device,
-                                                               world.local_world_size))
+
+    def load_data():
+        runtime.seed_everything(args.seed)  # the same split and initial weights everywhere
+        return course_data(args.data, image_size=size, batch_size=args.batch_size,
+                           seed=args.seed, max_per_class=args.max_per_class, device=world.device,
+                           augment=COURSE.augment, rank=world.rank, world_size=world.world_size,
+                           num_workers=runtime.default_num_workers(world.device,
+                                                                   world.local_world_size),
+                           decode_cache=args.decode_cache)
+
+    # Checking the data decodes every image once, at the training size, and keeps the copies
+    # (data/decoded.py): one process per machine does it while the others wait, then they read
+    # its copies instead of decoding every image again.
+    first = world.local_rank == 0
+    data = load_data() if first else None
+    if world.distributed:
+        torch.distributed.barrier()
+    if data is None:
+        data = load_data()
     say(data)
     model = build_model(args.arch, len(data.classes))
     state = None
