@@ -175,7 +175,8 @@ def machine_of(nb: dict, name: str) -> str:
     kind = {"cpu": "CPU", "cuda": "GPU", "mps": "GPU"}.get(device.group(1), device.group(1))
     where = " ".join(filter(None, [device.group(2), kind]))
     if kind == "CPU" and threads:
-        where += f", {threads.group(1)} threads"
+        n = int(threads.group(1))
+        where += f", {n} thread{'s' if n != 1 else ''}"
     return f"{where}, {precision}"
 
 

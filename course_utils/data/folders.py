@@ -105,7 +105,7 @@ class ImageFolderDataset(Dataset):
         """
         sides = [side for side in (*sides, self.decode_side) if side is not None]
         keep = sides[0] if sides and self.decoded.mode != "off" else None
-        todo = [path for path, _ in self.samples if not self.decoded.holds(path, sides)]
+        todo = [path for path, _label in self.samples if not self.decoded.holds(path, sides)]
 
         def check(path: str) -> str | None:
             try:

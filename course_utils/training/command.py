@@ -8,8 +8,7 @@ data pipeline (chapter 1), recipe (chapter 4's `recipes.COURSE`) and `fit`; unde
 process trains on its share of every batch with DistributedDataParallel (see distributed.py).
 Global rank 0 writes the files chapter 5 reads: OUT/best.pth (the best epoch) and
 OUT/best.history.json, plus OUT/last.pth, the last epoch as a course checkpoint with the
-optimizer's state, which `--resume` continues from, with one process or with many.
-`course_utils/train.py` only starts `main` here.
+optimizer's state, which `--resume` continues from (one process or many); train.py starts `main`.
 """
 
 from __future__ import annotations
@@ -98,15 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="compute threads per process (default: the usable cores shared out "
                              "among this machine's processes on a CPU; PyTorch's choice otherwise)")
     parser.add_argument("--tune-allocator", action="store_true",
-                        help="keep freed memory in the process for the next step while training "
-                             "(glibc's malloc, CPU on Linux only; faster at large batches, but it "
-                             "changes the whole process and the process keeps its peak size; "
-                             "see course_utils/training/allocator.py). Off by default")
+                        help="keep freed memory for the next step (glibc's malloc, CPU on Linux; "
+                             "faster at large batches, but the whole process keeps its peak size: "
+                             "training/allocator.py). Off by default")
     parser.add_argument("--decode-cache", action=argparse.BooleanOptionalAction, default=None,
                         help="decode each image once, at the training size, and read that copy "
-                             "in later epochs (in memory, or under data/decoded/); "
-                             "--no-decode-cache decodes in every epoch (default: on, unless "
-                             "$COURSE_DECODE_CACHE=off)")
+                             "later (in memory, or in data/decoded/); --no-decode-cache decodes in "
+                             "every epoch (default: on, unless $COURSE_DECODE_CACHE=off)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress bars (default: only when the output is a terminal)")
     transfer.add_arguments(parser)
