@@ -288,3 +288,39 @@ def test_fenced_code_is_not_a_paragraph():
     stale = copy.deepcopy(entries)
     stale["c:2"].flags = ["fuzzy"]
     assert tr.translate_markdown(source, "c", stale).endswith("End.")
+
+
+BOX = ("# Chapter X\n\n<!-- BEGIN generated: box, by `python -m benchmarks.readme` from the "
+       "notebooks' outputs -->\n> - **You build:** a block\n"
+       "> - **Run time:** 12 min for the real configuration (stored run: AMD EPYC CPU, 2 threads, "
+       "fp32, 2026-11-29); 55 s in fast mode (`COURSE_FAST=1`; AMD EPYC CPU, 2 threads, fp32, "
+       "2026-12-07; measured under load: other programs kept 1.3 of its 2 cores busy).\n"
+       "<!-- END generated: box -->\n\nText.")
+
+
+def test_the_opening_boxs_generated_lines_are_no_paragraph_and_its_run_time_is_chinese(tmp_path):
+    assert [kind for kind, _ in tr.blocks(BOX)] == [
+        "text", "gap", "generated", "text", "generated", "gap", "text"]
+    folder = _chapter(tmp_path, [BOX])
+    tr.write_all(folder, folder / "zh")
+    _translate(folder, "c0:2", "> - **你构建：** 一个块")
+    tr.write_all(folder, folder / "zh")
+    box = _chinese_markdown(folder)[0]
+    assert "> - **你构建：** 一个块\n> - **运行时间：** 真实配置 12 min（存储的运行：AMD EPYC CPU，" \
+           "2 个线程，fp32，2026-11-29）；快速模式（`COURSE_FAST=1`）55 s（AMD EPYC CPU，2 个线程，" \
+           "fp32，2026-12-07；在负载下测量：其他程序占用了 2 个核心中的 1.3 个）。\n" \
+           "<!-- END generated: box -->" in box
+    # a new measurement (`benchmarks.readme` rewrites the line) leaves the translation current
+    _edit(folder, "c0", BOX.replace("12 min", "9 min").replace("1.3 of", "0.1 of"))
+    tr.write_all(folder, folder / "zh")
+    assert tr.check(folder, folder / "zh") == []
+    assert "> - **你构建：** 一个块\n> - **运行时间：** 真实配置 9 min" in _chinese_markdown(folder)[0]
+
+
+def test_every_opening_box_run_time_is_put_into_chinese():
+    for name in CHAPTERS:
+        first = next(c for c in english(name).cells if c.cell_type == "markdown")
+        lines = [line for line in first.source.splitlines() if line.startswith("> - **Run time:")]
+        assert len(lines) == 1, name
+        assert tr.chinese_run_time(lines[0]).startswith("> - **运行时间：** 真实配置 "), lines[0]
+        assert "Run time" not in tr.chinese_run_time(lines[0])

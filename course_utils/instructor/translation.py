@@ -56,6 +56,41 @@ LANG_CELL = "\n".join([
 ])
 QUIZ_CELL = re.compile(r"(quiz\d+)-(questions|checks)")
 FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+# Lines that `python -m benchmarks.readme` writes into a markdown cell (the opening box's markers
+# and its run time): not part of a paragraph, so a new measurement leaves every translation current.
+# The run time is put into Chinese by `chinese_run_time`, phrase by phrase.
+GENERATED = re.compile(r"<!-- (BEGIN|END) generated: .*-->|> - \*\*Run time:\*\* .*")
+RUN_TIME = re.compile(
+    r"> - \*\*Run time:\*\* (?P<real>.+?) for the real configuration "
+    r"\(stored run: (?P<where>.+?)\); "
+    r"(?:(?P<fast>\d[^;]*?) in fast mode \(`COURSE_FAST=1`; (?P<fast_where>.+)\)"
+    r"|fast mode \(`COURSE_FAST=1`\) not measured yet \(.*\))\.")
+WHERE_ZH = [  # (English, Chinese) in the places a run time names
+    (r"; measured under load: other programs kept ([\d.]+) of its (\d+) cores busy",
+     r"；在负载下测量：其他程序占用了 \2 个核心中的 \1 个"),
+    (r"; how busy the machine was is not known", "；机器当时的负载未知"),
+    (r"\b(\d+) threads?\b", r"\1 个线程"),
+    (r", ", "，"),
+]
+
+
+def _where(text: str) -> str:
+    for english, chinese in WHERE_ZH:
+        text = re.sub(english, chinese, text)
+    return text
+
+
+def chinese_run_time(line: str) -> str:
+    """The opening box's generated run-time line in Chinese (any other line unchanged)."""
+    found = RUN_TIME.fullmatch(line)
+    if not found:
+        return line
+    real = f"> - **运行时间：** 真实配置 {found['real']}（存储的运行：{_where(found['where'])}）；"
+    if found["fast"] is None:
+        return real + ("快速模式（`COURSE_FAST=1`）尚未测量"
+                       "（用 `python -m benchmarks.fast_times` 测量）。")
+    return real + f"快速模式（`COURSE_FAST=1`）{found['fast']}（{_where(found['fast_where'])}）。"
+
 PO_HEADER = """\
 Chinese translation of notebooks/{name}, for the Chinese edition notebooks/zh/{name}.
 One entry per paragraph of the notebook's markdown cells: msgctxt "cell id:paragraph".
@@ -73,8 +108,9 @@ class Unit:
 
 
 def blocks(source: str) -> list[tuple[str, list[str]]]:
-    """A markdown cell cut into ("text" | "code" | "gap", lines): paragraphs, fenced code blocks
-    and the blank lines between them. Joining every block's lines with newlines gives `source`."""
+    """A markdown cell cut into ("text" | "code" | "gap" | "generated", lines): paragraphs, fenced
+    code blocks, the blank lines between them and the lines `benchmarks.readme` writes. Joining
+    every block's lines with newlines gives `source`."""
     found: list[tuple[str, list[str]]] = []
     fence = None
     for line in source.split("\n"):
@@ -84,7 +120,8 @@ def blocks(source: str) -> list[tuple[str, list[str]]]:
                 fence = None
             continue
         opening = FENCE.match(line)
-        kind = "code" if opening else "gap" if not line.strip() else "text"
+        kind = ("code" if opening else "gap" if not line.strip()
+                else "generated" if GENERATED.fullmatch(line) else "text")
         if opening:
             fence = opening.group(1)
         if found and found[-1][0] == kind and kind != "code":
@@ -267,6 +304,8 @@ def translate_markdown(source: str, cell_id: str, entries: dict[str, polib.POEnt
             index += 1
             entry = entries.get(f"{cell_id}:{index}")
             text = entry.msgstr if usable(entry, text) else text
+        elif kind == "generated":
+            text = "\n".join(chinese_run_time(line) for line in lines)
         out.append(text)
     return "\n".join(out)
 
