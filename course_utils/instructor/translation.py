@@ -8,19 +8,15 @@ per chapter, and kept honest by tests/test_zh.py.
 
 A chapter's translation file, notebooks/zh/translations/NN_name.po, is gettext's plain text: one
 entry per paragraph of the notebook's markdown cells (`msgctxt "c14:2"`: cell c14, its second
-paragraph), `msgid` the English it was translated from, `msgstr` the Chinese. Fenced code blocks
-are not paragraphs: they stay as they are. Like msgmerge, `make zh` adds an empty entry for a new
-paragraph, keeps a translation whose English is unchanged (even when its cell moved or its
-paragraph was renumbered), and when the English of a translated paragraph changed it keeps the
-translation but marks it `#, fuzzy` with the English it was made from as `#| msgid`: the translator
-compares, updates `msgstr` and deletes the two lines. An empty or fuzzy translation shows the
-English paragraph in the Chinese notebook.
+paragraph; fenced code and the lines benchmarks.readme writes are no paragraphs), `msgid` the
+English, `msgstr` the Chinese. Like msgmerge, `make zh` adds an empty entry for a new paragraph,
+keeps a translation whose English is unchanged (even when it moved), and marks one whose English
+changed `#, fuzzy`, with the old English as `#| msgid`, for the translator to compare and update.
+An empty or fuzzy translation shows the English paragraph in the Chinese notebook.
 
-The Chinese notebook is the English one with: a first code cell that sets COURSE_LANG=zh; each
-translated paragraph in Chinese; the questionnaire cells rendered in Chinese by
-`questionnaire.rendered`; and the stored outputs as the Chinese kernel shows them (`rendered.py`:
-verdicts and messages through the catalogue, everything else byte for byte). Every other code cell
-is the English one byte for byte: source, metadata, execution count and outputs.
+The Chinese notebook is the English one with a first code cell that sets COURSE_LANG=zh, each
+translated paragraph in Chinese, the questionnaire rendered in Chinese (`questionnaire.rendered`)
+and the outputs as the Chinese kernel shows them (`rendered.py`); code is the same byte for byte.
 """
 
 from __future__ import annotations
@@ -40,7 +36,9 @@ import nbformat
 import polib
 
 from ..exercises import questionnaire
+from ..files import atomic_write
 from ..i18n import catalogue_path
+from .generated import GENERATED, chinese_run_time
 from .rendered import Renderer
 
 LANG = "zh"
@@ -56,40 +54,6 @@ LANG_CELL = "\n".join([
 ])
 QUIZ_CELL = re.compile(r"(quiz\d+)-(questions|checks)")
 FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
-# Lines that `python -m benchmarks.readme` writes into a markdown cell (the opening box's markers
-# and its run time): not part of a paragraph, so a new measurement leaves every translation current.
-# The run time is put into Chinese by `chinese_run_time`, phrase by phrase.
-GENERATED = re.compile(r"<!-- (BEGIN|END) generated: .*-->|> - \*\*Run time:\*\* .*")
-RUN_TIME = re.compile(
-    r"> - \*\*Run time:\*\* (?P<real>.+?) for the real configuration "
-    r"\(stored run: (?P<where>.+?)\); "
-    r"(?:(?P<fast>\d[^;]*?) in fast mode \(`COURSE_FAST=1`; (?P<fast_where>.+)\)"
-    r"|fast mode \(`COURSE_FAST=1`\) not measured yet \(.*\))\.")
-WHERE_ZH = [  # (English, Chinese) in the places a run time names
-    (r"; measured under load: other programs kept ([\d.]+) of its (\d+) cores busy",
-     r"；在负载下测量：其他程序占用了 \2 个核心中的 \1 个"),
-    (r"; how busy the machine was is not known", "；机器当时的负载未知"),
-    (r"\b(\d+) threads?\b", r"\1 个线程"),
-    (r", ", "，"),
-]
-
-
-def _where(text: str) -> str:
-    for english, chinese in WHERE_ZH:
-        text = re.sub(english, chinese, text)
-    return text
-
-
-def chinese_run_time(line: str) -> str:
-    """The opening box's generated run-time line in Chinese (any other line unchanged)."""
-    found = RUN_TIME.fullmatch(line)
-    if not found:
-        return line
-    real = f"> - **运行时间：** 真实配置 {found['real']}（存储的运行：{_where(found['where'])}）；"
-    if found["fast"] is None:
-        return real + ("快速模式（`COURSE_FAST=1`）尚未测量"
-                       "（用 `python -m benchmarks.fast_times` 测量）。")
-    return real + f"快速模式（`COURSE_FAST=1`）{found['fast']}（{_where(found['fast_where'])}）。"
 
 PO_HEADER = """\
 Chinese translation of notebooks/{name}, for the Chinese edition notebooks/zh/{name}.
@@ -403,7 +367,8 @@ def write_all(english: Path, target: Path) -> list[str]:
         po = sync(load_po(path, notebook), found)
         po.save(str(path.with_suffix(".po.tmp")))
         path.with_suffix(".po.tmp").replace(path)
-        _atomic(target / notebook.name, written(notebook, po, render))
+        text = written(notebook, po, render)
+        atomic_write(target / notebook.name, lambda f, text=text: f.write(text.encode("utf-8")))
         todo = untranslated(po, found)
         fuzzy = sum("fuzzy" in e.flags for e in po if not e.obsolete)
         report.append(f"notebooks/zh/{notebook.name}: {len(found) - len(todo)} of {len(found)} "
@@ -411,12 +376,6 @@ def write_all(english: Path, target: Path) -> list[str]:
                       + (f", {fuzzy} of them fuzzy (the English changed: check them)" if fuzzy
                          else ""))
     return report
-
-
-def _atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def main(argv: list[str] | None = None) -> int:
