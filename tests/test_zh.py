@@ -306,15 +306,17 @@ def test_the_opening_boxs_generated_lines_are_no_paragraph_and_its_run_time_is_c
     _translate(folder, "c0:2", "> - **你构建：** 一个块")
     tr.write_all(folder, folder / "zh")
     box = _chinese_markdown(folder)[0]
-    assert "> - **你构建：** 一个块\n> - **运行时间：** 真实配置 12 min（存储的运行：AMD EPYC CPU，" \
-           "2 个线程，fp32，2026-11-29）；快速模式（`COURSE_FAST=1`）55 s（AMD EPYC CPU，2 个线程，" \
-           "fp32，2026-12-07；在负载下测量：其他程序占用了 2 个核心中的 1.3 个）。\n" \
-           "<!-- END generated: box -->" in box
+    assert ("> - **你构建：** 一个块\n> - **运行时间：** 真实配置 12 min"
+            "（存储的运行：AMD EPYC CPU，2 个线程，fp32，2026-11-29）；"
+            "快速模式（`COURSE_FAST=1`）55 s（AMD EPYC CPU，2 个线程，fp32，2026-12-07；"
+            "在负载下测量：其他程序占用了 2 个核心中的 1.3 个）。\n"
+            "<!-- END generated: box -->") in box
     # a new measurement (`benchmarks.readme` rewrites the line) leaves the translation current
     _edit(folder, "c0", BOX.replace("12 min", "9 min").replace("1.3 of", "0.1 of"))
     tr.write_all(folder, folder / "zh")
     assert tr.check(folder, folder / "zh") == []
-    assert "> - **你构建：** 一个块\n> - **运行时间：** 真实配置 9 min" in _chinese_markdown(folder)[0]
+    new_box = _chinese_markdown(folder)[0]
+    assert "> - **你构建：** 一个块\n> - **运行时间：** 真实配置 9 min" in new_box
 
 
 def test_every_opening_box_run_time_is_put_into_chinese():
@@ -324,3 +326,12 @@ def test_every_opening_box_run_time_is_put_into_chinese():
         assert len(lines) == 1, name
         assert tr.chinese_run_time(lines[0]).startswith("> - **运行时间：** 真实配置 "), lines[0]
         assert "Run time" not in tr.chinese_run_time(lines[0])
+
+
+def test_links_out_of_notebooks_resolve_from_the_chinese_folder():
+    entries = {"c:1": polib.POEntry(msgctxt="c:1", msgid="See [the docs](../docs/a.md).",
+                                    msgstr="见[文档](../docs/a.md)和[README](../../README.md)。")}
+    source = "See [the docs](../docs/a.md).\n\nAlso [chapter 2](02_x.ipynb) and [b](../docs/b.md)."
+    assert tr.translate_markdown(source, "c", entries) == (
+        "见[文档](../../docs/a.md)和[README](../../README.md)。\n\n"
+        "Also [chapter 2](02_x.ipynb) and [b](../../docs/b.md).")

@@ -54,6 +54,8 @@ LANG_CELL = "\n".join([
 ])
 QUIZ_CELL = re.compile(r"(quiz\d+)-(questions|checks)")
 FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+# a link out of notebooks/ needs one more ../ from notebooks/zh/
+UP = re.compile(r"\]\(\.\./(?!\.\./)")
 
 PO_HEADER = """\
 Chinese translation of notebooks/{name}, for the Chinese edition notebooks/zh/{name}.
@@ -267,7 +269,7 @@ def translate_markdown(source: str, cell_id: str, entries: dict[str, polib.POEnt
         if _translatable(kind, lines):
             index += 1
             entry = entries.get(f"{cell_id}:{index}")
-            text = entry.msgstr if usable(entry, text) else text
+            text = UP.sub("](../../", entry.msgstr if usable(entry, text) else text)
         elif kind == "generated":
             text = "\n".join(chinese_run_time(line) for line in lines)
         out.append(text)
