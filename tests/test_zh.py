@@ -35,7 +35,6 @@ CHAPTERS = [p.name for p in sorted(ENGLISH.glob("[0-9][0-9]_*.ipynb"))]
 INCOMPLETE = {
     "01_data.ipynb", "02_residual_blocks.ipynb", "03_resnet50.ipynb", "04_training.ipynb",
     "05_evaluation.ipynb", "06_why_residuals_work.ipynb",
-    "08_transfer_learning.ipynb",
 }
 
 
