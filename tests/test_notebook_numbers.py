@@ -64,6 +64,7 @@ SOURCED = {
         "3.6": "the paper's Table 1: ResNet-34's 3.6 x 10^9 FLOPs",
     },
     "04_training.ipynb": {
+        "245": INSECTS,
         "76": INSECTS,
         "77.6": INSECTS,
         "224": "the lesson's image size (the seed lesson)",
