@@ -25,6 +25,7 @@ import pytest
 
 from course_utils.exercises import questionnaire
 from course_utils.instructor import translation as tr
+from course_utils.instructor.rendered import Renderer
 
 REPO = Path(__file__).resolve().parent.parent
 ENGLISH = REPO / "notebooks"
@@ -123,6 +124,24 @@ def test_the_questionnaire_is_what_the_chinese_kernel_shows(name):
     zh = nbformat.read(ZH / name, as_version=4)
     questions = next(c for c in zh.cells if c.get("id") == cell.id.replace("checks", "questions"))
     assert questions.source.startswith("## 问答\n")
+
+
+def test_a_short_message_is_rendered_only_around_a_message():
+    """A right choice's verdict is `{letter}. {explanation}`: too short a message to match printed
+    lines on its own, it is rendered where its field holds a message of the catalogue."""
+    po = polib.POFile()
+    for msgid, msgstr in (("Correct: {message}", "正确：{message}"),
+                          ("{letter}. {explanation}", "{letter}. {explanation}"),
+                          ("Shuffling helps training only.", "打乱只对训练有帮助。"),
+                          ("a {type}", "一个 {type}")):
+        po.append(polib.POEntry(msgid=msgid, msgstr=msgstr))
+    render = Renderer(po)
+    assert render.text("C. Shuffling helps training only.\nB. an ordinary line\na list") == (
+        "C. 打乱只对训练有帮助。\nB. an ordinary line\na list")
+    plain = "Correct: C. Shuffling helps training only."
+    verdict = render.verdict({"text/plain": plain,
+                              "text/html": f'<span style="color:#1a7f37">{plain}</span>'})
+    assert verdict["text/plain"] == "正确：C. 打乱只对训练有帮助。"
 
 
 # --- the translation files' rules, each broken on purpose -----------------------------------------
