@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -121,6 +122,8 @@ def test_the_questionnaire_is_what_the_chinese_kernel_shows(name):
     kernel = questionnaire.rendered(module, cell.execution_count - 2, "zh")[2].outputs
     assert renderer().outputs(cell.outputs) == kernel
     assert all(o["data"]["text/plain"].startswith("正确：") for o in kernel)
+    # the explanation after the verdict is Chinese too, from quizN.py's messages in the catalogue
+    assert all(re.search(r"[\u4e00-\u9fff]", o["data"]["text/plain"][3:]) for o in kernel)
     zh = nbformat.read(ZH / name, as_version=4)
     questions = next(c for c in zh.cells if c.get("id") == cell.id.replace("checks", "questions"))
     assert questions.source.startswith("## 问答\n")
