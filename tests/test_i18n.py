@@ -15,15 +15,19 @@ import pytest
 from course_utils import i18n
 from course_utils.data.folders import ImageFolderDataset, resolve_data_dir
 from course_utils.data.images import DataError
-from course_utils.exercises import ch1, quiz1
+from course_utils.exercises import ch1, questionnaire, quiz1, quiz2, quiz4
 from course_utils.instructor import messages
 
 PACKAGE = Path(i18n.__file__).resolve().parent
 # The modules whose learner-facing messages go through the catalogue. Phase 2 of the Chinese
 # edition adds the rest (docs/maintainers.md, "Translating"): each module added here is held to it.
-CONVERTED = ["exercises/core.py", "exercises/questionnaire.py", "data/folders.py"]
-# Calls whose text a learner reads: their string arguments must be marked messages.
-SHOWN = {"Wrong", "NotAttempted", "Result", "DataError", "print", "warn"}
+CONVERTED = ["exercises/core.py", "exercises/questionnaire.py", "data/folders.py",
+             *(f"exercises/quiz{n}.py" for n in range(1, 9))]
+# Calls whose text a learner reads: their string arguments must be marked messages (a question's
+# keyword arguments too, except the code a learner copies and the names of its variables).
+SHOWN = {"Wrong", "NotAttempted", "Result", "DataError", "print", "warn", "Choice", "Number"}
+NOT_SHOWN = {"solution", "variable", "answer"}
+QUIZ_FILES = {f"course_utils/exercises/quiz{n}.py" for n in range(1, 9)}
 
 
 @pytest.fixture
@@ -203,7 +207,8 @@ def test_the_extraction_refuses_what_it_cannot_translate(tmp_path):
 
 def _unmarked(path: Path) -> list[str]:
     """Text a learner reads that does not go through the catalogue: a string literal with words
-    (or an f-string) passed straight to a call in SHOWN, outside a maintainer's `main()`."""
+    (or an f-string) passed straight to a call in SHOWN (a question's choices and explanations in
+    their dicts too), outside a maintainer's `main()`."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     skip = {id(n) for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and f.name == "main"
             for n in ast.walk(f)}
@@ -214,7 +219,8 @@ def _unmarked(path: Path) -> list[str]:
         name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
         if name not in SHOWN:
             continue
-        for arg in node.args:
+        shown = [*node.args, *(k.value for k in node.keywords if k.arg not in NOT_SHOWN)]
+        for arg in shown:
             if any(re.search(r"[A-Za-z]{2,}\W+[A-Za-z]{2,}", t) for t in _texts(arg)):
                 found.append(f"{path.name}:{node.lineno}: {ast.unparse(arg)[:70]}")
     return found
@@ -245,3 +251,81 @@ def test_the_unmarked_text_check_sees_an_f_string(tmp_path):
     (tmp_path / "core.py").write_text(text, encoding="utf-8")
     found = _unmarked(tmp_path / "core.py")
     assert len(found) == 1 and "well done, {self.name}." in found[0]
+
+
+def test_the_unmarked_text_check_sees_a_questions_text(tmp_path):
+    path = PACKAGE / "exercises" / "quiz1.py"
+    text = path.read_text(encoding="utf-8")
+    for old, new in (('N_("They put every pixel between 0 and 1.")',  # a choice, in its dict
+                      '"They put every pixel between 0 and 1."'),
+                     ('hint=N_("Section 2, the bullet point on the evaluation transform.")',
+                      'hint="Section 2, the bullet point on the evaluation transform."')):
+        assert old in text
+        text = text.replace(old, new)
+    (tmp_path / "quiz1.py").write_text(text, encoding="utf-8")
+    found = _unmarked(tmp_path / "quiz1.py")
+    assert len(found) == 2 and "They put every pixel" in found[0] and "Section 2" in found[1]
+
+
+# --- the questionnaires ---------------------------------------------------------------------------
+
+def test_a_questionnaire_speaks_the_learners_language(monkeypatch, capsys):
+    """Every text of a question (its name, question, choices, why each wrong choice is wrong, the
+    explanation, the hint, a known wrong number) is a message of the catalogue: English without
+    COURSE_LANG, as quizN.py writes it, and Chinese under COURSE_LANG=zh."""
+    monkeypatch.delenv(i18n.LANG_ENV, raising=False)
+    assert repr(quiz2.q4.check("A")) == (
+        "Incorrect: A is not right: not only then: the first block of layer1 keeps the size but "
+        "goes from 64 to 256 channels, and needs a projection too.")
+    assert repr(quiz2.q4.check("D")) == (
+        "Correct: D. The addition needs F(x) and x of the same shape; a projection is needed "
+        "exactly where they differ.")
+    assert repr(quiz2.q5.check(0)) == ("Incorrect: 0 is the identity shortcut's cost; this block "
+                                       "changes the shape.")
+    assert repr(quiz2.q5.check(None)).startswith(
+        "Not attempted yet: Chapter 2 questionnaire, question 5 (what a projection costs): ")
+    english = questionnaire.markdown(quiz2)
+    assert "**5.** How many parameters does the projection shortcut" in english
+
+    monkeypatch.setenv(i18n.LANG_ENV, "zh")
+    assert repr(quiz2.q4.check("A")) == (
+        "不正确：A 不对：不只是这时：layer1 的第一个残差块尺寸不变，但通道从 64 变为 256，也需要"
+        "投影。")
+    assert repr(quiz2.q4.check("D")) == (
+        "正确：D. 加法要求 F(x) 和 x 形状相同；恰恰在两者不同的地方才需要投影。")
+    assert repr(quiz2.q5.check(0)) == "不正确：0 是恒等捷径的代价；这个残差块改变了形状。"
+    assert repr(quiz2.q5.check(None)).startswith("尚未作答：第 2 章问答，第 5 题（投影的代价）：")
+    assert repr(quiz2.q5.check(256 * 512 + 2 * 512)).startswith(
+        "正确：256 x 512 + 2 x 512 = 132,096：")
+    # the text of a choice, pasted in either language, is that choice
+    assert repr(quiz4.q3.check("它重置学习率。")).startswith("不正确：B 不对：学习率")
+    assert repr(quiz4.q3.check("It resets the learning rate.")).startswith("不正确：B 不对：")
+    capsys.readouterr()
+    quiz2.q5.hint()
+    quiz4.q3.solution()
+    assert capsys.readouterr().out == (
+        "提示 1/1：第 2 节，“形状改变时”：64 -> 128 的同样算式。\n"
+        '参考答案：\nq3 = "A"\n'
+        "A. `loss.backward()` 会累加到每个参数的 `.grad` 上；不清零的话，每一步用的都是之前所有"
+        "批次梯度的总和。\n"
+        "原因：累加是一个功能（用来得到更大的等效批次），普通的训练循环必须每次清零梯度来关掉它。\n")
+    chinese = questionnaire.markdown(quiz2)
+    assert chinese.startswith("## 问答\n") and "**5.** 从 256 通道变为 512 通道" in chinese
+    assert chinese.count("\n- **") == english.count("\n- **")  # every choice, in the same order
+    assert quiz2.q5.name == "第 2 章问答，第 5 题（投影的代价）"
+    assert quiz2.q5.question.startswith("How many parameters")  # the object keeps the English
+
+
+def test_the_questionnaires_translations_keep_numbers_and_code():
+    """A question's numbers are compared with the notebook's outputs, and its `code` is what the
+    learner types: each Chinese text of a questionnaire has exactly the numbers and the `code`
+    spans of its English."""
+    def kept(text: str) -> tuple[set[str], list[str]]:
+        numbers = {n.rstrip(",") for n in re.findall(r"\d[\d,]*(?:\.\d+)?", text)}
+        return numbers, sorted(re.findall(r"`[^`]*`", text))
+
+    entries = [e for e in messages.load("zh") if not e.obsolete
+               and {f for f, _ in e.occurrences} & QUIZ_FILES]
+    assert len(entries) > 600
+    differ = [f"{e.msgid!r} -> {e.msgstr!r}" for e in entries if kept(e.msgid) != kept(e.msgstr)]
+    assert not differ, "\n".join(differ)

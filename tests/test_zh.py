@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -25,6 +26,7 @@ import pytest
 
 from course_utils.exercises import questionnaire
 from course_utils.instructor import translation as tr
+from course_utils.instructor.rendered import Renderer
 
 REPO = Path(__file__).resolve().parent.parent
 ENGLISH = REPO / "notebooks"
@@ -117,9 +119,29 @@ def test_the_questionnaire_is_what_the_chinese_kernel_shows(name):
     kernel = questionnaire.rendered(module, cell.execution_count - 2, "zh")[2].outputs
     assert renderer().outputs(cell.outputs) == kernel
     assert all(o["data"]["text/plain"].startswith("正确：") for o in kernel)
+    # the explanation after the verdict is Chinese too, from quizN.py's messages in the catalogue
+    assert all(re.search(r"[\u4e00-\u9fff]", o["data"]["text/plain"][3:]) for o in kernel)
     zh = nbformat.read(ZH / name, as_version=4)
     questions = next(c for c in zh.cells if c.get("id") == cell.id.replace("checks", "questions"))
     assert questions.source.startswith("## 问答\n")
+
+
+def test_a_short_message_is_rendered_only_around_a_message():
+    """A right choice's verdict is `{letter}. {explanation}`: too short a message to match printed
+    lines on its own, it is rendered where its field holds a message of the catalogue."""
+    po = polib.POFile()
+    for msgid, msgstr in (("Correct: {message}", "正确：{message}"),
+                          ("{letter}. {explanation}", "{letter}. {explanation}"),
+                          ("Shuffling helps training only.", "打乱只对训练有帮助。"),
+                          ("a {type}", "一个 {type}")):
+        po.append(polib.POEntry(msgid=msgid, msgstr=msgstr))
+    render = Renderer(po)
+    assert render.text("C. Shuffling helps training only.\nB. an ordinary line\na list") == (
+        "C. 打乱只对训练有帮助。\nB. an ordinary line\na list")
+    plain = "Correct: C. Shuffling helps training only."
+    verdict = render.verdict({"text/plain": plain,
+                              "text/html": f'<span style="color:#1a7f37">{plain}</span>'})
+    assert verdict["text/plain"] == "正确：C. 打乱只对训练有帮助。"
 
 
 # --- the translation files' rules, each broken on purpose -----------------------------------------

@@ -8,8 +8,10 @@
 A question is a `Choice` (one letter among A, B, C, ...) or a `Number`. Both are `Exercise`s, so
 they have the exercises' three outcomes, their display, and their promise never to raise. Each
 chapter's questions sit in `quizN.py`, one definition per question: its text, its choices, the right
-one, and why each other choice is wrong. The notebook's questionnaire cells are rendered from that
-one source by `cells(quizN)` and put before the Summary by `insert` (the command
+one, and why each other choice is wrong. Every text there is an English message marked `N_("...")`:
+a question keeps its English and shows each text in the learner's language (`_()`), so its checks,
+hint, solution and cells speak Chinese under COURSE_LANG=zh. The notebook's questionnaire cells are
+rendered from that one source by `cells(quizN)` and put before the Summary by `insert` (the command
 `python -m course_utils.exercises.questionnaire notebooks/01_data.ipynb quiz1` refreshes them after
 a question changed); tests/test_exercises.py proves that every notebook shows exactly them.
 """
@@ -31,7 +33,28 @@ _INTRO = N_("Answer in the next cell: a letter in quotes for a choice (`\"B\"`),
             "question 1.")
 
 
-class Choice(Exercise):
+class _Question(Exercise):
+    """What the two kinds of question share: the name (which verdicts show) and the hint are
+    English messages, shown in the learner's language; the object keeps the English."""
+
+    @property
+    def name(self) -> str:
+        return _(self._name)
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = value
+
+    @property
+    def _hints(self) -> list[str]:  # what Exercise.hint prints
+        return [_(hint) for hint in self._english_hints]
+
+    @_hints.setter
+    def _hints(self, value: list[str]) -> None:
+        self._english_hints = value
+
+
+class Choice(_Question):
     """A multiple-choice question: one right letter, and for every other letter why it is wrong."""
 
     def __init__(self, name: str, question: str, choices: dict[str, str], answer: str,
@@ -47,8 +70,9 @@ class Choice(Exercise):
     def _check(self, answer) -> str:
         letter = self._letter(answer)
         if letter == self.right:
-            return f"{letter}. {self.explanation}"
-        raise Wrong(_("{letter} is not right: {why}").format(letter=letter, why=self.why[letter]))
+            return _(_RIGHT).format(letter=letter, explanation=_(self.explanation))
+        raise Wrong(_("{letter} is not right: {why}").format(letter=letter,
+                                                             why=_(self.why[letter])))
 
     def _letter(self, answer) -> str:
         letters = ", ".join(self.choices)
@@ -60,7 +84,7 @@ class Choice(Exercise):
             if bare in self.choices:
                 return bare
             for letter, choice in self.choices.items():  # the text of a choice, pasted
-                if _words(text) == _words(choice):
+                if _words(text) in (_words(choice), _words(_(choice))):
                     return letter
             parts = [p for p in re.split(r"[\s,;/&+]+|\band\b|\bor\b", bare, flags=re.I) if p]
             if len(parts) > 1 and all(p in self.choices for p in parts) or (
@@ -92,16 +116,16 @@ class Choice(Exercise):
     def solution(self) -> None:
         """Print the answer, the text of the right choice and why it is right."""
         print(_("Solution:\n{solution}").format(solution=self.solution_source()))
-        print(f"{self.right}. {self.choices[self.right]}")
-        print(_("Why: {explanation}").format(explanation=self.explanation))
+        print(_(_RIGHT).format(letter=self.right, explanation=_(self.choices[self.right])))
+        print(_("Why: {explanation}").format(explanation=_(self.explanation)))
 
     def markdown(self, number: int) -> str:
-        lines = [f"**{number}.** {self.question}", ""]
-        lines += [f"- **{letter}.** {text}" for letter, text in self.choices.items()]
+        lines = [f"**{number}.** {_(self.question)}", ""]
+        lines += [f"- **{letter}.** {_(text)}" for letter, text in self.choices.items()]
         return "\n".join(lines)
 
 
-class Number(Exercise):
+class Number(_Question):
     """A question answered with a number; known wrong numbers get their own explanation."""
 
     def __init__(self, name: str, question: str, expected: float, known: dict[float, str],
@@ -113,20 +137,23 @@ class Number(Exercise):
                          solution=solution or f"{variable} = {expected!r}", answer=variable)
 
     def _check(self, answer) -> str:
-        expect_number(answer, self.expected, self.what, self.known, rel=self.rel)
-        return self.explanation
+        expect_number(answer, self.expected, _(self.what),
+                      {value: _(why) for value, why in self.known.items()}, rel=self.rel)
+        return _(self.explanation)
 
     def solution(self) -> None:
         """Print the answer and why."""
         print(_("Solution:\n{solution}").format(solution=self.solution_source()))
-        print(_("Why: {explanation}").format(explanation=self.explanation))
+        print(_("Why: {explanation}").format(explanation=_(self.explanation)))
 
     def markdown(self, number: int) -> str:
         return _("**{number}.** {question} *(a number)*").format(number=number,
-                                                               question=self.question)
+                                                               question=_(self.question))
 
 
 _ONE_LETTER = N_("choose one letter: exactly one choice is right.")
+# The right choice's letter and why it is right (a verdict), or the choice's text (the solution).
+_RIGHT = N_("{letter}. {explanation}")
 
 
 def _fill(text: str) -> str:

@@ -68,9 +68,10 @@ def marked(root: Path = PACKAGE) -> tuple[dict[str, Message], list[str]]:
                 message = found.setdefault(msgid, Message(msgid, args[1].value if count == 2
                                                           else None))
                 message.where.append((rel, node.lineno))
-            elif node.func.id == "_" and len(args) == 1 and isinstance(args[0], ast.Name | ast.Call
-                                                                     | ast.Subscript):
-                continue  # _(CONSTANT), _(tip), _(_VERDICTS[x]): the constant is marked with N_
+            elif node.func.id == "_" and len(args) == 1 and isinstance(
+                    args[0], ast.Name | ast.Attribute | ast.Call | ast.Subscript):
+                # _(CONSTANT), _(tip), _(_VERDICTS[x]), _(self.question): marked with N_ where made
+                continue
             else:
                 bad.append(f"{rel}:{node.lineno}: {node.func.id}() needs string literals "
                            "(a message with named fields, formatted after translation)")

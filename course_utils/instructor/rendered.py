@@ -13,8 +13,9 @@ kernel printed is kept as it was wherever no message matches.
 Only two kinds of output are rewritten: a check's verdict (the coloured `display_data` that
 `Result.show` makes: its text and its HTML) and whole lines of printed text that match a message
 with at least `MIN_LITERAL` characters of its own (short fragments such as "a {type}" would match
-ordinary output). nbval on notebooks/zh/01_data.ipynb proves that the result is what the kernel
-prints; tests/test_zh.py proves it for every questionnaire's verdicts.
+ordinary output); a shorter message matches only where a field holds a message of its own (a right
+choice's `{letter}. {explanation}`). nbval on notebooks/zh/01_data.ipynb proves that the result is
+what the kernel prints; tests/test_zh.py proves it for every questionnaire's verdicts.
 """
 
 from __future__ import annotations
@@ -92,12 +93,12 @@ class Renderer:
         if text in self.exact:
             return self.exact[text]
         for made in among if among is not None else self.templates:
-            if among is None and made.literal < MIN_LITERAL:
-                continue
             match = made.regex.fullmatch(text)
-            if match:
-                values = {k: self.message(v) or v for k, v in match.groupdict().items()}
-                return fill(made.msgstr, values)
+            if not match or among is None and made.literal < MIN_LITERAL and not any(
+                    value in self.exact for value in match.groupdict().values()):
+                continue  # a short message, such as "a {type}", matches only around a message
+            values = {k: self.message(v) or v for k, v in match.groupdict().items()}
+            return fill(made.msgstr, values)
         return None
 
     def text(self, printed: str) -> str:
