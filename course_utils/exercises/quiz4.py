@@ -88,8 +88,8 @@ q4 = Number(
 q5 = Choice(
     N_("Chapter 4 questionnaire, question 5 (reading the lesson's curves)"),
     question=N_("After three epochs with the lesson's recipe both losses fall slowly, and the "
-                "training accuracy (42 %) is below the validation accuracy (44 %), both well above "
-                "chance. What is the diagnosis?"),
+                "training accuracy (41.4 %) is no higher than the validation accuracy (41.7 %), "
+                "both well above chance. What is the diagnosis?"),
     choices={
         "A": N_("A bug: the labels are shuffled against the images."),
         "B": N_("Overfitting."),
@@ -102,7 +102,8 @@ q5 = Choice(
                  "move away from them."),
          "B": N_("overfitting shows as training doing much better than validation; here training "
                  "does not even fit its own images."),
-         "C": N_("easy data would be learned quickly; 44 % on four classes is far from learned.")},
+         "C": N_("easy data would be learned quickly; 41.7 % on four classes is far from "
+                 "learned.")},
     explanation=N_("Not broken, not overfitting: too slow. The cure is a better recipe (a larger "
                    "rate with warm-up), not patience."),
     hint=N_("Compare the training accuracy with the validation accuracy, and both with chance. "
