@@ -209,6 +209,11 @@ class Exercise:
         self._hints = [hints] if isinstance(hints, str) else list(hints)
         self._solution = solution
 
+    def title(self) -> str:
+        """The exercise's name in the learner's language (the chapters mark it with `N_`)."""
+        name = self.name
+        return _(name)
+
     def check(self, *answer, **named) -> Result:
         """Check the answer, show the verdict and return it (truthy when correct).
 
@@ -222,15 +227,15 @@ class Exercise:
         if named:  # check(answer=14): accept one answer by any name, explain anything else
             if answer or len(named) > 1:
                 return Result(WRONG, _("{name}: pass your answer alone, as in `check({answer})`.")
-                              .format(name=self.name, answer=self.answer))
+                              .format(name=self.title(), answer=self.answer))
             answer = tuple(named.values())
         if not answer or all(a is None or a is Ellipsis for a in answer):
             return Result(NOT_ATTEMPTED, _("{name}: fill in your answer, then run this cell "
-                                           "again.").format(name=self.name))
+                                           "again.").format(name=self.title()))
         if len(answer) > 1:  # check(21, 21), or check(x, y) for a function of (x, y)
             return Result(WRONG, _("{name}: you passed {count} answers; pass one, as in "
-                                   "`check({answer})`.").format(name=self.name, count=len(answer),
-                                                                answer=self.answer))
+                                   "`check({answer})`.").format(
+                                       name=self.title(), count=len(answer), answer=self.answer))
         try:
             with isolated():
                 message = self._checker(*answer)
@@ -240,7 +245,7 @@ class Exercise:
         except NotAttempted:
             return Result(NOT_ATTEMPTED, _("{name}: replace `raise NotImplementedError` with your "
                                            "code, then run this cell again.").format(
-                                               name=self.name))
+                                               name=self.title()))
         except Wrong as mistake:
             return Result(WRONG, safe_str(mistake, 2000))
         except LearnerError as wrapped:
@@ -265,9 +270,9 @@ class Exercise:
                            "a solution.", count).format(count=count))
             return
         more = _(" (more: .hint({next}))").format(next=number + 1) if number < count else ""
+        hint = self._hints[number - 1]  # marked with N_ where the exercise is defined
         print(_("Hint {number}/{count}: {hint}{more}").format(
-            number=number, count=count, hint=textwrap.dedent(self._hints[number - 1]).strip(),
-            more=more))
+            number=number, count=count, hint=textwrap.dedent(_(hint)).strip(), more=more))
 
     def solution(self) -> None:
         """Print the reference solution."""
