@@ -5,6 +5,7 @@ step with the code (every marked message has an entry, every entry a message, th
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import textwrap
 from pathlib import Path
@@ -15,17 +16,22 @@ import pytest
 from course_utils import i18n
 from course_utils.data.folders import ImageFolderDataset, resolve_data_dir
 from course_utils.data.images import DataError
-from course_utils.exercises import ch1, questionnaire, quiz1, quiz2, quiz4
-from course_utils.instructor import messages
+from course_utils.exercises import CHAPTERS, ch1, ch2, exercises, questionnaire, quiz1, quiz2, quiz4
+from course_utils.exercises.blocks import RefBasic
+from course_utils.instructor import messages, translation
 
 PACKAGE = Path(i18n.__file__).resolve().parent
 # The modules whose learner-facing messages go through the catalogue. Phase 2 of the Chinese
 # edition adds the rest (docs/maintainers.md, "Translating"): each module added here is held to it.
 CONVERTED = ["exercises/core.py", "exercises/questionnaire.py", "data/folders.py",
+             "exercises/checks.py", "exercises/blocks.py",
+             *(f"exercises/ch{n}.py" for n in range(1, 9)),
              *(f"exercises/quiz{n}.py" for n in range(1, 9))]
 # Calls whose text a learner reads: their string arguments must be marked messages (a question's
-# keyword arguments too, except the code a learner copies and the names of its variables).
-SHOWN = {"Wrong", "NotAttempted", "Result", "DataError", "print", "warn", "Choice", "Number"}
+# or an exercise's keyword arguments too, except the code a learner copies and the names of its
+# variables).
+SHOWN = {"Wrong", "NotAttempted", "Result", "DataError", "print", "warn", "Choice", "Number",
+         "Exercise"}
 NOT_SHOWN = {"solution", "variable", "answer"}
 QUIZ_FILES = {f"course_utils/exercises/quiz{n}.py" for n in range(1, 9)}
 
@@ -66,7 +72,7 @@ def test_english_by_default(monkeypatch, tmp_path, capsys):
 def test_chinese_with_course_lang_zh(zh, tmp_path, monkeypatch, capsys):
     assert i18n.language() == "zh"
     right, empty, wrong = ch1.q2.check(21), ch1.q2.check(None), quiz1.q1.check("A")
-    assert repr(right) == "正确：ceil(1000 / 48) = 21 batches; the last one has 40 images."
+    assert repr(right) == "正确：ceil(1000 / 48) = 21 个批次；最后一个有 40 张图像。"
     assert right and not wrong and not empty  # the verdict's truth does not depend on the language
     assert repr(empty).startswith("尚未作答：") and "请填入你的答案" in repr(empty)
     assert repr(wrong).startswith("不正确：A 不对：")
@@ -89,6 +95,73 @@ def test_chinese_with_course_lang_zh(zh, tmp_path, monkeypatch, capsys):
     shown = capsys.readouterr().out
     assert "提示 1/" in shown and "条提示：hint(1)" in shown and "参考答案：\n" in shown
     assert "原因：" in shown
+
+
+class _AddsAfterTheLastReLU(RefBasic):
+    """A learner's basic block with a typical mistake (the module is this test's, not the
+    package's, so the check does not refuse it as a library block)."""
+
+    def __init__(self, inplanes, planes, stride=1):
+        super().__init__(inplanes, planes, stride, mistake="relu_before_add")
+
+
+def test_the_exercises_checks_speak_the_learners_language(monkeypatch, capsys):
+    """A chapter's verdicts, the names of what was expected, the exercise's name and its hints
+    go through the catalogue: English by default, Chinese under COURSE_LANG=zh."""
+    monkeypatch.delenv(i18n.LANG_ENV, raising=False)
+    english = [repr(ch1.q2.check(20)), repr(ch1.q2.check("21")), repr(ch1.q2.check(None)),
+               repr(ch2.q2.check(_AddsAfterTheLastReLU))]
+    ch2.q2.hint()
+    assert english == [
+        "Incorrect: you rounded down: the last batch holds the remaining 40 images, and the "
+        "DataLoader keeps it (unless drop_last=True).",
+        "Incorrect: batches per epoch: you gave the text '21', not a number: remove the quotes.",
+        "Not attempted yet: Chapter 1, question 2 (batches per epoch): fill in your answer, then "
+        "run this cell again.",
+        "Incorrect: your block adds the shortcut after the final ReLU: add the shortcut to the BN "
+        "output first, then apply ReLU to the sum."]
+    hint = capsys.readouterr().out.splitlines()[-1]
+    assert hint.startswith("Hint 1/3: Two 3x3 convs, each followed by a BN")
+    monkeypatch.setenv(i18n.LANG_ENV, "zh")
+    chinese = [repr(ch1.q2.check(20)), repr(ch1.q2.check("21")), repr(ch1.q2.check(None)),
+               repr(ch2.q2.check(_AddsAfterTheLastReLU))]
+    ch2.q2.hint()
+    assert chinese == [
+        "不正确：你向下取整了：最后一个批次装着剩下的 40 张图像，DataLoader 会保留它（除非 "
+        "drop_last=True）。",
+        "不正确：每个 epoch 的批次数：你给的是文本 '21'，而不是数：请去掉引号。",
+        "尚未作答：第 1 章，第 2 题（每个 epoch 的批次数）：请填入你的答案，然后重新运行这个"
+        "单元格。",
+        "不正确：你的块在最后的 ReLU 之后才加上捷径：应先把捷径加到 BN 的输出上，再对和应用 ReLU。"]
+    hint = capsys.readouterr().out.splitlines()[-1]
+    assert hint.startswith("提示 1/3：两个 3x3 卷积，每个后面接一个 BN；")
+
+
+@functools.cache
+def _renderer() -> translation.Renderer:
+    return translation.renderer()
+
+
+EXERCISES = [(f"ch{c}.{q}", ex) for c, chapter in CHAPTERS.items()
+             for q, ex in exercises(chapter).items()]
+
+
+@pytest.mark.parametrize(("name", "ex"), EXERCISES, ids=[n for n, _ in EXERCISES])
+def test_the_stored_verdict_of_each_exercise_renders_as_the_chinese_kernel_shows_it(name, ex):
+    """The notebooks store each exercise's verdict on its solution in English; `make zh`
+    rewrites it with `Renderer`, and nbval then compares it with what the Chinese kernel shows.
+    Both must agree, in Chinese, for every exercise of every chapter."""
+    from test_exercises import solution_answer, verdict
+
+    answer = solution_answer(ex)
+    with i18n.using("en"):
+        english = repr(verdict(ex, answer)[0])
+    with i18n.using("zh"):
+        kernel = repr(verdict(ex, answer)[0])
+    assert english.startswith("Correct: ") and kernel.startswith("正确：")
+    render = _renderer()
+    assert render.message(english, render.verdicts) == kernel
+    assert kernel[3:] != english[9:], f"{name}: its message is not translated"
 
 
 @pytest.mark.parametrize(("value", "code"), [

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..i18n import N_, _
 from ..models.resnet import randomise_batch_norm as randomise_bn
 from .checks import as_module
 from .core import LearnerError, Wrong, call, safe_str
@@ -104,19 +105,21 @@ class RefPreAct(nn.Module):
         return out + identity
 
 
+# {mistake: message}; the messages are translated where they are shown (check_block)
 PREACT_MISTAKES = {
-    "relu_after_add": "a pre-activation block has no ReLU after the addition: return out + "
-                      "identity, so the shortcut carries x unchanged from block to block.",
-    "no_shortcut": "your block never adds the shortcut: add `identity` (x, or downsample(...)) at "
-                   "the end.",
-    "shortcut_from_pre": "the identity shortcut must carry x itself, not relu(bn1(x)): only the "
-                         "residual branch is pre-activated.",
-    "no_second_relu": "the second conv also gets BN then ReLU before it: conv2(relu(bn2(out))).",
-    "post_activation": "that is the original (v1) order, conv -> BN -> ReLU; v2 puts BN and ReLU "
-                       "before each conv and nothing after the addition.",
-    "no_first_relu": "the first conv also gets BN then ReLU before it: conv1(relu(bn1(x))).",
-    "stride_on_conv2": "the stride belongs on the first 3x3 conv (conv1), as in the basic block, "
-                       "not on conv2.",
+    "relu_after_add": N_("a pre-activation block has no ReLU after the addition: return out + "
+                         "identity, so the shortcut carries x unchanged from block to block."),
+    "no_shortcut": N_("your block never adds the shortcut: add `identity` (x, or downsample(...)) "
+                      "at the end."),
+    "shortcut_from_pre": N_("the identity shortcut must carry x itself, not relu(bn1(x)): only the "
+                            "residual branch is pre-activated."),
+    "no_second_relu": N_("the second conv also gets BN then ReLU before it: "
+                         "conv2(relu(bn2(out)))."),
+    "post_activation": N_("that is the original (v1) order, conv -> BN -> ReLU; v2 puts BN and "
+                          "ReLU before each conv and nothing after the addition."),
+    "no_first_relu": N_("the first conv also gets BN then ReLU before it: conv1(relu(bn1(x)))."),
+    "stride_on_conv2": N_("the stride belongs on the first 3x3 conv (conv1), as in the basic "
+                          "block, not on conv2."),
 }
 
 
@@ -133,13 +136,13 @@ def finish(out, identity, relu, mistake: str) -> torch.Tensor:
 
 
 BLOCK_MISTAKES = {
-    "relu_before_add": "your block adds the shortcut after the final ReLU: add the shortcut to the "
-                       "BN output first, then apply ReLU to the sum.",
-    "double_relu": "your block applies ReLU to the residual branch before adding the shortcut; "
-                   "the last BN output goes into the addition without a ReLU.",
-    "no_final_relu": "your block has no ReLU after the addition: return relu(out + identity).",
-    "no_shortcut": "your block never adds the shortcut: it is a plain block. "
-                   "Add `identity` (x, or downsample(x)) before the last ReLU.",
+    "relu_before_add": N_("your block adds the shortcut after the final ReLU: add the shortcut to "
+                          "the BN output first, then apply ReLU to the sum."),
+    "double_relu": N_("your block applies ReLU to the residual branch before adding the shortcut; "
+                      "the last BN output goes into the addition without a ReLU."),
+    "no_final_relu": N_("your block has no ReLU after the addition: return relu(out + identity)."),
+    "no_shortcut": N_("your block never adds the shortcut: it is a plain block. Add `identity` (x, "
+                      "or downsample(x)) before the last ReLU."),
 }
 
 
@@ -149,26 +152,31 @@ def batch_norm_settings(mine: nn.Module) -> None:
         if not isinstance(m, nn.modules.batchnorm._BatchNorm):
             continue
         label = name if any(c.isalpha() for c in name) else (
-            f"your BatchNorm (layer {name})" if name else "your BatchNorm")
+            _("your BatchNorm (layer {name})").format(name=name) if name else _("your BatchNorm"))
         momentum, eps = m.momentum, m.eps
         if not m.track_running_stats:
-            raise Wrong(f"{label} has track_running_stats=False: it keeps no running averages, "
-                        "so in eval mode it still normalises with each batch's own statistics (a "
-                        "prediction would depend on the other images of its batch). Keep the "
-                        "default.")
+            raise Wrong(_("{label} has track_running_stats=False: it keeps no running averages, "
+                          "so in eval mode it still normalises with each batch's own statistics "
+                          "(a prediction would depend on the other images of its batch). Keep the "
+                          "default.").format(label=label))
         if momentum != 0.1:
             if isinstance(momentum, int | float) and momentum > 0.5:
-                raise Wrong(f"{label} has momentum={momentum}, the Keras meaning (keep "
-                            f"{momentum:.0%} of the old average). In PyTorch momentum is the "
-                            f"weight of the *new* batch, so {momentum} almost replaces the running "
-                            "averages at every batch: Keras's 0.99 is PyTorch's 0.01. Leave "
-                            "PyTorch's default, 0.1.")
-            raise Wrong(f"{label} has momentum={momentum!r}; torchvision's blocks keep PyTorch's "
-                        "default, 0.1 (the weight of each new batch in the running averages).")
+                raise Wrong(_("{label} has momentum={momentum}, the Keras meaning (keep "
+                              "{momentum:.0%} of the old average). In PyTorch momentum is the "
+                              "weight of the *new* batch, so {momentum} almost replaces the "
+                              "running averages at every batch: Keras's 0.99 is PyTorch's 0.01. "
+                              "Leave PyTorch's default, 0.1.").format(label=label,
+                                                                      momentum=momentum))
+            raise Wrong(_("{label} has momentum={momentum!r}; torchvision's blocks keep PyTorch's "
+                          "default, 0.1 (the weight of each new batch in the running averages).")
+                        .format(label=label, momentum=momentum))
+        if eps == 1e-3:
+            raise Wrong(_("{label} has eps={eps!r} (Keras uses 1e-3); PyTorch and torchvision use "
+                          "1e-5, and the outputs differ with another eps.").format(label=label,
+                                                                                  eps=eps))
         if eps != 1e-5:
-            raise Wrong(f"{label} has eps={eps!r}{' (Keras uses 1e-3)' if eps == 1e-3 else ''}; "
-                        "PyTorch and torchvision use 1e-5, and the outputs differ with another "
-                        "eps.")
+            raise Wrong(_("{label} has eps={eps!r}; PyTorch and torchvision use 1e-5, and the "
+                          "outputs differ with another eps.").format(label=label, eps=eps))
 
 
 def layout_difference(mine: nn.Module, reference: nn.Module) -> str | None:
@@ -181,27 +189,32 @@ def layout_difference(mine: nn.Module, reference: nn.Module) -> str | None:
         other = theirs[name]
         if type(other) is not type(ours):
             continue
-        label = "the projection's 1x1 conv" if "downsample" in name else name
+        label = _("the projection's 1x1 conv") if "downsample" in name else name
 
         def pair(v):
             return tuple(v) if isinstance(v, tuple | list) else (v, v)
         if pair(other.kernel_size) != pair(ours.kernel_size):
-            return f"{label} has a {pair(other.kernel_size)[0]}x{pair(other.kernel_size)[1]} " \
-                   f"kernel; expected {pair(ours.kernel_size)[0]}x{pair(ours.kernel_size)[1]}."
+            (kh, kw), (wh, ww) = pair(other.kernel_size), pair(ours.kernel_size)
+            return _("{label} has a {kh}x{kw} kernel; expected {wh}x{ww}.").format(
+                label=label, kh=kh, kw=kw, wh=wh, ww=ww)
         if pair(other.stride) != pair(ours.stride):
+            theirs_stride, our_stride = pair(other.stride)[0], pair(ours.stride)[0]
             if "downsample" in name:
-                return (f"{label} has stride {pair(other.stride)[0]}; the shortcut and the branch "
-                        "have different shapes when added: the projection takes the block's "
-                        f"stride ({pair(ours.stride)[0]}) too.")
-            if pair(ours.stride)[0] == 1:
-                return (f"{name} has stride {pair(other.stride)[0]}, but only one conv of the "
-                        "block takes the stride; this one keeps stride 1.")
-            return (f"{name} has stride {pair(other.stride)[0]}; it is the conv that takes the "
-                    f"block's stride (here {pair(ours.stride)[0]}): pass stride=stride.")
+                return _("{label} has stride {stride}; the shortcut and the branch have different "
+                         "shapes when added: the projection takes the block's stride ({expected}) "
+                         "too.").format(label=label, stride=theirs_stride, expected=our_stride)
+            if our_stride == 1:
+                return _("{name} has stride {stride}, but only one conv of the block takes the "
+                         "stride; this one keeps stride 1.").format(name=name,
+                                                                    stride=theirs_stride)
+            return _("{name} has stride {stride}; it is the conv that takes the block's stride "
+                     "(here {expected}): pass stride=stride.").format(
+                         name=name, stride=theirs_stride, expected=our_stride)
         if pair(other.padding) != pair(ours.padding):
             k = pair(ours.kernel_size)[0]
-            return (f"{name} has padding={pair(other.padding)[0]}: a {k}x{k} conv keeps the size "
-                    f"with padding={k // 2}.")
+            return _("{name} has padding={padding}: a {k}x{k} conv keeps the size with "
+                     "padding={half}.").format(name=name, padding=pair(other.padding)[0], k=k,
+                                                half=k // 2)
     return None
 
 
@@ -221,9 +234,10 @@ def check_running_stats(mine: nn.Module, reference: nn.Module, x: torch.Tensor, 
         if key.endswith(("running_mean", "running_var")) and not torch.allclose(
                 theirs[key].float(), ours.float(), atol=1e-5, rtol=1e-4):
             batch_norm_settings(mine)
-            raise Wrong(f"{what}: after one training-mode forward its BatchNorm running averages "
-                        f"({key}) differ from the reference's: each BatchNorm runs once per "
-                        "forward, with PyTorch's default settings.")
+            raise Wrong(_("{what}: after one training-mode forward its BatchNorm running "
+                          "averages ({key}) differ from the reference's: each BatchNorm runs once "
+                          "per forward, with PyTorch's default settings.").format(what=what,
+                                                                                  key=key))
 
 
 def load_weights(mine: nn.Module, reference: nn.Module, names_hint: str) -> None:
@@ -234,8 +248,9 @@ def load_weights(mine: nn.Module, reference: nn.Module, names_hint: str) -> None
     conv_bias = [k for k in extra if k.endswith(".bias") and k[:-5] + ".weight" in ours
                  and ours[k[:-5] + ".weight"].dim() == 4]
     if conv_bias:
-        raise Wrong(f"your convolutions have a bias ({conv_bias[0]}): use bias=False, the "
-                    "BatchNorm that follows adds its own shift (and would cancel the bias anyway).")
+        raise Wrong(_("your convolutions have a bias ({key}): use bias=False, the BatchNorm that "
+                      "follows adds its own shift (and would cancel the bias anyway).").format(
+                          key=conv_bias[0]))
     if any(k.endswith(("running_mean", "running_var")) for k in missing):
         batch_norm_settings(mine)
     for key, value in theirs.items():
@@ -243,28 +258,33 @@ def load_weights(mine: nn.Module, reference: nn.Module, names_hint: str) -> None
             raise Wrong(_shape_message(key, tuple(value.shape), tuple(ours[key].shape)))
     if (any(k.startswith("downsample") for k in missing)
             and any(k.startswith("downsample") for k in extra)):
-        raise Wrong("your shortcut's layers differ from what was asked: expected "
-                    f"{[k for k in ours if k.startswith('downsample')]}, got "
-                    f"{[k for k in theirs if k.startswith('downsample')]}.")
+        raise Wrong(_("your shortcut's layers differ from what was asked: expected {expected}, "
+                      "got {got}.").format(
+                          expected=[k for k in ours if k.startswith("downsample")],
+                          got=[k for k in theirs if k.startswith("downsample")]))
     if any(k.startswith("downsample.1") for k in missing) and not any(
             k.startswith("downsample.0") for k in missing):
-        raise Wrong("your projection shortcut has no BatchNorm: use "
-                    "nn.Sequential(conv1x1, nn.BatchNorm2d(...)) as `downsample`.")
+        raise Wrong(_("your projection shortcut has no BatchNorm: use "
+                      "nn.Sequential(conv1x1, nn.BatchNorm2d(...)) as `downsample`."))
     if any(k.startswith("downsample") for k in missing):
-        raise Wrong("no projection shortcut, but the channels or the size change here: add "
-                    "`downsample` (1x1 conv with the stride, then BatchNorm).")
+        raise Wrong(_("no projection shortcut, but the channels or the size change here: add "
+                      "`downsample` (1x1 conv with the stride, then BatchNorm)."))
     if any(k.startswith("downsample") for k in extra):
-        raise Wrong("you add a projection shortcut where the shapes already match: use the "
-                    "identity (`downsample = None`) when stride is 1 and the channels do not "
-                    "change" + (" (compare inplanes with planes * 4, the channels a bottleneck "
-                                "outputs, not with planes)." if hasattr(reference, "conv3")
-                                else "."))
+        if hasattr(reference, "conv3"):
+            raise Wrong(_("you add a projection shortcut where the shapes already match: use the "
+                          "identity (`downsample = None`) when stride is 1 and the channels do "
+                          "not change (compare inplanes with planes * 4, the channels a "
+                          "bottleneck outputs, not with planes)."))
+        raise Wrong(_("you add a projection shortcut where the shapes already match: use the "
+                      "identity (`downsample = None`) when stride is 1 and the channels do not "
+                      "change."))
     if any(k.endswith(("weight", "bias")) and k.split(".")[-2].startswith("bn")
            for k in missing) and not extra:
-        raise Wrong("a BatchNorm has no weight and bias: keep affine=True (the default).")
+        raise Wrong(_("a BatchNorm has no weight and bias: keep affine=True (the default)."))
     if missing or extra:
-        raise Wrong(f"the layers are not named as asked ({names_hint}); "
-                    f"missing {missing[:4]}, unexpected {extra[:4]}.")
+        raise Wrong(_("the layers are not named as asked ({names}); missing {missing}, "
+                      "unexpected {extra}.").format(names=names_hint, missing=missing[:4],
+                                                    extra=extra[:4]))
     for key, value in theirs.items():
         if value.shape != ours[key].shape:
             raise Wrong(_shape_message(key, tuple(value.shape), tuple(ours[key].shape)))
@@ -272,14 +292,18 @@ def load_weights(mine: nn.Module, reference: nn.Module, names_hint: str) -> None
 
 
 def _shape_message(key: str, got: tuple, want: tuple) -> str:
-    message = f"{key} has shape {got}; expected {want}: "
     if len(got) == 4 and got[2:] != want[2:]:
-        return message + ("the projection is a 1x1 conv." if key.startswith("downsample")
-                          else f"check the kernel size of that layer ({want[2]}x{want[3]}).")
+        if key.startswith("downsample"):
+            return _("{key} has shape {got}; expected {want}: the projection is a 1x1 conv.")\
+                .format(key=key, got=got, want=want)
+        return _("{key} has shape {got}; expected {want}: check the kernel size of that layer "
+                 "({kh}x{kw}).").format(key=key, got=got, want=want, kh=want[2], kw=want[3])
     if got and want and got[0] * 4 == want[0]:
-        return message + ("the last layers output planes * expansion channels: 4 times the "
-                          "width for a bottleneck.")
-    return message + "check the kernel size and the channels of that layer."
+        return _("{key} has shape {got}; expected {want}: the last layers output planes * "
+                 "expansion channels: 4 times the width for a bottleneck.").format(
+                     key=key, got=got, want=want)
+    return _("{key} has shape {got}; expected {want}: check the kernel size and the channels of "
+             "that layer.").format(key=key, got=got, want=want)
 
 
 def _matches(got: torch.Tensor, module: nn.Module, x: torch.Tensor) -> bool:
@@ -315,12 +339,16 @@ def _compare(mine, reference, x, variants, what, order_hint) -> None:
         with torch.no_grad():
             got = call(mine, x.clone())
             want = reference(x.clone())
+        if got is None:
+            raise Wrong(_("forward returned NoneType, not a tensor: did you forget `return`?"))
         if not isinstance(got, torch.Tensor):
-            raise Wrong(f"forward returned {type(got).__name__}, not a tensor"
-                        + (": did you forget `return`?" if got is None else "."))
+            raise Wrong(_("forward returned {type}, not a tensor.").format(
+                type=type(got).__name__))
         if got.shape != want.shape:
-            raise Wrong(f"{what} output shape is {tuple(got.shape)}; expected {tuple(want.shape)} "
-                        f"for an input of shape {tuple(x.shape)}.")
+            raise _ShapeMismatch(_("{what} output shape is {got}; expected {want} for an input of "
+                                   "shape {input}.").format(what=what, got=tuple(got.shape),
+                                                            want=tuple(want.shape),
+                                                            input=tuple(x.shape)))
         if torch.allclose(got, want, atol=1e-5, rtol=1e-4):
             continue
         with torch.no_grad():
@@ -328,43 +356,58 @@ def _compare(mine, reference, x, variants, what, order_hint) -> None:
                 if _matches(got, variant, x):
                     raise Wrong(message)
         batch_norm_settings(mine)
-        raise Wrong(f"{what} gives other numbers than the reference with the same weights "
-                    f"(in {mode} mode; largest difference {(got - want).abs().max():.3g}). "
-                    f"{order_hint}")
+        difference = float((got - want).abs().max())
+        if mode == "eval":
+            raise Wrong(_("{what} gives other numbers than the reference with the same weights (in "
+                          "eval mode; largest difference {difference:.3g}). {hint}").format(
+                              what=what, difference=difference, hint=order_hint))
+        raise Wrong(_("{what} gives other numbers than the reference with the same weights (in "
+                      "train mode; largest difference {difference:.3g}). {hint}").format(
+                          what=what, difference=difference, hint=order_hint))
+
+
+class _ShapeMismatch(Wrong):
+    """The learner's module gives an output of another shape than the reference's."""
 
 
 def check_gradient(mine: nn.Module, reference: nn.Module, x: torch.Tensor, what: str) -> None:
     """Gradients must reach the input through both paths, as in the reference."""
-    xs = [x.clone().requires_grad_() for _ in range(2)]
+    xs = [x.clone().requires_grad_() for _copy in range(2)]
     mine.train()
     reference.train()
     out = call(mine, xs[0])
     call(out.square().sum().backward)
     reference(xs[1]).square().sum().backward()
     if xs[0].grad is None or not torch.allclose(xs[0].grad, xs[1].grad, atol=1e-4, rtol=1e-3):
-        raise Wrong(f"{what}: the output matches, but the gradient reaching the input does not; "
-                    "avoid tricks that cut the graph (e.g. `.data` or `.detach()`).")
+        raise Wrong(_("{what}: the output matches, but the gradient reaching the input does "
+                      "not; avoid tricks that cut the graph (e.g. `.data` or `.detach()`).")
+                    .format(what=what))
 
 
 def refuse_library_block(mine: nn.Module) -> None:
     module = type(mine).__module__
     if module.startswith(("torchvision", "course_utils")):
-        raise Wrong(f"you handed in {type(mine).__name__} from {module}: the exercise is to write "
-                    "the block yourself.")
+        raise Wrong(_("you handed in {name} from {module}: the exercise is to write the block "
+                      "yourself.").format(name=type(mine).__name__, module=module))
 
 
 def check_block(learner, reference_cls, configs, extra_mistakes: dict[str, str], names: str,
-                order_hint: str = "Check the order: conv, BN, ReLU, ..., add the shortcut, then "
-                                  "ReLU.",
+                order_hint: str = N_("Check the order: conv, BN, ReLU, ..., add the shortcut, "
+                                     "then ReLU."),
                 mistakes: dict[str, str] | None = None, accepted: tuple[str, ...] = (),
-                projection: str = "downsample = 1x1 conv with the stride + BatchNorm",
-                done: str = "your block matches torchvision's, in train and eval mode, forward and "
-                            "backward.") -> str:
+                projection: str = N_("downsample = 1x1 conv with the stride + BatchNorm"),
+                done: str = N_("your block matches torchvision's, in train and eval mode, forward "
+                               "and backward.")) -> str:
     """Build the learner's block for each (inplanes, planes, stride) and compare with the reference.
 
     The configurations must change the channels at stride 1, the stride at equal channels, and
-    both together, so that a projection rule testing only one of them cannot pass.
+    both together, so that a projection rule testing only one of them cannot pass. The texts
+    (`names`, `order_hint`, `projection`, `done` and the mistakes' messages) are messages marked
+    with `N_`, translated here.
     """
+    names, order_hint, projection, done = _(names), _(order_hint), _(projection), _(done)
+    messages = {mistake: _(message) for mistake, message in {
+        **(BLOCK_MISTAKES if mistakes is None else mistakes), **extra_mistakes}.items()}
     for inplanes, planes, stride in configs:
         mine = as_module(learner, inplanes, planes, stride)
         refuse_library_block(mine)
@@ -372,8 +415,7 @@ def check_block(learner, reference_cls, configs, extra_mistakes: dict[str, str],
         randomise_bn(reference, seed=inplanes + 7 * planes + stride)
         load_weights(mine, reference, names)
         variants = {}
-        for mistake, message in {**(BLOCK_MISTAKES if mistakes is None else mistakes),
-                                 **extra_mistakes}.items():
+        for mistake, message in messages.items():
             variant = reference_cls(inplanes, planes, stride, mistake=mistake)
             variant.load_state_dict(reference.state_dict())
             variants[message] = variant
@@ -392,15 +434,16 @@ def check_block(learner, reference_cls, configs, extra_mistakes: dict[str, str],
             if "size of tensor" in error or "must match" in error:
                 layout = layout_difference(mine, reference)
                 if layout:
-                    raise Wrong(f"{what}: {layout}") from None
-                raise Wrong(f"{what}: the shortcut and the branch have different shapes when added "
-                            f"({error}). When the stride is not 1 or the channels change, the "
-                            f"shortcut needs a projection: {projection}.") from None
+                    raise Wrong(_("{what}: {problem}").format(what=what, problem=layout)) from None
+                raise Wrong(_("{what}: the shortcut and the branch have different shapes when "
+                              "added ({error}). When the stride is not 1 or the channels change, "
+                              "the shortcut needs a projection: {projection}.").format(
+                                  what=what, error=error, projection=projection)) from None
             raise
-        except Wrong as mistake:
+        except _ShapeMismatch:
             layout = layout_difference(mine, reference)
-            if layout and "output shape is" in safe_str(mistake):
-                raise Wrong(f"{what}: {layout}") from None
+            if layout:
+                raise Wrong(_("{what}: {problem}").format(what=what, problem=layout)) from None
             raise
         check_gradient(mine, reference, x, what)
         check_running_stats(mine, reference, x, what)

@@ -8,38 +8,42 @@ import itertools
 import torch
 from torch import nn
 
+from ..i18n import N_, _
 from .blocks import randomise_bn
 from .checks import as_module, as_number, expect_number, params
-from .core import Exercise, LearnerError, Wrong, call, describe, safe_str
+from .core import Exercise, LearnerError, Wrong, call, describe, returned_none, safe_str
 
 # ----------------------------------------------------------------------- q1: the shape after layer3
 
 
 def _as_shape(answer) -> tuple:
-    example = "expected a shape such as (1, 64, 40, 40)"
     if isinstance(answer, torch.Tensor) and answer.dim() >= 2:
-        raise Wrong(f"you passed a tensor of shape {tuple(answer.shape)} itself; pass its shape, "
-                    "`out.shape`, or write the four numbers.")
+        raise Wrong(_("you passed a tensor of shape {shape} itself; pass its shape, `out.shape`, "
+                      "or write the four numbers.").format(shape=tuple(answer.shape)))
     if callable(answer) and getattr(answer, "__name__", "") in ("size", "shape"):
-        raise Wrong("you passed the method `size` itself: call it, `out.size()`, or use "
-                    "`out.shape`.")
+        raise Wrong(_("you passed the method `size` itself: call it, `out.size()`, or use "
+                      "`out.shape`."))
     if isinstance(answer, str | bytes) or not hasattr(answer, "__iter__"):
-        raise Wrong(f"{example}, got {describe(answer)}.")
+        raise Wrong(_("expected a shape such as (1, 64, 40, 40), got {value}.").format(
+            value=describe(answer)))
     try:
         values = list(itertools.islice(iter(answer), 9))
     except Exception:  # noqa: BLE001 - whatever iterating the learner's object raises
-        raise Wrong(f"{example}, got {describe(answer)}.") from None
+        raise Wrong(_("expected a shape such as (1, 64, 40, 40), got {value}.").format(
+            value=describe(answer))) from None
     if len(values) > 8:
-        raise Wrong(f"{example}: four numbers (N, C, H, W); yours has more.")
+        raise Wrong(_("expected a shape such as (1, 64, 40, 40): four numbers (N, C, H, W); yours "
+                      "has more."))
     shape = []
     for v in values:
         try:
-            number = as_number(v, "each size in the shape")
+            number = as_number(v, _("each size in the shape"))
         except Wrong:
-            raise Wrong(f"{example}, got {describe(answer)}.") from None
+            raise Wrong(_("expected a shape such as (1, 64, 40, 40), got {value}.").format(
+                value=describe(answer))) from None
         if not number.is_integer():
-            raise Wrong(f"a size is a whole number; your shape holds {number:g} (use // for "
-                        "integer division).")
+            raise Wrong(_("a size is a whole number; your shape holds {number:g} (use // for "
+                          "integer division).").format(number=number))
         shape.append(int(number))
     return tuple(shape)
 
@@ -47,39 +51,42 @@ def _as_shape(answer) -> tuple:
 def _check_layer3_shape(answer) -> str:
     shape = _as_shape(answer)
     known = {
-        (1, 256, 10, 10): "256 is the width of the 3x3 convs inside layer3; a bottleneck outputs "
-                          "4 times that (expansion = 4).",
-        (1, 1024, 20, 20): "layer3 halves the size once more: 160 -> 80 (stem conv) -> 40 "
-                           "(max-pool) -> 40 (layer1) -> 20 (layer2) -> 10 (layer3).",
-        (1, 512, 20, 20): "that is the output of layer2; layer3 doubles the channels and halves "
-                          "the size.",
-        (1, 2048, 5, 5): "that is the output of layer4, the last stage.",
-        (1024, 10, 10): "keep the batch dimension in front: the input has shape (1, 3, 160, 160).",
-        (1, 1024, 14, 14): "that is the shape for a 224x224 image (the table above); this image is "
-                           "160x160.",
-        (1, 10, 10, 1024): "PyTorch orders a batch (N, C, H, W): the channels come before the "
-                           "height and width (channels-last is TensorFlow's order).",
-        (1024, 1, 10, 10): "the batch dimension comes first, then the channels: (N, C, H, W).",
-        (1, 1024, 5, 5): "5 x 5 is the size after layer4; layer3 is the third stage: the stem "
-                         "divides 160 by 4, layer2 and layer3 halve it once each.",
-        (1, 1024, 40, 40): "the stem already divides the size by 4 (a stride-2 conv, then a "
-                           "stride-2 max-pool), before layer2 and layer3 halve it again.",
+        (1, 256, 10, 10): _("256 is the width of the 3x3 convs inside layer3; a bottleneck "
+                            "outputs 4 times that (expansion = 4)."),
+        (1, 1024, 20, 20): _("layer3 halves the size once more: 160 -> 80 (stem conv) -> 40 "
+                             "(max-pool) -> 40 (layer1) -> 20 (layer2) -> 10 (layer3)."),
+        (1, 512, 20, 20): _("that is the output of layer2; layer3 doubles the channels and halves "
+                            "the size."),
+        (1, 2048, 5, 5): _("that is the output of layer4, the last stage."),
+        (1024, 10, 10): _("keep the batch dimension in front: the input has shape (1, 3, 160, "
+                          "160)."),
+        (1, 1024, 14, 14): _("that is the shape for a 224x224 image (the table above); this image "
+                             "is 160x160."),
+        (1, 10, 10, 1024): _("PyTorch orders a batch (N, C, H, W): the channels come before the "
+                             "height and width (channels-last is TensorFlow's order)."),
+        (1024, 1, 10, 10): _("the batch dimension comes first, then the channels: (N, C, H, W)."),
+        (1, 1024, 5, 5): _("5 x 5 is the size after layer4; layer3 is the third stage: the stem "
+                           "divides 160 by 4, layer2 and layer3 halve it once each."),
+        (1, 1024, 40, 40): _("the stem already divides the size by 4 (a stride-2 conv, then a "
+                             "stride-2 max-pool), before layer2 and layer3 halve it again."),
     }
     if shape != (1, 1024, 10, 10):
         if shape not in known and len(shape) == 4 and shape[2] != shape[3]:
-            raise Wrong(f"{shape}: the image is square (160 x 160) and every layer treats height "
-                        "and width alike, so they stay equal.")
-        raise Wrong(known.get(shape, f"{shape} is not right; follow the size stage by stage."))
-    return "(1, 1024, 10, 10): 256 * 4 channels at 1/16 of the input size."
+            raise Wrong(_("{shape}: the image is square (160 x 160) and every layer treats height "
+                          "and width alike, so they stay equal.").format(shape=shape))
+        raise Wrong(known.get(shape) or _("{shape} is not right; follow the size stage by stage.")
+                    .format(shape=shape))
+    return _("(1, 1024, 10, 10): 256 * 4 channels at 1/16 of the input size.")
 
 
 q1 = Exercise(
-    "Chapter 3, question 1 (the shape after layer3)", _check_layer3_shape,
-    hints=["The shape is (N, C, H, W). Follow H and W through the stem and the stages, then C.",
-           "The stem halves the size twice (conv stride 2, max-pool stride 2); layer1 keeps it; "
-           "layer2, layer3 and layer4 each halve it.",
-           "Section 2's table follows a 224x224 image through the same layers: read off how many "
-           "times smaller than the input layer3's map is, and how many channels it has."],
+    N_("Chapter 3, question 1 (the shape after layer3)"), _check_layer3_shape,
+    hints=[N_("The shape is (N, C, H, W). Follow H and W through the stem and the stages, then "
+              "C."),
+           N_("The stem halves the size twice (conv stride 2, max-pool stride 2); layer1 keeps it; "
+              "layer2, layer3 and layer4 each halve it."),
+           N_("Section 2's table follows a 224x224 image through the same layers: read off how "
+              "many times smaller than the input layer3's map is, and how many channels it has.")],
     solution="layer3_shape = (1, 256 * 4, 160 // 16, 160 // 16)",
     answer="layer3_shape")
 
@@ -90,18 +97,18 @@ def _family() -> dict:
     """{parameter count of a 1000-class model: message} for the near misses of ResNet-26."""
     from ..models.resnet import BasicBlock, Bottleneck, ResNet
 
-    near = {(BasicBlock, (2, 2, 2, 2)): "that is ResNet-18: basic blocks have 2 convs, bottlenecks "
-                                        "3.",
-            (Bottleneck, (3, 4, 6, 3)): "that is ResNet-50: count the layers, 1 + 3 x blocks + 1 = "
-                                        "26.",
-            (BasicBlock, (3, 4, 6, 3)): "that is ResNet-34: basic blocks have 2 convs, and 16 "
-                                        "blocks give 1 + 2 x 16 + 1 = 34 layers.",
-            (BasicBlock, (3, 3, 3, 3)): "basic blocks with 12 blocks give 1 + 2 x 12 + 1 = 26 "
-                                        "layers, but the exercise asks for bottlenecks.",
-            (Bottleneck, (3, 3, 3, 3)): "12 bottlenecks give 1 + 3 x 12 + 1 = 38 layers: the 3 "
-                                        "convs of a bottleneck all count.",
-            (Bottleneck, (1, 1, 1, 1)): "4 bottlenecks give 1 + 3 x 4 + 1 = 14 layers; 26 needs "
-                                        "8 of them."}
+    near = {(BasicBlock, (2, 2, 2, 2)): _("that is ResNet-18: basic blocks have 2 convs, "
+                                          "bottlenecks 3."),
+            (Bottleneck, (3, 4, 6, 3)): _("that is ResNet-50: count the layers, 1 + 3 x blocks + "
+                                          "1 = 26."),
+            (BasicBlock, (3, 4, 6, 3)): _("that is ResNet-34: basic blocks have 2 convs, and 16 "
+                                          "blocks give 1 + 2 x 16 + 1 = 34 layers."),
+            (BasicBlock, (3, 3, 3, 3)): _("basic blocks with 12 blocks give 1 + 2 x 12 + 1 = 26 "
+                                          "layers, but the exercise asks for bottlenecks."),
+            (Bottleneck, (3, 3, 3, 3)): _("12 bottlenecks give 1 + 3 x 12 + 1 = 38 layers: the 3 "
+                                          "convs of a bottleneck all count."),
+            (Bottleneck, (1, 1, 1, 1)): _("4 bottlenecks give 1 + 3 x 4 + 1 = 14 layers; 26 needs "
+                                          "8 of them.")}
     counts = {}
     with torch.device("meta"):
         for (block, layers), message in near.items():
@@ -117,35 +124,38 @@ def _uneven_stages(model: nn.Module) -> None:
     counts = [len(stage) for stage in stages]
     kinds = {type(block).__name__ for stage in stages for block in stage}
     if kinds == {"Bottleneck"} and sum(counts) == 8:
-        raise Wrong(f"8 bottlenecks do make 1 + 3 x 8 + 1 = 26 layers, but yours are spread "
-                    f"{counts}; ResNet-26 puts the same number in each stage: [2, 2, 2, 2].")
+        raise Wrong(_("8 bottlenecks do make 1 + 3 x 8 + 1 = 26 layers, but yours are spread "
+                      "{counts}; ResNet-26 puts the same number in each stage: [2, 2, 2, 2].")
+                    .format(counts=counts))
 
 
 def _check_resnet26(my_resnet26) -> str:
     from ..models.resnet import Bottleneck, ResNet
 
     if not callable(my_resnet26):
-        raise Wrong("my_resnet26 should be a function of num_classes that returns the model.")
+        raise Wrong(_("my_resnet26 should be a function of num_classes that returns the "
+                      "model."))
     with torch.device("meta"):  # counting needs only shapes: no memory, no initialisation
         model = as_module(my_resnet26, 1000)
     if type(model).__module__.startswith("torchvision"):
-        raise Wrong("use the course's ResNet class (from course_utils.models.resnet), as the "
-                    "exercise asks.")
+        raise Wrong(_("use the course's ResNet class (from course_utils.models.resnet), as the "
+                      "exercise asks."))
     with torch.device("meta"):
         expected = params(ResNet(Bottleneck, [2, 2, 2, 2]))
     count = params(model)
     if count != expected:
         _uneven_stages(model)
-        raise Wrong(_family().get(count, f"your model has {count:,} parameters; ResNet-26 has "
-                                         f"{expected:,}. Which block has 3 convs, and how many "
-                                         "blocks per stage give 26 layers?"))
+        raise Wrong(_family().get(count) or _(
+            "your model has {count:,} parameters; ResNet-26 has {expected:,}. Which block has 3 "
+            "convs, and how many blocks per stage give 26 layers?").format(count=count,
+                                                                          expected=expected))
     small = as_module(my_resnet26, 7)
     with torch.device("meta"):
         expected_small = params(ResNet(Bottleneck, [2, 2, 2, 2], num_classes=7))
     if params(small) != expected_small:
-        raise Wrong(f"my_resnet26(7) has {params(small):,} parameters, {expected_small:,} "
-                    "expected: pass num_classes on to the model, so that fc has one output per "
-                    "class.")
+        raise Wrong(_("my_resnet26(7) has {count:,} parameters, {expected:,} expected: pass "
+                      "num_classes on to the model, so that fc has one output per class.").format(
+                          count=params(small), expected=expected_small))
     # the reference takes the learner's weights: no second initialisation
     with torch.device("meta"):
         reference = ResNet(Bottleneck, [2, 2, 2, 2], num_classes=7)
@@ -153,8 +163,9 @@ def _check_resnet26(my_resnet26) -> str:
     try:
         reference.load_state_dict(call(small.state_dict))
     except RuntimeError as error:
-        raise Wrong(f"the right number of parameters, but your layers do not match the reference's "
-                    f"names and shapes: {str(error)[:300]}") from None
+        raise Wrong(_("the right number of parameters, but your layers do not match the "
+                      "reference's names and shapes: {error}").format(error=str(error)[:300])
+                    ) from None
     randomise_bn(reference, seed=3)
     call(small.load_state_dict, reference.state_dict())
     x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
@@ -163,20 +174,21 @@ def _check_resnet26(my_resnet26) -> str:
     with torch.no_grad():
         got, want = call(small, x), reference(x)
     if not isinstance(got, torch.Tensor) or got.shape != (1, 7):
-        raise Wrong(f"my_resnet26(7) outputs {getattr(got, 'shape', got)}; expected shape (1, 7).")
+        raise Wrong(_("my_resnet26(7) outputs {value}; expected shape (1, 7).").format(
+            value=getattr(got, "shape", got)))
     if not torch.allclose(got, want, atol=1e-4, rtol=1e-3):
-        raise Wrong("the weights load, but the outputs differ from the reference ResNet-26.")
-    return "bottlenecks [2, 2, 2, 2]: 1 + 8 x 3 + 1 = 26 layers with weights."
+        raise Wrong(_("the weights load, but the outputs differ from the reference ResNet-26."))
+    return _("bottlenecks [2, 2, 2, 2]: 1 + 8 x 3 + 1 = 26 layers with weights.")
 
 
 q2 = Exercise(
-    "Chapter 3, question 2 (ResNet-26 from the depth rule)", _check_resnet26,
-    hints=["The number in the name counts layers with weights on the main path: the stem conv, the "
-           "convs of every block, and fc. Which block type has 3 convs?",
-           "How many blocks do 26 layers leave for the four stages, once the stem conv and fc "
-           "are counted?",
-           "The course's ResNet class takes the block type and a list of four block counts, as in "
-           "RESNET_CONFIGS."],
+    N_("Chapter 3, question 2 (ResNet-26 from the depth rule)"), _check_resnet26,
+    hints=[N_("The number in the name counts layers with weights on the main path: the stem conv, "
+              "the convs of every block, and fc. Which block type has 3 convs?"),
+           N_("How many blocks do 26 layers leave for the four stages, once the stem conv and fc "
+              "are counted?"),
+           N_("The course's ResNet class takes the block type and a list of four block counts, as "
+              "in RESNET_CONFIGS.")],
     solution="""
     def my_resnet26(num_classes):
         return ResNet(Bottleneck, [2, 2, 2, 2], num_classes=num_classes)""",
@@ -186,27 +198,28 @@ q2 = Exercise(
 
 
 def _check_fc_params(answer) -> str:
-    expect_number(answer, 8_196, "the parameters of ResNet-50's last layer for 4 classes", {
-        8_192: "you forgot the bias: one per class.",
-        2_049_000: "that is the ImageNet head (1000 classes); here there are 4.",
-        4_100: "the last stage outputs 2048 channels (512 x 4), not 1024.",
-        2_052: "the last stage outputs 2048 channels (512 x 4), not 512; and a Linear layer has "
-               "in_features x out_features weights (2048 x 4), not 2048 + 4.",
-        8_200: "a bias per class, not per class plus one.",
-        8_193: "one bias per class (4), not one for the whole layer.",
-        2_048_000: "that is the ImageNet head's weights (1000 classes); here there are 4 classes, "
-                   "each with a bias too.",
-        6_147: "the network classifies 4 classes, not 3.",
-        8.196: "8.196 is a little more than 8 in Python: the dot is a decimal point. Write the "
-               "number without a thousands separator (8196, or 8_196).",
+    expect_number(answer, 8_196, _("the parameters of ResNet-50's last layer for 4 classes"), {
+        8_192: _("you forgot the bias: one per class."),
+        2_049_000: _("that is the ImageNet head (1000 classes); here there are 4."),
+        4_100: _("the last stage outputs 2048 channels (512 x 4), not 1024."),
+        2_052: _("the last stage outputs 2048 channels (512 x 4), not 512; and a Linear layer has "
+                 "in_features x out_features weights (2048 x 4), not 2048 + 4."),
+        8_200: _("a bias per class, not per class plus one."),
+        8_193: _("one bias per class (4), not one for the whole layer."),
+        2_048_000: _("that is the ImageNet head's weights (1000 classes); here there are 4 "
+                     "classes, each with a bias too."),
+        6_147: _("the network classifies 4 classes, not 3."),
+        8.196: _("8.196 is a little more than 8 in Python: the dot is a decimal point. Write the "
+                 "number without a thousands separator (8196, or 8_196)."),
     })
-    return "2048 x 4 weights + 4 biases = 8,196."
+    return _("2048 x 4 weights + 4 biases = 8,196.")
 
 
 q3 = Exercise(
-    "Chapter 3, question 3 (the classifier's parameters)", _check_fc_params,
-    hints=["The head is nn.Linear(in_features, num_classes). How many channels leave layer4?",
-           "A Linear layer has in_features x out_features weights, plus one bias per output."],
+    N_("Chapter 3, question 3 (the classifier's parameters)"), _check_fc_params,
+    hints=[N_("The head is nn.Linear(in_features, num_classes). How many channels leave layer4?"),
+           N_("A Linear layer has in_features x out_features weights, plus one bias per "
+              "output.")],
     solution="fc_params = 2048 * 4 + 4",
     answer="fc_params")
 
@@ -222,60 +235,64 @@ def _check_stem(my_stem) -> str:
     from .blocks import batch_norm_settings, compare_outputs, randomise_bn
 
     if not callable(my_stem):
-        raise Wrong("my_stem should be a function (or class) that builds the stem.")
+        raise Wrong(_("my_stem should be a function (or class) that builds the stem."))
     mine = as_module(my_stem)
     convs = [m for m in mine.modules() if isinstance(m, nn.Conv2d)]
     norms = [m for m in mine.modules() if isinstance(m, nn.BatchNorm2d)]
     if len(convs) != 1:
-        raise Wrong(f"the stem has exactly one convolution; yours has {len(convs)}.")
+        raise Wrong(_("the stem has exactly one convolution; yours has {count}.").format(
+            count=len(convs)))
     if not norms:
-        raise Wrong("your stem has no BatchNorm: conv, BN, ReLU, max-pool.")
+        raise Wrong(_("your stem has no BatchNorm: conv, BN, ReLU, max-pool."))
     if convs[0].bias is not None:
-        raise Wrong("the stem's conv has a bias: use bias=False, the BatchNorm after it adds its "
-                    "own shift.")
+        raise Wrong(_("the stem's conv has a bias: use bias=False, the BatchNorm after it adds "
+                      "its own shift."))
     if convs[0].weight.shape != (64, 3, 7, 7):
-        raise Wrong(f"the stem's conv has weights of shape {tuple(convs[0].weight.shape)}; "
-                    "expected a 7x7 conv from 3 to 64 channels, (64, 3, 7, 7).")
+        raise Wrong(_("the stem's conv has weights of shape {shape}; expected a 7x7 conv from 3 "
+                      "to 64 channels, (64, 3, 7, 7).").format(
+                          shape=tuple(convs[0].weight.shape)))
     reference = _ref_stem()
     randomise_bn(reference, seed=5)
     with torch.no_grad():
         convs[0].weight.copy_(reference[0].weight)
         for bn in norms[:1]:
             if bn.num_features != 64 or not bn.affine:
-                raise Wrong("the stem's BatchNorm normalises the conv's 64 channels: "
-                            "nn.BatchNorm2d(64).")
+                raise Wrong(_("the stem's BatchNorm normalises the conv's 64 channels: "
+                              "nn.BatchNorm2d(64)."))
             bn.load_state_dict(reference[1].state_dict())
     conv, bn, relu, pool = reference
     variants = {
-        "the stem has no ReLU after its BatchNorm.": nn.Sequential(conv, bn, pool),
-        "the stem normalises after the ReLU; the order is conv, BN, ReLU, max-pool.":
+        _("the stem has no ReLU after its BatchNorm."): nn.Sequential(conv, bn, pool),
+        _("the stem normalises after the ReLU; the order is conv, BN, ReLU, max-pool."):
             nn.Sequential(conv, relu, bn, pool),
-        "the stem pools with a max-pool (nn.MaxPool2d(3, stride=2, padding=1)), not an average.":
-            nn.Sequential(conv, bn, relu, nn.AvgPool2d(3, stride=2, padding=1)),
-        "the stem's max-pool has a 3x3 window (nn.MaxPool2d(3, stride=2, padding=1)), not 2x2.":
-            nn.Sequential(conv, bn, relu, nn.MaxPool2d(2, stride=2)),
+        _("the stem pools with a max-pool (nn.MaxPool2d(3, stride=2, padding=1)), not an "
+          "average."): nn.Sequential(conv, bn, relu, nn.AvgPool2d(3, stride=2, padding=1)),
+        _("the stem's max-pool has a 3x3 window (nn.MaxPool2d(3, stride=2, padding=1)), not "
+          "2x2."): nn.Sequential(conv, bn, relu, nn.MaxPool2d(2, stride=2)),
     }
     x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(4))
-    what = "your stem"
+    what = _("your stem")
     with torch.no_grad():
         got = call(mine.eval(), x.clone())
     if isinstance(got, torch.Tensor) and got.shape != (2, 64, 16, 16):
-        raise Wrong(f"for images of shape (2, 3, 64, 64) your stem outputs {tuple(got.shape)}; "
-                    "expected (2, 64, 16, 16): the conv (stride 2, padding 3) and the max-pool "
-                    "(3x3, stride 2, padding 1) each halve the size.")
-    compare_outputs(mine, reference, x, variants, what, "The order is conv, BN, ReLU, max-pool.")
+        raise Wrong(_("for images of shape (2, 3, 64, 64) your stem outputs {shape}; expected (2, "
+                      "64, 16, 16): the conv (stride 2, padding 3) and the max-pool (3x3, stride "
+                      "2, padding 1) each halve the size.").format(shape=tuple(got.shape)))
+    compare_outputs(mine, reference, x, variants, what,
+                    _("The order is conv, BN, ReLU, max-pool."))
     batch_norm_settings(mine)
-    return "7x7 conv stride 2, BN, ReLU, 3x3 max-pool stride 2: 64 -> 16 pixels, as torchvision's."
+    return _("7x7 conv stride 2, BN, ReLU, 3x3 max-pool stride 2: 64 -> 16 pixels, as "
+             "torchvision's.")
 
 
 q4 = Exercise(
-    "Chapter 3, question 4 (the stem)", _check_stem,
-    hints=["Four layers, as in section 1: a convolution, a normalisation, an activation and a "
-           "pooling.",
-           "The conv is 7x7 from 3 to 64 channels and halves the size; the pooling is a 3x3 "
-           "max-pool that halves it again. Which padding keeps the sizes exact halves?",
-           "A k x k window with stride 2 halves the size exactly with padding k // 2. No bias in "
-           "the conv: the BatchNorm follows."],
+    N_("Chapter 3, question 4 (the stem)"), _check_stem,
+    hints=[N_("Four layers, as in section 1: a convolution, a normalisation, an activation and a "
+              "pooling."),
+           N_("The conv is 7x7 from 3 to 64 channels and halves the size; the pooling is a 3x3 "
+              "max-pool that halves it again. Which padding keeps the sizes exact halves?"),
+           N_("A k x k window with stride 2 halves the size exactly with padding k // 2. No bias "
+              "in the conv: the BatchNorm follows.")],
     solution="""
     def my_stem():
         return nn.Sequential(
@@ -307,31 +324,32 @@ def _layer_keys(mine: nn.Module, reference: nn.Module, block, planes: int) -> No
     projection = theirs.get("0.downsample.0.weight")
     if (isinstance(projection, torch.Tensor) and projection.dim() == 4 and expansion != 4
             and projection.shape[0] == 4 * planes):
-        raise Wrong(f"your projection outputs 4 x planes = {4 * planes} channels, but "
-                    f"{block_name}'s expansion is {expansion}: use block.expansion, not 4, so the "
-                    "stage works for both block types.")
+        raise Wrong(_("your projection outputs 4 x planes = {channels} channels, but {block}'s "
+                      "expansion is {expansion}: use block.expansion, not 4, so the stage works "
+                      "for both block types.").format(channels=4 * planes, block=block_name,
+                                                      expansion=expansion))
     if any(k.startswith("0.downsample.1") for k in missing) and not any(
             k.startswith("0.downsample.0") for k in missing):
-        raise Wrong("your projection shortcut has no BatchNorm: downsample = nn.Sequential(1x1 "
-                    "conv, nn.BatchNorm2d(planes * block.expansion)).")
+        raise Wrong(_("your projection shortcut has no BatchNorm: downsample = nn.Sequential(1x1 "
+                      "conv, nn.BatchNorm2d(planes * block.expansion))."))
     if any(k.startswith("0.downsample") for k in missing):
-        raise Wrong("the first block needs a projection shortcut here: whenever stride != 1 or "
-                    "inplanes != planes * block.expansion, pass downsample = 1x1 conv + BN.")
+        raise Wrong(_("the first block needs a projection shortcut here: whenever stride != 1 or "
+                      "inplanes != planes * block.expansion, pass downsample = 1x1 conv + BN."))
     if any(k.split(".")[0] != "0" and ".downsample" in k for k in extra):
-        raise Wrong("only the first block of a stage changes the shape: the others get no "
-                    "downsample.")
+        raise Wrong(_("only the first block of a stage changes the shape: the others get no "
+                      "downsample."))
     if any(k.startswith("0.downsample") for k in extra):
-        raise Wrong("you add a projection where the shapes already match: the first block keeps "
-                    "the identity shortcut when stride == 1 and inplanes == planes * "
-                    "block.expansion.")
+        raise Wrong(_("you add a projection where the shapes already match: the first block keeps "
+                      "the identity shortcut when stride == 1 and inplanes == planes * "
+                      "block.expansion."))
     if missing or extra:
-        raise Wrong(f"the stage's layers differ from the reference's: missing {missing[:3]}, "
-                    f"unexpected {extra[:3]}.")
+        raise Wrong(_("the stage's layers differ from the reference's: missing {missing}, "
+                      "unexpected {extra}.").format(missing=missing[:3], extra=extra[:3]))
     for key, value in theirs.items():
         if value.shape != ours[key].shape:
-            raise Wrong(f"{key} has shape {tuple(value.shape)}, expected {tuple(ours[key].shape)}: "
-                        "after the first block the input has planes * block.expansion channels "
-                        "(update inplanes).")
+            raise Wrong(_("{key} has shape {got}, expected {want}: after the first block the input "
+                          "has planes * block.expansion channels (update inplanes).").format(
+                              key=key, got=tuple(value.shape), want=tuple(ours[key].shape)))
     call(mine.load_state_dict, ours)
 
 
@@ -340,26 +358,27 @@ def _check_make_layer(my_make_layer) -> str:
     from .blocks import compare_outputs, layout_difference, randomise_bn
 
     if not callable(my_make_layer):
-        raise Wrong("my_make_layer should be a function of (block, inplanes, planes, blocks, "
-                    "stride).")
-    forbid = {ResNet._make_layer.__code__: "you call ResNet._make_layer; the exercise is to write "
-                                           "it."}
+        raise Wrong(_("my_make_layer should be a function of (block, inplanes, planes, blocks, "
+                      "stride)."))
+    forbid = {ResNet._make_layer.__code__: _("you call ResNet._make_layer; the exercise is to "
+                                             "write it.")}
     for block, inplanes, planes, blocks, stride in (
             (Bottleneck, 16, 16, 3, 1), (Bottleneck, 64, 32, 2, 2),
             (BasicBlock, 16, 16, 2, 1), (BasicBlock, 16, 32, 2, 2)):
         mine = call(my_make_layer, block, inplanes, planes, blocks, stride, forbid=forbid)
         what = f"my_make_layer({block.__name__}, {inplanes}, {planes}, {blocks}, stride={stride})"
         if mine is None:
-            raise Wrong(f"{what} returned None: did you forget `return`?")
+            raise returned_none(what)
         if not isinstance(mine, nn.Sequential):
-            raise Wrong(f"{what} gave a {type(mine).__name__}; return nn.Sequential(*layers).")
+            raise Wrong(_("{what} gave a {type}; return nn.Sequential(*layers).").format(
+                what=what, type=type(mine).__name__))
         if len(mine) != blocks:
-            raise Wrong(f"{what} holds {len(mine)} blocks; a stage of blocks={blocks} holds "
-                        f"{blocks}.")
+            raise Wrong(_("{what} holds {count} blocks; a stage of blocks={blocks} holds "
+                          "{blocks}.").format(what=what, count=len(mine), blocks=blocks))
         if len({id(b) for b in mine}) < len(mine):
-            raise Wrong(f"{what} holds the same block object more than once: `[block(...)] * n` "
-                        "repeats one block (and its weights) n times. Build each block anew, in a "
-                        "loop.")
+            raise Wrong(_("{what} holds the same block object more than once: `[block(...)] * n` "
+                          "repeats one block (and its weights) n times. Build each block anew, in "
+                          "a loop.").format(what=what))
         reference = _ref_layer(block, inplanes, planes, blocks, stride)
         randomise_bn(reference, seed=inplanes + stride)
         _layer_keys(mine, reference, block, planes)
@@ -370,23 +389,26 @@ def _check_make_layer(my_make_layer) -> str:
         except LearnerError:
             layout = layout_difference(mine, reference)
             if layout:
-                raise Wrong(f"{what}: {layout}") from None
+                raise Wrong(_("{what}: {problem}").format(what=what, problem=layout)) from None
             raise
         want_shape = (2, planes * block.expansion, 8 // stride, 8 // stride)
         if isinstance(got, torch.Tensor) and got.shape != want_shape:
-            raise Wrong(f"{what} outputs {tuple(got.shape)} for an input of {tuple(x.shape)}; "
-                        f"expected {want_shape}: only the first block takes the stride.")
-        compare_outputs(mine, reference, x, {}, what, "Check the blocks' arguments.")
-    return "a first block that may change the shape, then blocks - 1 identity blocks."
+            raise Wrong(_("{what} outputs {got} for an input of {input}; expected {want}: only the "
+                          "first block takes the stride.").format(
+                              what=what, got=tuple(got.shape), input=tuple(x.shape),
+                              want=want_shape))
+        compare_outputs(mine, reference, x, {}, what, _("Check the blocks' arguments."))
+    return _("a first block that may change the shape, then blocks - 1 identity blocks.")
 
 
 q5 = Exercise(
-    "Chapter 3, question 5 (a stage: _make_layer)", _check_make_layer,
-    hints=["A stage is a list of blocks wrapped in nn.Sequential. Only the first block can change "
-           "the shape; which of its arguments do that?",
-           "The first block gets the stride and, when its output shape differs from its input's, "
-           "a projection shortcut as `downsample` (chapter 2, section 4's rule).",
-           "The blocks after the first take planes * block.expansion input channels and stride 1."],
+    N_("Chapter 3, question 5 (a stage: _make_layer)"), _check_make_layer,
+    hints=[N_("A stage is a list of blocks wrapped in nn.Sequential. Only the first block can "
+              "change the shape; which of its arguments do that?"),
+           N_("The first block gets the stride and, when its output shape differs from its "
+              "input's, a projection shortcut as `downsample` (chapter 2, section 4's rule)."),
+           N_("The blocks after the first take planes * block.expansion input channels and stride "
+              "1.")],
     solution="""
     def my_make_layer(block, inplanes, planes, blocks, stride=1):
         out_channels = planes * block.expansion
@@ -417,14 +439,14 @@ def _forward_variants(ref) -> dict:
             x = ref.fc(torch.flatten(ref.avgpool(x), 1))
             return x.softmax(1) if softmax else ref.relu(x) if relu_last else x
         return _Fn(forward)
-    return {"your forward skips the stem's max-pool.": run(skip=("maxpool",)),
-            "the stem's order is conv, BN, ReLU (then max-pool).": run(relu_first=True),
-            "return the raw scores (logits): CrossEntropyLoss applies the "
-            "softmax itself.": run(softmax=True),
-            "your forward skips layer1: run all four stages, layer1 to layer4.":
+    return {_("your forward skips the stem's max-pool."): run(skip=("maxpool",)),
+            _("the stem's order is conv, BN, ReLU (then max-pool)."): run(relu_first=True),
+            _("return the raw scores (logits): CrossEntropyLoss applies the softmax itself."):
+                run(softmax=True),
+            _("your forward skips layer1: run all four stages, layer1 to layer4."):
                 run(skip=("layer1",)),
-            "return fc's raw scores, with no ReLU after fc: scores (logits) may be negative, and "
-            "CrossEntropyLoss needs them as they are.": run(relu_last=True)}
+            _("return fc's raw scores, with no ReLU after fc: scores (logits) may be negative, "
+              "and CrossEntropyLoss needs them as they are."): run(relu_last=True)}
 
 
 class _Fn(nn.Module):
@@ -436,21 +458,21 @@ class _Fn(nn.Module):
         return self.fn(x)
 
 
-_ORDER = "The order: conv1, bn1, relu, maxpool, layer1 ... layer4, avgpool, flatten, fc."
-_FLATTEN = ("your forward flattens the batch dimension too (torch.flatten(x), x.view(-1) or "
-            ".squeeze() on a batch of one): keep it, with torch.flatten(x, 1).")
+_ORDER = N_("The order: conv1, bn1, relu, maxpool, layer1 ... layer4, avgpool, flatten, fc.")
+_FLATTEN = N_("your forward flattens the batch dimension too (torch.flatten(x), x.view(-1) or "
+              ".squeeze() on a batch of one): keep it, with torch.flatten(x, 1).")
 
 
 def _forward_error(wrapped, mine, x) -> Wrong | None:
     """Name what a learner's forward that raised got wrong; None to report the error itself."""
     text = safe_str(wrapped.__cause__)
     if "Output size is too small" in text or "pad should be" in text:
-        return Wrong("a fixed pooling window (such as avg_pool2d(x, 7)) only fits 224-pixel "
-                     "images: use self.avgpool, an adaptive pool that averages whatever size "
-                     "reaches it.")
+        return Wrong(_("a fixed pooling window (such as avg_pool2d(x, 7)) only fits 224-pixel "
+                       "images: use self.avgpool, an adaptive pool that averages whatever size "
+                       "reaches it."))
     if "channels, but got" in text:
-        return Wrong("a stage received the wrong number of channels: run the stages in order, "
-                     "layer1, layer2, layer3, layer4.")
+        return Wrong(_("a stage received the wrong number of channels: run the stages in order, "
+                       "layer1, layer2, layer3, layer4."))
     if "cannot be multiplied" in text:
         with torch.no_grad():
             try:
@@ -458,9 +480,9 @@ def _forward_error(wrapped, mine, x) -> Wrong | None:
             except LearnerError:
                 one = None
         if isinstance(one, torch.Tensor) and one.dim() == 1:
-            return Wrong(_FLATTEN)
-        return Wrong("the features reaching fc have the wrong size: run all four stages, then "
-                     "avgpool and torch.flatten(x, 1).")
+            return Wrong(_(_FLATTEN))
+        return Wrong(_("the features reaching fc have the wrong size: run all four stages, then "
+                       "avgpool and torch.flatten(x, 1)."))
     return None
 
 
@@ -470,7 +492,7 @@ def _network(my_resnet_class, block, classes: int, seed: int):
 
     mine = call(my_resnet_class, block, [1, 1, 1, 1], num_classes=classes)
     if not isinstance(mine, nn.Module):
-        raise Wrong(f"MyResNet(...) gave {describe(mine, 40)}, not a model.")
+        raise Wrong(_("MyResNet(...) gave {value}, not a model.").format(value=describe(mine, 40)))
     reference = ResNet(block, [1, 1, 1, 1], num_classes=classes)
     randomise_bn(reference, seed=seed)
     call(mine.load_state_dict, reference.state_dict())
@@ -482,15 +504,16 @@ def _check_forward(my_resnet_class) -> str:
     from .blocks import compare_outputs
 
     if not (isinstance(my_resnet_class, type) and issubclass(my_resnet_class, ResNet)):
-        raise Wrong("pass your class MyResNet, a subclass of the course's ResNet with its own "
-                    "forward.")
-    forbid = {ResNet.forward.__code__: "your forward calls ResNet's own forward (super().forward); "
-                                       "the exercise is to write it."}
+        raise Wrong(_("pass your class MyResNet, a subclass of the course's ResNet with its own "
+                      "forward."))
+    forbid = {ResNet.forward.__code__: _("your forward calls ResNet's own forward "
+                                         "(super().forward); the exercise is to write it.")}
     mine, reference = _network(my_resnet_class, BasicBlock, 5, seed=6)
     x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(5))
     try:
         call(mine.eval(), x.clone(), forbid=forbid)
-        compare_outputs(mine, reference, x, _forward_variants(reference), "your forward", _ORDER)
+        compare_outputs(mine, reference, x, _forward_variants(reference), _("your forward"),
+                        _(_ORDER))
     except LearnerError as wrapped:
         named = _forward_error(wrapped, mine, x)
         if named:
@@ -500,38 +523,38 @@ def _check_forward(my_resnet_class) -> str:
         one = call(mine.eval(), x[:1].clone())
     if not isinstance(one, torch.Tensor) or one.shape != (1, 5):
         shape = tuple(one.shape) if isinstance(one, torch.Tensor) else describe(one, 40)
-        raise Wrong(f"for a batch of one image your forward returns {shape}; expected (1, 5). "
-                    + _FLATTEN)
+        raise Wrong(_("for a batch of one image your forward returns {shape}; expected (1, 5). "
+                      "{flatten}").format(shape=shape, flatten=_(_FLATTEN)))
     mine.train()
     call(mine.zero_grad)
     out = call(mine, x.clone())
     if not out.requires_grad:
-        raise Wrong("your forward's output carries no gradient (torch.no_grad() or .detach() "
-                    "inside forward): training could not learn through it.")
+        raise Wrong(_("your forward's output carries no gradient (torch.no_grad() or .detach() "
+                      "inside forward): training could not learn through it."))
     call(out.square().sum().backward)
     if mine.conv1.weight.grad is None or not bool(mine.conv1.weight.grad.abs().sum() > 0):
-        raise Wrong("the gradient does not reach the first layers: do not detach or use .data "
-                    "inside forward.")
+        raise Wrong(_("the gradient does not reach the first layers: do not detach or use .data "
+                      "inside forward."))
     big, big_reference = _network(my_resnet_class, Bottleneck, 3, seed=7)
     x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(6))
     try:
-        compare_outputs(big, big_reference, x, {}, "your forward, on a ResNet of bottlenecks",
-                        _ORDER)
+        compare_outputs(big, big_reference, x, {}, _("your forward, on a ResNet of bottlenecks"),
+                        _(_ORDER))
     except LearnerError as wrapped:
         if "cannot be multiplied" in safe_str(wrapped.__cause__):
-            raise Wrong("your forward works with basic blocks (512 features reach fc) but not "
-                        "with bottlenecks (2048): do not fix the number of features; "
-                        "torch.flatten(x, 1) keeps whatever reaches it.") from None
+            raise Wrong(_("your forward works with basic blocks (512 features reach fc) but not "
+                          "with bottlenecks (2048): do not fix the number of features; "
+                          "torch.flatten(x, 1) keeps whatever reaches it.")) from None
         raise
-    return "stem, four stages, pool, flatten, fc: the same scores as the reference."
+    return _("stem, four stages, pool, flatten, fc: the same scores as the reference.")
 
 
 q6 = Exercise(
-    "Chapter 3, question 6 (the network's forward)", _check_forward,
-    hints=["forward is a straight line through the layers that __init__ created, in the order of "
-           "section 2's table.",
-           "After layer4 the features are (N, C, h, w): pool them to (N, C, 1, 1), flatten to (N, "
-           "C), then apply fc. Return the raw scores."],
+    N_("Chapter 3, question 6 (the network's forward)"), _check_forward,
+    hints=[N_("forward is a straight line through the layers that __init__ created, in the order "
+              "of section 2's table."),
+           N_("After layer4 the features are (N, C, h, w): pool them to (N, C, 1, 1), flatten to "
+              "(N, C), then apply fc. Return the raw scores.")],
     solution="""
     class MyResNet(ResNet):
         def forward(self, x):

@@ -10,51 +10,56 @@ import sys
 import torch
 from torch import nn
 
+from ..i18n import _
 from .core import NotAttempted, Wrong, call, describe, returned_none
 
 
 def as_number(answer, what: str) -> float:
     """A numeric answer as a float, or a Wrong that names what was given instead of a number."""
     if isinstance(answer, bool):
-        raise Wrong(f"expected a number for {what}, got {answer}: True and False are not numbers "
-                    "here.")
+        raise Wrong(_("expected a number for {what}, got {answer}: True and False are not "
+                      "numbers here.").format(what=what, answer=answer))
     if isinstance(answer, str | bytes):
         text = answer.decode(errors="replace") if isinstance(answer, bytes) else answer
         try:
             float(text.replace(",", "").replace("_", ""))
         except ValueError:
-            raise Wrong(f"expected a number for {what}, got the text {describe(text, kind=False)}."
-                        ) from None
-        raise Wrong(f"{what}: you gave the text {text[:40]!r}, not a number: remove the quotes.")
+            raise Wrong(_("expected a number for {what}, got the text {text}.").format(
+                what=what, text=describe(text, kind=False))) from None
+        raise Wrong(_("{what}: you gave the text {text!r}, not a number: remove the quotes.")
+                    .format(what=what, text=text[:40]))
     if isinstance(answer, tuple | list) and len(answer) == 1:
-        raise Wrong(f"{what}: you gave a {type(answer).__name__} holding one value, "
-                    f"{describe(answer, kind=False)}: a trailing comma (`x = 21,`) makes a tuple. "
-                    "Give the number alone.")
+        raise Wrong(_("{what}: you gave a {type} holding one value, {value}: a trailing comma "
+                      "(`x = 21,`) makes a tuple. Give the number alone.").format(
+                          what=what, type=type(answer).__name__,
+                          value=describe(answer, kind=False)))
     if isinstance(answer, torch.Tensor) or type(answer).__module__ == "numpy":
         try:
             count = answer.numel() if isinstance(answer, torch.Tensor) else answer.size
             if count != 1:
-                raise Wrong(f"expected one number for {what}, got {describe(answer)} with "
-                            f"{count} values.")
+                raise Wrong(_("expected one number for {what}, got {value} with {count} values.")
+                            .format(what=what, value=describe(answer), count=count))
             answer = answer.item()
         except (RuntimeError, TypeError, ValueError, NotImplementedError):  # meta, sparse, ...
-            raise Wrong(f"expected a number for {what}, got {describe(answer)}.") from None
+            raise Wrong(_("expected a number for {what}, got {value}.").format(
+                what=what, value=describe(answer))) from None
     if callable(answer) and not hasattr(type(answer), "__float__"):
-        raise Wrong(f"expected a number for {what}, got {describe(answer)}: a function or class, "
-                    "not its result.")
+        raise Wrong(_("expected a number for {what}, got {value}: a function or class, not its "
+                      "result.").format(what=what, value=describe(answer)))
     try:
         value = float(answer)
     except OverflowError:
-        raise Wrong(f"{what}: {describe(answer)} is far too large to be right; try `.hint()`."
-                    ) from None
+        raise Wrong(_("{what}: {value} is far too large to be right; try `.hint()`.").format(
+            what=what, value=describe(answer))) from None
     except Exception:  # noqa: BLE001 - whatever the answer's own __float__ raises
-        raise Wrong(f"expected a number for {what}, got {describe(answer)}.") from None
+        raise Wrong(_("expected a number for {what}, got {value}.").format(
+            what=what, value=describe(answer))) from None
     if math.isnan(value):
-        raise Wrong(f"{what}: your answer is NaN (not a number), what 0 / 0 or inf - inf give; "
-                    "compute it again from the numbers in the question.")
+        raise Wrong(_("{what}: your answer is NaN (not a number), what 0 / 0 or inf - inf give; "
+                      "compute it again from the numbers in the question.").format(what=what))
     if math.isinf(value):
-        raise Wrong(f"{what}: your answer is infinite (a division by zero, or a number too large "
-                    "for a float).")
+        raise Wrong(_("{what}: your answer is infinite (a division by zero, or a number too large "
+                      "for a float).").format(what=what))
     return value
 
 
@@ -68,9 +73,11 @@ def expect_number(answer, expected: float, what: str, known: dict | None = None,
         if math.isclose(value, wrong_value, rel_tol=max(rel, 1e-9), abs_tol=1e-9):
             raise Wrong(message)
     if rel and math.isclose(value, expected, rel_tol=0.02):
-        raise Wrong(f"{what}: {value:g} is close, but rounded too much: keep at least three "
-                    "significant digits, or let Python compute the number.")
-    raise Wrong(f"{what}: {value:.6g} is not right; try `.hint()`.")
+        raise Wrong(_("{what}: {value:g} is close, but rounded too much: keep at least three "
+                      "significant digits, or let Python compute the number.").format(
+                          what=what, value=value))
+    raise Wrong(_("{what}: {value:.6g} is not right; try `.hint()`.").format(what=what,
+                                                                             value=value))
 
 
 def as_float(value, what: str) -> float:
@@ -79,13 +86,16 @@ def as_float(value, what: str) -> float:
         try:
             return float(value.item())
         except (RuntimeError, TypeError, ValueError, NotImplementedError):
-            raise Wrong(f"{what} should be one number; got {describe(value)}.") from None
+            raise Wrong(_("{what} should be one number; got {value}.").format(
+        what=what, value=describe(value))) from None
     if isinstance(value, int | float) and not isinstance(value, bool):
         try:
             return float(value)
         except OverflowError:
-            raise Wrong(f"{what} should be one number; got {describe(value)}.") from None
-    raise Wrong(f"{what} should be one number; got {describe(value)}.")
+            raise Wrong(_("{what} should be one number; got {value}.").format(
+        what=what, value=describe(value))) from None
+    raise Wrong(_("{what} should be one number; got {value}.").format(
+        what=what, value=describe(value)))
 
 
 def as_pair(result, what: str) -> tuple[float, float]:
@@ -93,8 +103,9 @@ def as_pair(result, what: str) -> tuple[float, float]:
     if result is None:
         raise returned_none(what)
     if not isinstance(result, tuple | list) or len(result) != 2:
-        raise Wrong(f"return (accuracy, mean_loss); got {describe(result)}.")
-    return as_float(result[0], "the accuracy"), as_float(result[1], "the mean loss")
+        raise Wrong(_("return (accuracy, mean_loss); got {value}.").format(
+            value=describe(result)))
+    return as_float(result[0], _("the accuracy")), as_float(result[1], _("the mean loss"))
 
 
 def params(module: nn.Module) -> int:
@@ -104,22 +115,23 @@ def params(module: nn.Module) -> int:
 def as_module(obj, *args, forbid: dict | None = None) -> nn.Module:
     """Build the learner's module from a class or factory, with clear errors."""
     if isinstance(obj, nn.Module):
-        raise Wrong("pass the class (or a function that builds the module), not a module already "
-                    "built: the check builds it with several settings.")
+        raise Wrong(_("pass the class (or a function that builds the module), not a module "
+                      "already built: the check builds it with several settings."))
     if not callable(obj):
-        raise Wrong("expected a class or function that builds an nn.Module, got "
-                    f"{type(obj).__name__}.")
+        raise Wrong(_("expected a class or function that builds an nn.Module, got {type}.")
+                    .format(type=type(obj).__name__))
     module = call(obj, *args, forbid=forbid)
     if module is None:
-        raise returned_none("your function")
+        raise returned_none(_("your function"))
     if isinstance(module, type):
-        raise Wrong(f"calling it gave {describe(module)} itself; return a model built from it, "
-                    f"e.g. {module.__name__}(...).")
+        raise Wrong(_("calling it gave {value} itself; return a model built from it, e.g. "
+                      "{name}(...).").format(value=describe(module), name=module.__name__))
     if not isinstance(module, nn.Module):
-        raise Wrong(f"calling it gave {describe(module, 40)}, not an nn.Module.")
+        raise Wrong(_("calling it gave {value}, not an nn.Module.").format(
+            value=describe(module, 40)))
     if call(params, module) == 0:
-        raise Wrong("your module has no parameters: create its layers in __init__ and assign them "
-                    "to self (e.g. self.conv1 = nn.Conv2d(...)).")
+        raise Wrong(_("your module has no parameters: create its layers in __init__ and assign "
+                      "them to self (e.g. self.conv1 = nn.Conv2d(...))."))
     return module
 
 
@@ -154,8 +166,11 @@ def package_functions(names: dict[str, str], modules: tuple[str, ...]) -> dict:
 
 
 def refuse(answer_name: str, theirs: str) -> str:
-    return (f"you handed in {theirs} instead of writing {answer_name} yourself: the exercise is to "
-            "write it (calling it from your function is the same).")
+    """The message for handing in the package's function `theirs` (a function's name, shown as
+    "the course's <theirs>") instead of writing `answer_name`."""
+    return _("you handed in the course's {theirs} instead of writing {answer} yourself: the "
+             "exercise is to write it (calling it from your function is the same).").format(
+                 theirs=theirs, answer=answer_name)
 
 
 def tensor_answer(value, what: str) -> torch.Tensor:
@@ -166,12 +181,14 @@ def tensor_answer(value, what: str) -> torch.Tensor:
         try:
             value = torch.as_tensor(value)
         except Exception:  # noqa: BLE001 - whatever converting the learner's object raises
-            raise Wrong(f"{what} should return a tensor; got {describe(value)}.") from None
+            raise Wrong(_("{what} should return a tensor; got {value}.").format(
+                what=what, value=describe(value))) from None
     if value.is_meta:
-        raise Wrong(f"{what} returned a tensor on the meta device, which has a shape but no "
-                    "values.")
+        raise Wrong(_("{what} returned a tensor on the meta device, which has a shape but no "
+                      "values.").format(what=what))
     if value.is_complex():
-        raise Wrong(f"{what} returned complex numbers ({value.dtype}); expected real ones.")
+        raise Wrong(_("{what} returned complex numbers ({dtype}); expected real ones.").format(
+            what=what, dtype=value.dtype))
     return value.detach()
 
 
