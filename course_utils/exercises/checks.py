@@ -122,7 +122,7 @@ def as_module(obj, *args, forbid: dict | None = None) -> nn.Module:
                     .format(type=type(obj).__name__))
     module = call(obj, *args, forbid=forbid)
     if module is None:
-        raise returned_none(_("your function"))
+        raise Wrong(_("your function returned None: did you forget `return`?"))
     if isinstance(module, type):
         raise Wrong(_("calling it gave {value} itself; return a model built from it, e.g. "
                       "{name}(...).").format(value=describe(module), name=module.__name__))
