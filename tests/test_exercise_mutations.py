@@ -1307,3 +1307,25 @@ def test_the_prediction_setup_predicts_every_class() -> None:
     model, x = _predict_setup()
     with torch.no_grad():
         assert sorted(set(model.eval()(x).argmax(1).tolist())) == [0, 1, 2]
+
+
+def test_under_course_lang_zh_every_verdict_is_the_same_and_in_chinese() -> None:
+    """Issue 29: COURSE_LANG=zh turns every check's feedback Chinese. Each mistake and each
+    correct variant gets the same outcome as in English, never a fault of the checker, and a
+    message of the catalogue, not the English one (a check that matched its own English words
+    would change its verdict here)."""
+    from course_utils import i18n
+
+    with i18n.using("en"):  # the shared results, computed here if this test runs alone
+        english = [mistake_result(i) for i in range(len(MISTAKES))] + [
+            variant_result(i) for i in range(len(VARIANTS))]
+    answers = [(ex, answer) for ex, answer, _ in MISTAKES] + VARIANTS
+    untranslated = []
+    for (ex, answer), before in zip(answers, english, strict=True):
+        with i18n.using("zh"):
+            chinese = run(ex, answer)
+        assert chinese.outcome == before.outcome, (ex.name, before.message, chinese.message)
+        assert "检查程序本身出错了" not in chinese.message, chinese.message
+        if chinese.message == before.message:
+            untranslated.append(f"{ex.name}: {before.message}")
+    assert not untranslated, "\n".join(untranslated)
