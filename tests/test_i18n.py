@@ -402,3 +402,19 @@ def test_the_questionnaires_translations_keep_numbers_and_code():
     assert len(entries) > 600
     differ = [f"{e.msgid!r} -> {e.msgstr!r}" for e in entries if kept(e.msgid) != kept(e.msgstr)]
     assert not differ, "\n".join(differ)
+
+
+def test_the_checks_translations_keep_numbers_and_code():
+    """The same for the exercises' checks and hints: a shape, a count or a `code` span in a
+    verdict is what the learner compares with their own output or types."""
+    def kept(text: str) -> tuple[set[str], list[str]]:
+        numbers = {n.rstrip(",") for n in re.findall(r"\d[\d,]*(?:\.\d+)?", text)}
+        return numbers, sorted(re.findall(r"`[^`]*`", text))
+
+    checks = {f"course_utils/exercises/{name}.py" for name in (
+        "checks", "blocks", *(f"ch{n}" for n in range(1, 9)))}
+    entries = [e for e in messages.load("zh") if not e.obsolete
+               and {f for f, _ in e.occurrences} & checks]
+    assert len(entries) > 500
+    differ = [f"{e.msgid!r} -> {e.msgstr!r}" for e in entries if kept(e.msgid) != kept(e.msgstr)]
+    assert not differ, "\n".join(differ)
