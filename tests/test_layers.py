@@ -30,8 +30,8 @@ SPLIT_ELSEWHERE: set[str] = set()
 # Modules known to be too long today. Each is an expected failure (strict: once the module is split
 # the test passes, xfail turns that into a failure, and the entry must go).
 KNOWN_TOO_LONG = {
-    "exercises.ch3": "542 lines since the exercises' cold read (merge 18f9340): split its checks",
-    "exercises.blocks": "408 lines since the exercises' cold read (merge 18f9340)",
+    "exercises.ch3": "565 lines since the exercises' cold read and the Chinese messages: split its checks",
+    "exercises.blocks": "451 lines since the exercises' cold read and the Chinese messages",
 }
 
 
