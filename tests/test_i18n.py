@@ -26,7 +26,9 @@ PACKAGE = Path(i18n.__file__).resolve().parent
 CONVERTED = ["exercises/core.py", "exercises/questionnaire.py", "data/folders.py",
              "exercises/checks.py", "exercises/blocks.py",
              *(f"exercises/ch{n}.py" for n in range(1, 9)),
-             *(f"exercises/quiz{n}.py" for n in range(1, 9))]
+             *(f"exercises/quiz{n}.py" for n in range(1, 9)),
+             "data/scan.py", "data/images.py", "data/decoded.py", "data/splits.py",
+             "data/loaders.py", "data/transforms.py"]
 # Calls whose text a learner reads: their string arguments must be marked messages (a question's
 # or an exercise's keyword arguments too, except the code a learner copies and the names of its
 # variables).
@@ -162,6 +164,118 @@ def test_the_stored_verdict_of_each_exercise_renders_as_the_chinese_kernel_shows
     render = _renderer()
     assert render.message(english, render.verdicts) == kernel
     assert kernel[3:] != english[9:], f"{name}: its message is not translated"
+
+
+# --- phase 2: the errors a learner meets outside the exercises -----------------------------------
+# Each case: what raises, the English message (unchanged by the catalogue) and the Chinese one.
+
+def _photo(path: Path, size=(8, 8)) -> Path:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, "white").save(path)
+    return path
+
+
+def _loose_images(tmp_path):
+    from course_utils.data.scan import scan
+
+    _photo(tmp_path / "loose" / "a.png")
+    scan(tmp_path / "loose")
+
+
+def _unreadable_image(tmp_path):
+    from course_utils.data.images import load_rgb
+
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    load_rgb(tmp_path / "broken.jpg")
+
+
+def _too_many_pixels(tmp_path):
+    from PIL import Image
+
+    from course_utils.data.images import load_rgb
+
+    before, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, 50
+    try:
+        load_rgb(_photo(tmp_path / "big.png"))  # 64 pixels: above the limit, below twice it
+    finally:
+        Image.MAX_IMAGE_PIXELS = before
+
+
+def _a_loop(tmp_path):
+    import os
+    import warnings
+
+    _photo(tmp_path / "loop" / "cat" / "a.png")
+    _photo(tmp_path / "loop" / "dog" / "a.png")
+    if not (tmp_path / "loop" / "cat" / "up").is_symlink():
+        os.symlink("..", tmp_path / "loop" / "cat" / "up")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the warning, raised, carries the message
+        ImageFolderDataset(tmp_path / "loop")
+
+
+def _too_few_images(tmp_path):
+    from course_utils.data.splits import stratified_split
+
+    stratified_split([0, 1, 1, 1, 1, 1])
+
+
+def _unknown_cache_mode(tmp_path):
+    from course_utils.data.decoded import cache_mode
+
+    cache_mode("sometimes")
+
+
+ERRORS = {
+    "scan: no class folders, images loose (a plural)": (
+        _loose_images,
+        r"^data folder '.*loose' has no class sub-folders; expected .*<class name>.<image>\.jpg\. "
+        r"It holds 1 image\(s\) directly \(e\.g\. 'a\.png'\): move them into one sub-folder per "
+        r"class\.$",
+        r"^数据文件夹 '.*loose' 中没有类别子文件夹；需要的是 .*<class name>.<image>\.jpg。"
+        r"它直接存放了 1 张图像（例如 'a\.png'）：请把它们按类别移到各自的子文件夹中。$"),
+    "images: a file that is no image": (
+        _unreadable_image,
+        r"^cannot read image '.*broken\.jpg': .+\. Delete or replace the file, then run the cell "
+        r"again\.$",
+        r"^无法读取图像 '.*broken\.jpg'：.+。请删除或替换这个文件，然后重新运行这个单元格。$"),
+    "images: above PIL's pixel limit (a translated field)": (
+        _too_many_pixels,
+        r"^image '.*big\.png' is too large \(8x8 = 64 pixels\): more than PIL's limit of 50 pixels",
+        r"^图像 '.*big\.png' 太大（8x8 = 64 像素）：超过了 PIL 的上限 50 像素（PIL\.Image\."),
+    "scan: a symbolic link loop (a warning, its reason translated)": (
+        _a_loop,
+        r"^the symbolic link '.*up' -> '\.\.' was not followed: it leads back up to a folder that "
+        r"holds this class folder \(a loop\)$",
+        r"^没有跟随符号链接 '.*up' -> '\.\.'：它指回了包含这个类别文件夹的上级文件夹（形成循环）$"),
+    "splits: too few images (rows and a reason inside)": (
+        _too_few_images,
+        r"^too few images to train and evaluate: 1 class\(es\) would be missing from a split:\n"
+        r"  class 0: train 1, val 0, test 0\nevery class needs at least 3 images \(one per part\); "
+        r"a few dozen per class",
+        r"^图像太少，无法训练和评估：有 1 个类别会在某个划分中缺失：\n"
+        r"  类别 0: train 1, val 0, test 0\n"
+        r"每个类别至少需要 3 张图像（每个部分一张）；每个类别至少要有几十张图像"),
+    "decoded: a setting it does not understand": (
+        _unknown_cache_mode,
+        r"^decode_cache='sometimes' is not understood; use auto \(the default",
+        r"^无法理解 decode_cache='sometimes'；请使用 auto（默认"),
+}
+
+
+@pytest.mark.parametrize("case", list(ERRORS))
+def test_errors_outside_the_exercises_follow_course_lang(case, monkeypatch, tmp_path):
+    trigger, english, chinese = ERRORS[case]
+    monkeypatch.delenv(i18n.LANG_ENV, raising=False)
+    with pytest.raises(Exception) as caught:  # noqa: B017 - each case raises its own type
+        trigger(tmp_path)
+    assert re.search(english, str(caught.value)), str(caught.value)
+    monkeypatch.setenv(i18n.LANG_ENV, "zh")
+    with pytest.raises(type(caught.value)) as translated:
+        trigger(tmp_path)
+    assert re.search(chinese, str(translated.value)), str(translated.value)
 
 
 @pytest.mark.parametrize(("value", "code"), [

@@ -38,6 +38,7 @@ from pathlib import Path
 from PIL import Image
 
 from ..files import atomic_write
+from ..i18n import _
 from .images import load_rgb
 from .shapes import default_data_home
 
@@ -63,9 +64,9 @@ def cache_mode(value: bool | str | None = None) -> str:
         return "auto" if value else "off"
     mode = _SAYS.get(str(value).strip().lower())
     if mode is None:
-        raise ValueError(f"{source}={value!r} is not understood; use auto (the default: memory, "
-                         "or disk when it does not fit or several processes read the data), off, "
-                         "memory or disk")
+        raise ValueError(_("{name}={value!r} is not understood; use auto (the default: memory, "
+                           "or disk when it does not fit or several processes read the data), "
+                           "off, memory or disk").format(name=source, value=value))
     return mode
 
 
@@ -172,9 +173,11 @@ class DecodedImages:
                 return  # another process wrote the same copy first (Windows refuses the rename)
             if not self._warned:
                 self._warned = True
-                warnings.warn(f"cannot keep decoded copies in {str(self.folder)!r} ({error}); "
-                              "images are decoded again when read. Free some space there, or "
-                              f"set {CACHE_ENV}=off to silence this", stacklevel=3)
+                warnings.warn(_("cannot keep decoded copies in {folder!r} ({error}); images are "
+                                "decoded again when read. Free some space there, or set "
+                                "{variable}=off to silence this").format(
+                                    folder=str(self.folder), error=error, variable=CACHE_ENV),
+                              stacklevel=3)
 
     def _file(self, key: tuple) -> Path:
         digest = hashlib.sha1("\0".join(map(str, key[:3])).encode("utf-8")).hexdigest()

@@ -81,7 +81,7 @@ class ImageFolderDataset(Dataset):
                 self.root, self.split_folders)
         for link, why in self.skipped_links:  # the images behind them would be counted twice
             warnings.warn(_("the symbolic link {link!r} -> {target!r} was not followed: {why}")
-                          .format(link=str(link), target=os.readlink(link), why=why), stacklevel=2)
+                          .format(link=str(link), target=os.readlink(link), why=_(why)), stacklevel=2)
         self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
         self.targets = Targets([label for _path, label in self.samples], self.classes, split_of)
         if verify:

@@ -9,6 +9,8 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
+from ..i18n import _
+
 # Lower-case file endings PIL reads; the same set as torchvision's ImageFolder.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp",
                     ".gif")
@@ -92,11 +94,13 @@ def _open(path, draft: int | None) -> tuple[Image.Image, tuple | None, tuple[int
                 image = Image.open(path)
         except Image.DecompressionBombError as error:
             found = re.search(r"\((\d+) pixels\)", str(error))
-            size = f"{int(found.group(1)):,} pixels" if found else "over twice the limit"
+            size = (_("{pixels:,} pixels").format(pixels=int(found.group(1))) if found
+                    else _("over twice the limit"))
             raise DataError(_too_big(path, size, limit)) from error
         original = image.size
     if limit is not None and image.width * image.height > limit:
-        size = f"{image.width}x{image.height} = {image.width * image.height:,} pixels"
+        size = _("{width}x{height} = {pixels:,} pixels").format(
+            width=image.width, height=image.height, pixels=image.width * image.height)
         image.close()
         raise DataError(_too_big(path, size, limit))
     return image, box, original
@@ -130,9 +134,10 @@ def _draft(image: Image.Image, side: int) -> tuple[float, float, float, float] |
 
 
 def _too_big(path, size: str, limit: int | None) -> str:
-    return (f"image {str(path)!r} is too large ({size}): more than PIL's limit of "
-            f"{limit or 0:,} pixels (PIL.Image.MAX_IMAGE_PIXELS). Shrink it (e.g. to 4000 "
-            "pixels on the long side), or raise the limit if you trust the file.")
+    return _("image {path!r} is too large ({size}): more than PIL's limit of {limit:,} pixels "
+             "(PIL.Image.MAX_IMAGE_PIXELS). Shrink it (e.g. to 4000 pixels on the long side), or "
+             "raise the limit if you trust the file.").format(path=str(path), size=size,
+                                                                 limit=limit or 0)
 
 
 def load_rgb(path: str | os.PathLike, size: int | None = None) -> Image.Image:
@@ -154,8 +159,9 @@ def load_rgb(path: str | os.PathLike, size: int | None = None) -> Image.Image:
     except _READ_ERRORS as error:
         if isinstance(error, DataError):
             raise
-        raise DataError(f"cannot read image {str(path)!r}: {error}. "
-                        "Delete or replace the file, then run the cell again.") from error
+        raise DataError(_("cannot read image {path!r}: {error}. Delete or replace the file, "
+                          "then run the cell again.").format(path=str(path), error=error)
+                        ) from error
     if size is None:
         return picture
     if box is None:

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data.distributed import DistributedSampler
 
+from ..i18n import _
 from ..run_meta import RunMeta
 from ..runtime import default_num_workers, seed_worker
 from .decoded import DecodedImages
@@ -60,7 +61,8 @@ def make_loader(
     processes are those of the whole split.
     """
     if not 0 <= rank < world_size:
-        raise ValueError(f"rank={rank}, world_size={world_size}; expected 0 <= rank < world_size")
+        raise ValueError(_("rank={rank}, world_size={world_size}; expected 0 <= rank < "
+                           "world_size").format(rank=rank, world_size=world_size))
     workers = default_num_workers(device, world_size) if num_workers is None else num_workers
     sampler = None
     if world_size > 1 and train:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..i18n import N_, _, ngettext
 from .images import IMAGE_EXTENSIONS, DataError
 
 # Entries that tools create inside folders and that are never classes or images.
@@ -47,8 +48,9 @@ def find_split_folders(root: str | os.PathLike) -> dict[str, Path] | None:
     for split in ("val", "test"):
         names = [dirs[n] for n in SPLIT_FOLDERS[split] if n in dirs]
         if len(names) > 1:
-            raise DataError(f"data folder {str(root)!r} has both {names[0].name}/ and "
-                            f"{names[1].name}/; keep one {split} folder")
+            raise DataError(_("data folder {path!r} has both {first}/ and {second}/; keep one "
+                              "{split} folder").format(path=str(root), first=names[0].name,
+                                                       second=names[1].name, split=split))
         if names:
             found[split] = names[0]
     known = {folder.name for folder in found.values()}
@@ -56,10 +58,11 @@ def find_split_folders(root: str | os.PathLike) -> dict[str, Path] | None:
     if len(found) == 1:
         return None if others else found  # train/ alone is pre-split too: val/test come from it
     if others:
-        raise DataError(
-            f"data folder {str(root)!r} looks pre-split ({', '.join(sorted(known))}) but also "
-            f"holds {others}; expected only train/, val/ (or valid/) and test/, each with one "
-            "sub-folder per class. Move the other folders out.")
+        raise DataError(_(
+            "data folder {path!r} looks pre-split ({splits}) but also holds {others}; expected "
+            "only train/, val/ (or valid/) and test/, each with one sub-folder per class. Move the "
+            "other folders out.").format(path=str(root), splits=", ".join(sorted(known)),
+                                         others=others))
     return found
 
 
@@ -73,15 +76,17 @@ def scan_splits(root: Path, folders: dict[str, Path]):
         for split, names in differ.items():
             missing = sorted(set(classes) - set(names))
             extra = sorted(set(names) - set(classes))
-            details.append(f"{folders[split].name}/ " + ", ".join(
-                part for part in (f"lacks {missing}" if missing else "",
-                                  f"has {extra} that train/ lacks" if extra else "") if part))
-        raise DataError(f"the splits of {str(root)!r} have different class folders: "
-                        + "; ".join(details) + f" (train/ has {classes}). Every split needs the "
-                        "same class folders, or the labels would mean different things.")
+            detail = (_("{folder}/ lacks {missing}, has {extra} that train/ lacks")
+                      if missing and extra else _("{folder}/ lacks {missing}") if missing
+                      else _("{folder}/ has {extra} that train/ lacks"))
+            details.append(detail.format(folder=folders[split].name, missing=missing, extra=extra))
+        raise DataError(_("the splits of {path!r} have different class folders: {details} "
+                          "(train/ has {classes}). Every split needs the same class folders, or "
+                          "the labels would mean different things.").format(
+                              path=str(root), details="; ".join(details), classes=classes))
     _check_classes(root, classes)
     samples, ignored, skipped, split_of = [], [], [], []
-    for split, (_, split_samples, split_ignored, split_skipped) in scans.items():
+    for split, (_classes, split_samples, split_ignored, split_skipped) in scans.items():
         samples += split_samples
         ignored += split_ignored
         skipped += split_skipped
@@ -91,18 +96,19 @@ def scan_splits(root: Path, folders: dict[str, Path]):
 
 def _check_classes(root: Path, classes: list[str]) -> None:
     if len(classes) < 2:
-        raise DataError(
-            f"data folder {str(root)!r} has only one class folder ({classes[0]!r}): a classifier "
-            "needs at least two classes (with one, every answer is right and nothing is learnt). "
-            f"Add a sub-folder per class, e.g. {root / 'other_class' / 'img1.jpg'}")
+        raise DataError(_(
+            "data folder {path!r} has only one class folder ({name!r}): a classifier needs at "
+            "least two classes (with one, every answer is right and nothing is learnt). Add a "
+            "sub-folder per class, e.g. {example}").format(
+                path=str(root), name=classes[0], example=root / "other_class" / "img1.jpg"))
 
 
 def scan(root: Path, min_classes: int = 2) -> tuple[list[str], list[tuple[str, int]], list[Path],
                                                   list[tuple[Path, str]]]:
     """(class names, (image path, label) samples, ignored entries, (skipped link, why))."""
     if not root.is_dir():
-        raise DataError(f"data folder {str(root)!r} does not exist; expected a folder with one "
-                        "sub-folder per class")
+        raise DataError(_("data folder {path!r} does not exist; expected a folder with one "
+                          "sub-folder per class").format(path=str(root)))
     ignored: list[Path] = []
     class_dirs = []
     broken = []
@@ -112,10 +118,16 @@ def scan(root: Path, min_classes: int = 2) -> tuple[list[str], list[tuple[str, i
         (class_dirs if entry.is_dir() else ignored).append(entry)
     if not class_dirs:
         loose = [p.name for p in ignored if p.suffix.lower() in IMAGE_EXTENSIONS]
-        hint = (f" It holds {len(loose)} image(s) directly (e.g. {loose[0]!r}): move them into "
-                "one sub-folder per class.") if loose else ""
-        raise DataError(f"data folder {str(root)!r} has no class sub-folders; expected "
-                        f"{root / '<class name>' / '<image>.jpg'}.{hint}")
+        message = ngettext(
+            "data folder {path!r} has no class sub-folders; expected {expected}. It holds {count} "
+            "image(s) directly (e.g. {example!r}): move them into one sub-folder per class.",
+            "data folder {path!r} has no class sub-folders; expected {expected}. It holds {count} "
+            "image(s) directly (e.g. {example!r}): move them into one sub-folder per class.",
+            len(loose)) if loose else _("data folder {path!r} has no class sub-folders; expected "
+                                        "{expected}.")
+        expected = root / "<class name>" / "<image>.jpg"
+        raise DataError(message.format(path=str(root), expected=expected, count=len(loose),
+                                       example=loose[0] if loose else None))
     classes = [d.name for d in class_dirs]
     if min_classes > 1:
         _check_classes(root, classes)
@@ -137,13 +149,20 @@ def scan(root: Path, min_classes: int = 2) -> tuple[list[str], list[tuple[str, i
         if not found:
             empty.append(folder.name)
     if broken:
-        raise DataError(f"{len(broken)} broken symbolic link(s) in {str(root)!r}, e.g. "
-                        f"{str(broken[0])!r} -> {os.readlink(broken[0])!r}; their images would be "
-                        "missing without a word. Fix the links or remove them.")
+        raise DataError(ngettext(
+            "{count} broken symbolic link(s) in {path!r}, e.g. {link!r} -> {target!r}; their "
+            "images would be missing without a word. Fix the links or remove them.",
+            "{count} broken symbolic link(s) in {path!r}, e.g. {link!r} -> {target!r}; their "
+            "images would be missing without a word. Fix the links or remove them.", len(broken))
+            .format(count=len(broken), path=str(root), link=str(broken[0]),
+                    target=os.readlink(broken[0])))
     if empty:
-        raise DataError(f"class folder(s) {empty} in {str(root)!r} contain no images "
-                        f"(looked for {', '.join(IMAGE_EXTENSIONS)}); add images or remove the "
-                        f"folder")
+        raise DataError(ngettext(
+            "class folder(s) {names} in {path!r} contain no images (looked for {extensions}); add "
+            "images or remove the folder",
+            "class folder(s) {names} in {path!r} contain no images (looked for {extensions}); add "
+            "images or remove the folder", len(empty)).format(
+                names=empty, path=str(root), extensions=", ".join(IMAGE_EXTENSIONS)))
     return classes, samples, ignored, skipped
 
 
@@ -171,11 +190,11 @@ def _walk(folder: Path, outside: list[str]) -> tuple[list[Path], list[Path],
             target = os.path.realpath(path)
             why = None
             if _inside(start, target):
-                why = "it leads back up to a folder that holds this class folder (a loop)"
+                why = N_("it leads back up to a folder that holds this class folder (a loop)")
             elif target in seen:
-                why = "its folder was already read under another name"
+                why = N_("its folder was already read under another name")
             elif any(_inside(target, other) or _inside(other, target) for other in outside):
-                why = "it leads into another class folder, whose images would get this label"
+                why = N_("it leads into another class folder, whose images would get this label")
             if why is None:
                 keep.append(name)
             else:

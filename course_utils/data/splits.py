@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..i18n import _, ngettext
 from .folders import ImageFolderDataset, describe_folders
 from .images import DataError
 from .scan import SPLITS
@@ -30,15 +31,16 @@ def stratified_split(
     share (at least one image). Raises DataError when a class would be missing from a part.
     """
     if not fractions or any(f <= 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
-        raise ValueError(f"fractions {tuple(fractions)} must be positive and sum to 1")
+        raise ValueError(_("fractions {fractions} must be positive and sum to 1").format(
+            fractions=tuple(fractions)))
     if max_per_class is not None and max_per_class < 1:
-        raise ValueError(f"max_per_class={max_per_class!r}; expected None (every image) or a "
-                         "positive number of images per class")
+        raise ValueError(_("max_per_class={value!r}; expected None (every image) or a positive "
+                           "number of images per class").format(value=max_per_class))
     split_of = getattr(targets, "split_of", None)
     by_class: dict[int, list[int]] = {}
     for index, label in enumerate(targets):
         by_class.setdefault(int(label), []).append(index)
-    parts: list[list[int]] = [[] for _ in fractions]
+    parts: list[list[int]] = [[] for _fraction in fractions]
     rng = np.random.default_rng(seed)
     for label in sorted(by_class):
         indices = np.array(by_class[label])[rng.permutation(len(by_class[label]))]
@@ -68,8 +70,8 @@ def _cut(indices, fractions: Sequence[float]) -> list:
 def _cut_presplit(indices, split_of: Sequence[str], fractions, max_per_class) -> list:
     """One class's indices by split folder; a missing val/ or test/ cut from the one before."""
     if len(fractions) != len(SPLITS):
-        raise ValueError(f"fractions {tuple(fractions)}: a pre-split folder needs three "
-                         "(train, val, test)")
+        raise ValueError(_("fractions {fractions}: a pre-split folder needs three (train, val, "
+                           "test)").format(fractions=tuple(fractions)))
     given = {split: [i for i in indices if split_of[i] == split] for split in SPLITS}
     present = set(split_of)
     if "val" not in present and "test" not in present:
@@ -96,13 +98,14 @@ def _check_parts(targets, parts: list[list[int]], split_of) -> None:
     """Refuse, before any training, a split that leaves a class out of a part or has one class."""
     names = getattr(targets, "classes", None)
     labels = sorted({int(t) for t in targets})
-    name = (lambda label: repr(names[label])) if names else (lambda label: f"class {label}")
+    name = ((lambda label: repr(names[label])) if names
+            else (lambda label: _("class {label}").format(label=label)))
     if len(labels) < 2:
-        only = name(labels[0]) if labels else "none"
-        raise DataError(f"the data has {len(labels)} class ({only}); a classifier needs at "
-                        "least two")
-    part_names = list(SPLITS) if len(parts) == len(SPLITS) else [f"part {i}" for i in
-                                                                   range(len(parts))]
+        only = name(labels[0]) if labels else _("none")
+        raise DataError(_("the data has {count} class ({only}); a classifier needs at least "
+                          "two").format(count=len(labels), only=only))
+    part_names = list(SPLITS) if len(parts) == len(SPLITS) else [
+        _("part {index}").format(index=i) for i in range(len(parts))]
     counts = [Counter(int(targets[i]) for i in part) for part in parts]
     short = [label for label in labels if any(c[label] == 0 for c in counts)]
     if not short:
@@ -113,16 +116,21 @@ def _check_parts(targets, parts: list[list[int]], split_of) -> None:
                                                zip(part_names, counts, strict=True))
         if split_of is not None:
             folders = Counter(split_of[i] for i, t in enumerate(targets) if int(t) == label)
-            row += " (from " + ", ".join(f"{s}/ {folders[s]}" for s in SPLITS if s in folders) + ")"
+            row = _("{row} (from {folders})").format(row=row, folders=", ".join(
+                f"{s}/ {folders[s]}" for s in SPLITS if s in folders))
         rows.append(row)
-    need = ("every class needs images in train/ and val/ (and test/); a missing val/ or test/ "
-            "is cut from the folder before it, so that folder needs at least 2 images per class"
-            if split_of is not None else
-            f"every class needs at least {len(parts)} images (one per part)")
-    raise DataError(f"too few images to train and evaluate: {len(short)} class(es) would be "
-                    "missing from a split:\n  " + "\n  ".join(rows[:20]) + f"\n{need}; a few "
-                    "dozen per class is the least that learns anything. Add images or remove "
-                    "the class folder.")
+    need = (_("every class needs images in train/ and val/ (and test/); a missing val/ or test/ "
+              "is cut from the folder before it, so that folder needs at least 2 images per "
+              "class") if split_of is not None else
+            _("every class needs at least {count} images (one per part)").format(count=len(parts)))
+    raise DataError(ngettext(
+        "too few images to train and evaluate: {count} class(es) would be missing from a "
+        "split:\n  {rows}\n{need}; a few dozen per class is the least that learns anything. Add "
+        "images or remove the class folder.",
+        "too few images to train and evaluate: {count} class(es) would be missing from a "
+        "split:\n  {rows}\n{need}; a few dozen per class is the least that learns anything. Add "
+        "images or remove the class folder.", len(short)).format(
+            count=len(short), rows="\n  ".join(rows[:20]), need=need))
 
 
 

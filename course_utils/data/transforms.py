@@ -7,6 +7,8 @@ import math
 import torch
 from torchvision import transforms as T
 
+from ..i18n import _
+
 # Pretrained ImageNet models expect inputs normalised with the statistics of ImageNet's
 # training photos; we keep them even from scratch because they put natural-photo pixels at
 # roughly zero mean and unit variance (which is what BatchNorm and the init assume), and
@@ -36,7 +38,8 @@ def train_transforms(image_size: int = 224, mean=IMAGENET_MEAN, std=IMAGENET_STD
         steps = [T.RandomResizedCrop(image_size, scale=(0.5, 1.0), antialias=True),
                  T.RandomHorizontalFlip()]
     else:
-        raise ValueError(f"augment={augment!r}; expected one of {AUGMENTATIONS}")
+        raise ValueError(_("augment={value!r}; expected one of {choices}").format(
+            value=augment, choices=AUGMENTATIONS))
     return T.Compose([*steps, T.ToTensor(), T.Normalize(mean, std)])
 
 
