@@ -28,12 +28,16 @@ CONVERTED = ["exercises/core.py", "exercises/questionnaire.py", "data/folders.py
              *(f"exercises/ch{n}.py" for n in range(1, 9)),
              *(f"exercises/quiz{n}.py" for n in range(1, 9)),
              "data/scan.py", "data/images.py", "data/decoded.py", "data/splits.py",
-             "data/loaders.py", "data/transforms.py"]
+             "data/loaders.py", "data/transforms.py",
+             "training/checkpoints.py", "training/fitting.py", "training/command.py",
+             "training/resume.py", "training/transfer.py", "training/history.py",
+             "training/distributed.py"]
 # Calls whose text a learner reads: their string arguments must be marked messages (a question's
 # or an exercise's keyword arguments too, except the code a learner copies and the names of its
-# variables).
+# variables; `error` is argparse's `parser.error`).
 SHOWN = {"Wrong", "NotAttempted", "Result", "DataError", "print", "warn", "Choice", "Number",
-         "Exercise"}
+         "Exercise", "CheckpointError", "PretrainedError", "NonFiniteLossError",
+         "error"}
 NOT_SHOWN = {"solution", "variable", "answer"}
 QUIZ_FILES = {f"course_utils/exercises/quiz{n}.py" for n in range(1, 9)}
 
@@ -228,6 +232,39 @@ def _unknown_cache_mode(tmp_path):
     cache_mode("sometimes")
 
 
+def _ctrl_c(tmp_path):
+    from course_utils.training.fitting import _interrupted
+    from course_utils.training.history import History
+
+    best = {"epoch": 1, "val_acc": 0.125}
+    return _interrupted(History([best]), 1, 3, best, tmp_path / "best.pth")
+
+
+def _tiny_checkpoint(tmp_path) -> Path:
+    from torch import nn
+
+    from course_utils.training.checkpoints import save_checkpoint
+
+    return save_checkpoint(tmp_path / "tiny.pth", nn.Linear(4, 2), arch="tiny",
+                           class_names=["cat", "dog"], image_size=8, mean=[0.5], std=[0.5])
+
+
+def _one_class_more(tmp_path):
+    from torch import nn
+
+    from course_utils.training.checkpoints import load_into
+
+    load_into(nn.Linear(4, 3), _tiny_checkpoint(tmp_path))
+
+
+def _resume_another_network(tmp_path):
+    from course_utils.training.resume import check_resumable
+
+    state = {"path": "runs/last.pth", "arch": "resnet18", "class_names": ["cat", "dog"],
+             "image_size": 40}
+    check_resumable(state, "resnet50", ["cat", "dog"], 40, None)
+
+
 ERRORS = {
     "scan: no class folders, images loose (a plural)": (
         _loose_images,
@@ -258,6 +295,26 @@ ERRORS = {
         r"^图像太少，无法训练和评估：有 1 个类别会在某个划分中缺失：\n"
         r"  类别 0: train 1, val 0, test 0\n"
         r"每个类别至少需要 3 张图像（每个部分一张）；每个类别至少要有几十张图像"),
+    "fitting: the Ctrl-C line (two translated clauses inside)": (
+        _ctrl_c,
+        r"^Interrupted after epoch 1 of 3: returning the history of the 1 finished epoch; the best "
+        r"checkpoint \(epoch 1, val acc 12\.5%\) is intact at .*best\.pth\.$",
+        r"^在第 1/3 个 epoch 之后被中断：返回已完成的 1 个 epoch 的训练历史；"
+        r"最好的检查点（epoch 1，验证准确率 12\.5%）完好地保存在 .*best\.pth。$"),
+    "checkpoints: weights for another number of classes (chapter 5's example)": (
+        _one_class_more,
+        r"^checkpoint .*tiny\.pth was trained for 2 classes \(\['cat', 'dog'\]\) but the model has "
+        r"3 outputs \(weight is \[3, 4\]\); build the model with num_classes=2, or train a new "
+        r"checkpoint for your classes$",
+        r"^检查点 .*tiny\.pth 是为 2 个类别（\['cat', 'dog'\]）训练的，但模型有 3 个输出"
+        r"（weight 的形状是 \[3, 4\]）；请用 num_classes=2 构建模型"),
+    "resume: last.pth of another network": (
+        _resume_another_network,
+        r"^--resume: runs/last\.pth trained a resnet18 at 40 px on the classes \['cat', 'dog'\], "
+        r"but this run asks for a resnet50 at 40 px on \['cat', 'dog'\]; pass the same --arch",
+        r"^--resume：runs/last\.pth 在类别 \['cat', 'dog'\] 上以 40 px 训练了一个 resnet18，"
+        r"但这次运行要求在 \['cat', 'dog'\] 上以 40 px 训练一个 resnet50；要继续它，"
+        r"请传入相同的 --arch"),
     "decoded: a setting it does not understand": (
         _unknown_cache_mode,
         r"^decode_cache='sometimes' is not understood; use auto \(the default",
@@ -265,17 +322,24 @@ ERRORS = {
 }
 
 
+def _shown(trigger, tmp_path) -> tuple[type | None, str]:
+    """What a case shows the learner: the error it raises, or the line it returns."""
+    try:
+        line = trigger(tmp_path)
+    except Exception as error:
+        return type(error), str(error)
+    return None, line
+
+
 @pytest.mark.parametrize("case", list(ERRORS))
 def test_errors_outside_the_exercises_follow_course_lang(case, monkeypatch, tmp_path):
     trigger, english, chinese = ERRORS[case]
     monkeypatch.delenv(i18n.LANG_ENV, raising=False)
-    with pytest.raises(Exception) as caught:  # noqa: B017 - each case raises its own type
-        trigger(tmp_path)
-    assert re.search(english, str(caught.value)), str(caught.value)
+    kind, shown = _shown(trigger, tmp_path)
+    assert re.search(english, shown), shown
     monkeypatch.setenv(i18n.LANG_ENV, "zh")
-    with pytest.raises(type(caught.value)) as translated:
-        trigger(tmp_path)
-    assert re.search(chinese, str(translated.value)), str(translated.value)
+    translated_kind, translated = _shown(trigger, tmp_path)
+    assert translated_kind is kind and re.search(chinese, translated), translated
 
 
 @pytest.mark.parametrize(("value", "code"), [
@@ -532,3 +596,28 @@ def test_the_checks_translations_keep_numbers_and_code():
     assert len(entries) > 500
     differ = [f"{e.msgid!r} -> {e.msgstr!r}" for e in entries if kept(e.msgid) != kept(e.msgstr)]
     assert not differ, "\n".join(differ)
+
+
+def test_the_commands_argument_errors_follow_course_lang(monkeypatch, capsys):
+    """argparse's own words (usage:, error:, --help) stay English; the course's reason does not."""
+    from course_utils.training import command
+
+    def refused(*argv: str) -> str:  # what main() does first: parse, then check the arguments
+        parser = command.build_parser()
+        with pytest.raises(SystemExit) as stop:
+            command._check_args(parser, parser.parse_args(list(argv)))
+        assert stop.value.code == 2
+        return capsys.readouterr().err
+
+    monkeypatch.delenv(i18n.LANG_ENV, raising=False)
+    assert refused("--epochs", "0").endswith("error: --epochs 0: expected at least 1\n")
+    assert refused("--freeze-backbone").endswith(
+        "error: --freeze-backbone only apply to pretrained weights: add --pretrained PATH (or "
+        "--pretrained imagenet)\n")
+    monkeypatch.setenv(i18n.LANG_ENV, "zh")
+    shown = refused("--epochs", "0")
+    assert shown.startswith("usage: python -m course_utils.train")
+    assert shown.endswith("error: --epochs 0：至少需要 1\n")
+    assert refused("--freeze-backbone").endswith(
+        "error: --freeze-backbone 只对预训练权重有效：请加上 --pretrained PATH（或 --pretrained "
+        "imagenet）\n")

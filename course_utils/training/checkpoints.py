@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ..files import atomic_write
+from ..i18n import _
 from ..run_meta import RunMeta, plain
 
 FORMAT = "course_utils.checkpoint/1"  # bump when the layout changes (new keys do not count)
@@ -41,7 +42,8 @@ def classifier_key(state_dict: Mapping[str, torch.Tensor]) -> str:
     ResNet)."""
     keys = [k for k, v in state_dict.items() if k.endswith("weight") and v.dim() == 2]
     if not keys:
-        raise CheckpointError("the model has no linear layer, so its number of outputs is unknown")
+        raise CheckpointError(_("the model has no linear layer, so its number of outputs is "
+                                "unknown"))
     return keys[-1]
 
 
@@ -60,16 +62,17 @@ def unwrap_model(model: nn.Module) -> nn.Module:
             return model
 
 
-def check_head(model: nn.Module, class_names: list[str], where: str = "the model") -> None:
+def check_head(model: nn.Module, class_names: list[str]) -> None:
     """Raise CheckpointError unless the model's classifier has one output per class name."""
     state = unwrap_model(model).state_dict()
     key = classifier_key(state)
     outputs = state[key].shape[0]
     if outputs != len(class_names):
-        raise CheckpointError(
-            f"{where} has {outputs} outputs ({key} is {list(state[key].shape)}) but there are "
-            f"{len(class_names)} class names ({list(class_names)}); build it with "
-            f"num_classes={len(class_names)}")
+        raise CheckpointError(_(
+            "the model has {outputs} outputs ({key} is {shape}) but there are {count} class names "
+            "({names}); build it with num_classes={count}").format(
+                outputs=outputs, key=key, shape=list(state[key].shape), count=len(class_names),
+                names=list(class_names)))
 
 
 def save_checkpoint(
@@ -124,33 +127,39 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     """Load a course checkpoint with weights_only=True; clear errors for a wrong or missing file."""
     path = Path(path)
     if not path.is_file():
-        hint = " (it is a folder)" if path.is_dir() else ""
-        raise FileNotFoundError(
-            f"no checkpoint file at {str(path)!r}{hint} (absolute: {str(path.absolute())!r}); "
-            "train with fit(..., checkpoint_path=...) first, or check the path")
+        message = (_("no checkpoint file at {path!r} (it is a folder) (absolute: {absolute!r}); "
+                     "train with fit(..., checkpoint_path=...) first, or check the path")
+                   if path.is_dir() else
+                   _("no checkpoint file at {path!r} (absolute: {absolute!r}); train with "
+                     "fit(..., checkpoint_path=...) first, or check the path"))
+        raise FileNotFoundError(message.format(path=str(path), absolute=str(path.absolute())))
     _check_map_location(map_location)
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
-        raise CheckpointError(
-            f"cannot load {str(path)!r} as a checkpoint with weights_only=True: "
-            f"{str(error).splitlines()[0] if str(error) else type(error).__name__}. It is corrupt, "
+        raise CheckpointError(_(
+            "cannot load {path!r} as a checkpoint with weights_only=True: {error}. It is corrupt, "
             "not a PyTorch file, or it pickles whole objects (such as a model saved with "
-            "torch.save(model)); only tensors and plain values are accepted.") from error
+            "torch.save(model)); only tensors and plain values are accepted.").format(
+                path=str(path),
+                error=str(error).splitlines()[0] if str(error) else type(error).__name__)
+        ) from error
     if isinstance(data, dict) and data.get("format") == OLD_RESUME_FORMAT:
         data = {**data, "format": FORMAT, "metrics": {}}  # an older command's last.pth
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         if (isinstance(data, dict) and data
                 and all(isinstance(v, torch.Tensor) for v in data.values())):
-            raise CheckpointError(
-                f"{str(path)!r} is a bare state dict (like the lesson's "
-                "torch.save(model.state_dict(), PATH)), not a course checkpoint: it has no class "
-                "names, image size or normalisation. Load it with model.load_state_dict("
-                "torch.load(path, weights_only=True)), or re-save it with save_checkpoint(...).")
+            raise CheckpointError(_(
+                "{path!r} is a bare state dict (like the lesson's torch.save(model.state_dict(), "
+                "PATH)), not a course checkpoint: it has no class names, image size or "
+                "normalisation. Load it with model.load_state_dict(torch.load(path, "
+                "weights_only=True)), or re-save it with save_checkpoint(...).").format(
+                    path=str(path)))
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
-        raise CheckpointError(
-            f"{str(path)!r} is not a course checkpoint (expected format {FORMAT!r}, found "
-            f"{found!r}); write checkpoints with course_utils.training.checkpoints.save_checkpoint")
+        raise CheckpointError(_(
+            "{path!r} is not a course checkpoint (expected format {expected!r}, found {found!r}); "
+            "write checkpoints with course_utils.training.checkpoints.save_checkpoint").format(
+                path=str(path), expected=FORMAT, found=found))
     data["path"] = str(path)  # not stored; lets later error messages name the file
     return data
 
@@ -161,12 +170,12 @@ def _check_map_location(map_location) -> None:
         return  # a dict or a function: torch checks it
     device = torch.device(map_location)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"map_location={str(map_location)!r}, but torch sees no CUDA GPU on "
-                           "this machine; load with map_location='cpu' (the course's checkpoints "
-                           "load on any device)")
+        raise RuntimeError(_("map_location={device!r}, but torch sees no CUDA GPU on this "
+                             "machine; load with map_location='cpu' (the course's checkpoints "
+                             "load on any device)").format(device=str(map_location)))
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise RuntimeError(f"map_location={str(map_location)!r}, but Apple's MPS is not available "
-                           "here; load with map_location='cpu'")
+        raise RuntimeError(_("map_location={device!r}, but Apple's MPS is not available here; "
+                             "load with map_location='cpu'").format(device=str(map_location)))
 
 
 def load_into(model: nn.Module, checkpoint: Mapping | str | os.PathLike, *,
@@ -174,11 +183,11 @@ def load_into(model: nn.Module, checkpoint: Mapping | str | os.PathLike, *,
     """Copy a checkpoint's weights into `model`, or explain exactly why they do not fit."""
     if not isinstance(checkpoint, Mapping):
         checkpoint = load_checkpoint(checkpoint)
-    where = f"checkpoint {checkpoint.get('path', '(in memory)')}"
+    where = checkpoint.get("path", _("(in memory)"))
     if arch is not None and arch != checkpoint["arch"]:
-        raise CheckpointError(
-            f"{where} holds a {checkpoint['arch']!r} but the model is a {arch!r}; build a "
-            f"{checkpoint['arch']} (or use model_from_checkpoint)")
+        raise CheckpointError(_(
+            "checkpoint {path} holds a {saved!r} but the model is a {arch!r}; build a {saved} (or "
+            "use model_from_checkpoint)").format(path=where, saved=checkpoint["arch"], arch=arch))
     saved = checkpoint["state_dict"]
     target = unwrap_model(model)
     current = target.state_dict()
@@ -187,29 +196,34 @@ def load_into(model: nn.Module, checkpoint: Mapping | str | os.PathLike, *,
     head = classifier_key(saved)
     if head in current and current[head].shape[0] != saved[head].shape[0]:
         names = checkpoint["class_names"]
-        raise CheckpointError(
-            f"{where} was trained for {len(names)} classes ({names}) but the model has "
-            f"{current[head].shape[0]} outputs ({head} is {list(current[head].shape)}); build the "
-            f"model with num_classes={len(names)}, or train a new checkpoint for your classes")
+        raise CheckpointError(_(
+            "checkpoint {path} was trained for {count} classes ({names}) but the model has "
+            "{outputs} outputs ({key} is {shape}); build the model with num_classes={count}, or "
+            "train a new checkpoint for your classes").format(
+                path=where, count=len(names), names=names, outputs=current[head].shape[0],
+                key=head, shape=list(current[head].shape)))
 
     missing = [k for k in current if k not in saved]
     unexpected = [k for k in saved if k not in current]
-    reshaped = [f"{k}: checkpoint {list(saved[k].shape)} vs model {list(current[k].shape)}"
+    reshaped = [_("{key}: checkpoint {saved_shape} vs model {model_shape}").format(
+                    key=k, saved_shape=list(saved[k].shape), model_shape=list(current[k].shape))
                 for k in saved if k in current and saved[k].shape != current[k].shape]
     if missing or unexpected or reshaped:
         details = []
         if missing:
-            details.append(f"{len(missing)} model tensors not in the checkpoint (e.g. "
-                           f"{missing[:3]})")
+            details.append(_("{count} model tensors not in the checkpoint (e.g. {keys})").format(
+                count=len(missing), keys=missing[:3]))
         if unexpected:
-            details.append(f"{len(unexpected)} checkpoint tensors not in the model (e.g. "
-                           f"{unexpected[:3]})")
+            details.append(_("{count} checkpoint tensors not in the model (e.g. {keys})").format(
+                count=len(unexpected), keys=unexpected[:3]))
         if reshaped:
-            details.append(f"{len(reshaped)} shapes differ (e.g. {reshaped[:2]})")
-        raise CheckpointError(
-            f"{where} holds a {checkpoint['arch']!r} whose layers do not match this model: "
-            + "; ".join(details) + f". Build a {checkpoint['arch']} with "
-            f"num_classes={checkpoint['num_classes']}")
+            details.append(_("{count} shapes differ (e.g. {shapes})").format(
+                count=len(reshaped), shapes=reshaped[:2]))
+        raise CheckpointError(_(
+            "checkpoint {path} holds a {saved!r} whose layers do not match this model: {details}. "
+            "Build a {saved} with num_classes={count}").format(
+                path=where, saved=checkpoint["arch"], details="; ".join(details),
+                count=checkpoint["num_classes"]))
     target.load_state_dict(saved, strict=True)
     return model
 

@@ -8,7 +8,8 @@ data pipeline (chapter 1), recipe (chapter 4's `recipes.COURSE`) and `fit`; unde
 process trains on its share of every batch with DistributedDataParallel (see distributed.py).
 Global rank 0 writes the files chapter 5 reads: OUT/best.pth (the best epoch) and
 OUT/best.history.json, plus OUT/last.pth, the last epoch as a course checkpoint with the
-optimizer's state, which `--resume` continues from (one process or many); train.py starts `main`.
+optimizer's state, which `--resume` continues from (one process or many; resume.py checks it);
+train.py starts `main`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -26,12 +27,14 @@ from .. import runtime
 from ..data.folders import resolve_data_dir
 from ..data.images import DataError
 from ..data.loaders import course_data
+from ..i18n import _
 from ..models.architectures import ARCHITECTURES, build_model, depth
 from . import distributed, transfer
-from .checkpoints import CheckpointError, load_checkpoint, load_into, save_checkpoint, unwrap_model
+from .checkpoints import CheckpointError, load_into, save_checkpoint, unwrap_model
 from .fitting import METRICS, fit
 from .history import History, history_path
 from .recipes import COURSE
+from .resume import check_resumable, load_resume_state, resume_history
 from .speed import speed_for
 
 REFERENCE_BATCH = 32  # chapter 4 measured the recipe at a (global) batch of 32
@@ -122,43 +125,8 @@ def scaled_lr(lr: float, global_batch: int, rule: str) -> tuple[float, str]:
     if rule == "sqrt":  # often preferred for Adam: the gradient noise falls with sqrt(batch)
         return lr * ratio**0.5, (f"learning rate {lr:g} x sqrt({global_batch}/{REFERENCE_BATCH}) = "
                                  f"{lr * ratio**0.5:g} (square-root scaling)")
-    raise ValueError(f"lr scaling {rule!r}; expected one of {LR_RULES}")
-
-
-# --------------------------------------------------------------------------- resuming
-
-
-def load_resume_state(path: Path) -> dict:
-    """OUT/last.pth: a course checkpoint with the optimizer's state, or an error saying what to
-    do."""
-    if not path.is_file():
-        raise CheckpointError(f"--resume: there is no {path.name} in {str(path.parent)!r}, so no "
-                              f"run to continue; train without --resume first (or check --out)")
-    state = load_checkpoint(path)
-    if "optimizer" not in state or state.get("epoch") is None:
-        raise CheckpointError(f"--resume: {str(path)!r} is a course checkpoint without the "
-                              "optimizer's state, so training cannot continue from it; resume "
-                              "from the last.pth the command wrote")
-    return state
-
-
-def _check_resumable(state: Mapping, arch: str, classes: list[str], image_size: int) -> None:
-    found = (state["arch"], list(state["class_names"]), state["image_size"])
-    if found != (arch, classes, image_size):
-        raise CheckpointError(
-            f"--resume: {state['path']} trained a {found[0]} at {found[2]} px on the classes "
-            f"{found[1]}, but this run asks for a {arch} at {image_size} px on {classes}; pass the "
-            f"same --arch, --image-size and --data to continue it")
-
-
-def _resume_history(out: Path, epochs_done: int) -> History:
-    path = history_path(out / CHECKPOINT_NAME)
-    past = History.load(path) if path.is_file() else History()
-    if len(past) < epochs_done:
-        raise CheckpointError(f"--resume: {str(path)!r} has {len(past)} epochs but the resume "
-                              f"state says {epochs_done} are done; the folder is inconsistent")
-    # A stop between the history and the resume state leaves the history one epoch ahead.
-    return History(past[:epochs_done])
+    raise ValueError(_("lr scaling {rule!r}; expected one of {choices}").format(rule=rule,
+                                                                                 choices=LR_RULES))
 
 
 # --------------------------------------------------------------------------- the command
@@ -170,9 +138,9 @@ def run(args: argparse.Namespace, world: distributed.World) -> History:
     say = print if main else (lambda *a, **k: None)
     out = Path(args.out)
     if main and not args.resume and not args.overwrite and (out / CHECKPOINT_NAME).exists():
-        raise FileExistsError(f"{str(out)!r} already holds a run ({CHECKPOINT_NAME}); pass "
-                              f"--resume to continue it, --overwrite to replace it, or another "
-                              f"--out")
+        raise FileExistsError(_("{path!r} already holds a run ({name}); pass --resume to continue "
+                                "it, --overwrite to replace it, or another --out").format(
+                                    path=str(out), name=CHECKPOINT_NAME))
     # Pretrained weights are found and checked before any data is read: a missing file fails now.
     plan = transfer.TransferPlan.from_args(args)
     threads = distributed.choose_threads(world, args.threads)
@@ -209,9 +177,7 @@ def run(args: argparse.Namespace, world: distributed.World) -> History:
     state = None
     if args.resume:
         state = load_resume_state(out / RESUME_NAME)
-        _check_resumable(state, args.arch, data.classes, size)
-        if differs := transfer.resume_mismatch(plan, state):
-            raise CheckpointError(f"--resume: {state['path']} cannot continue this run: {differs}")
+        check_resumable(state, args.arch, data.classes, size, plan)
         load_into(model, state)  # into the plain model, before DDP copies rank 0's weights out
     if plan is not None:  # before DDP, which registers which parameters train
         plan.apply(model, say, load=state is None)
@@ -234,7 +200,7 @@ def run(args: argparse.Namespace, world: distributed.World) -> History:
     past = None
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])  # after build; fit moves the schedule on
-        past = _resume_history(out, state["epoch"])
+        past = resume_history(out / CHECKPOINT_NAME, state["epoch"])
         say(f"resuming {state['path']} after epoch {state['epoch']} (trained with "
             f"{state['world_size']} process(es), global batch {state['global_batch']})")
 
@@ -264,14 +230,15 @@ def run(args: argparse.Namespace, world: distributed.World) -> History:
 
 
 def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    for name in ("epochs", "batch_size", "image_size", "max_per_class"):
-        value = getattr(args, name)
+    for flag in ("epochs", "batch-size", "image-size", "max-per-class"):
+        value = getattr(args, flag.replace("-", "_"))
         if value is not None and value < 1:
-            parser.error(f"--{name.replace('_', '-')} {value}: expected at least 1")
+            parser.error(_("--{flag} {value}: expected at least 1").format(flag=flag, value=value))
     if args.image_size is not None and args.image_size < 16:
-        parser.error(f"--image-size {args.image_size}: the ResNets need at least 16 pixels")
+        parser.error(_("--image-size {value}: the ResNets need at least 16 pixels").format(
+            value=args.image_size))
     if not args.lr > 0:
-        parser.error(f"--lr {args.lr}: expected a positive learning rate")
+        parser.error(_("--lr {value}: expected a positive learning rate").format(value=args.lr))
     transfer.check_arguments(parser, args)
 
 

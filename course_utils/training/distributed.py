@@ -28,6 +28,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from .. import runtime
+from ..i18n import _
 from .checkpoints import unwrap_model
 
 # How long a collective (all-reduce, barrier) waits for a missing process before it fails.
@@ -71,12 +72,14 @@ def _env_int(name: str, default: int | None = None) -> int:
     value = os.environ.get(name)
     if value is None:
         if default is None:
-            raise RuntimeError(f"${name} is not set; start the program with torchrun")
+            raise RuntimeError(_("${name} is not set; start the program with torchrun").format(
+                name=name))
         return default
     try:
         return int(value)
     except ValueError:
-        raise RuntimeError(f"${name}={value!r} is not an integer") from None
+        raise RuntimeError(_("${name}={value!r} is not an integer").format(
+            name=name, value=value)) from None
 
 
 def init(prefer: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> World:
@@ -95,10 +98,10 @@ def init(prefer: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> Wor
     use_cuda = torch.cuda.is_available() if prefer is None else torch.device(prefer).type == "cuda"
     if use_cuda:
         if local_rank >= torch.cuda.device_count():
-            raise RuntimeError(
-                f"local rank {local_rank} has no GPU: this machine has "
-                f"{torch.cuda.device_count()}; start torchrun with "
-                f"--nproc-per-node={torch.cuda.device_count()} or fewer")
+            raise RuntimeError(_(
+                "local rank {rank} has no GPU: this machine has {count}; start torchrun with "
+                "--nproc-per-node={count} or fewer").format(rank=local_rank,
+                                                            count=torch.cuda.device_count()))
         device, backend = torch.device("cuda", local_rank), "nccl"
         torch.cuda.set_device(device)
     else:
@@ -128,7 +131,7 @@ def choose_threads(world: World, threads: int | None = None) -> int:
             return torch.get_num_threads()
         threads = max(1, runtime.usable_cores() // world.local_world_size)
     if threads < 1:
-        raise ValueError(f"threads={threads}; expected at least 1")
+        raise ValueError(_("threads={threads}; expected at least 1").format(threads=threads))
     torch.set_num_threads(threads)
     return threads
 
@@ -210,8 +213,8 @@ def plot_data_parallelism(processes: int = 2, images_per_process: int = 4):
     from matplotlib.patches import FancyBboxPatch
 
     if processes < 1 or images_per_process < 1:
-        raise ValueError(f"processes={processes}, images_per_process={images_per_process}; "
-                         f"expected >= 1")
+        raise ValueError(_("processes={processes}, images_per_process={images}; expected >= 1")
+                         .format(processes=processes, images=images_per_process))
     colours = plt.get_cmap("tab10").colors
     width = processes * (images_per_process + 1.5)
     fig, ax = plt.subplots(figsize=(min(12, 1.0 * width), 4.6))

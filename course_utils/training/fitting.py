@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..files import check_writable
+from ..i18n import _, ngettext
 from ..run_meta import RunMeta
 from ..runtime import precision_name
 from . import loops, schedules
@@ -111,13 +112,14 @@ def fit(
                     unwrap_model(model), val_loader, val_loss_fn, device,
                     amp_dtype=evaluation.amp_dtype, channels_last=evaluation.channels_last,
                     progress=progress)
-                val_acc, val_loss, _ = loops.rates(sync.sum(totals), "evaluation")
+                val_acc, val_loss, _seen = loops.rates(sync.sum(totals), "evaluation")
                 record = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
                           "val_loss": val_loss, "val_acc": val_acc, "lr": lr,
                           "seconds": time.perf_counter() - start,
                           "images_per_s": seen / train_seconds if train_seconds > 0 else math.nan}
                 if not math.isfinite(val_loss):
-                    raise NonFiniteLossError(f"the validation loss became {val_loss}")
+                    raise NonFiniteLossError(_("the validation loss became {loss}").format(
+                        loss=val_loss))
                 improved = best is None or val_acc > best["val_acc"]
                 if improved and checkpoint_path is not None:
                     save_checkpoint(checkpoint_path, model, epoch=epoch,
@@ -148,8 +150,8 @@ def fit(
 
 def _checked(speed: Speed | None, device: torch.device) -> Speed:
     if speed is not None and not isinstance(speed, Speed):
-        raise TypeError(f"speed={speed!r}; expected a Speed (see training.speed.speed_for) or "
-                        "None")
+        raise TypeError(_("speed={value!r}; expected a Speed (see training.speed.speed_for) or "
+                          "None").format(value=speed))
     return speed_for(device) if speed is None else speed.checked()
 
 
@@ -157,10 +159,13 @@ def _check_run(model: nn.Module, train_loader, epochs: int, done: int, checkpoin
                meta) -> RunMeta | None:
     """Everything that would otherwise fail after an epoch's work; returns the checked meta."""
     if epochs < 1:
-        raise ValueError(f"epochs={epochs}; expected at least 1")
+        raise ValueError(_("epochs={epochs}; expected at least 1").format(epochs=epochs))
     if done >= epochs:
-        raise ValueError(f"the run to resume has already finished {done} epoch(s) and "
-                         f"epochs={epochs}; ask for more epochs in all to train further")
+        raise ValueError(ngettext(
+            "the run to resume has already finished {done} epoch(s) and epochs={epochs}; ask for "
+            "more epochs in all to train further",
+            "the run to resume has already finished {done} epoch(s) and epochs={epochs}; ask for "
+            "more epochs in all to train further", done).format(done=done, epochs=epochs))
     if checkpoint_path is not None:
         meta = RunMeta.of(meta or {}, where=f"fit(checkpoint_path={str(checkpoint_path)!r})")
         check_head(model, list(meta.class_names))
@@ -197,11 +202,13 @@ def _check_outputs(model: nn.Module, train_loader) -> None:
         return
     classes = _data_classes(train_loader)
     if classes is not None and outputs < len(classes):
-        raise ValueError(f"the model has {outputs} outputs but the data has {len(classes)} "
-                         f"classes ({classes}); build it with num_classes={len(classes)}")
+        raise ValueError(_("the model has {outputs} outputs but the data has {count} classes "
+                           "({classes}); build it with num_classes={count}").format(
+                               outputs=outputs, count=len(classes), classes=classes))
     if outputs < 2:
-        raise ValueError(f"the model has {outputs} output: a classifier needs at least two "
-                         "classes (with one, the loss is always 0 and every answer is right)")
+        raise ValueError(_("the model has {outputs} output: a classifier needs at least two "
+                           "classes (with one, the loss is always 0 and every answer is "
+                           "right)").format(outputs=outputs))
 
 
 # --------------------------------------------------------------------------- what fit prints
@@ -229,33 +236,52 @@ def _interrupted(history: History, epoch: int, epochs: int, best, checkpoint_pat
     history.interrupted = True
     if checkpoint_path is not None:
         history.save(history_path(checkpoint_path))
-    kept = "no checkpoint was saved"
+    kept = _("no checkpoint was saved")
     if best and checkpoint_path:
-        kept = (f"the best checkpoint (epoch {best['epoch']}, val acc {best['val_acc']:.1%}) is "
-                f"intact at {checkpoint_path}")
+        kept = _("the best checkpoint (epoch {epoch}, val acc {val_acc:.1%}) is intact at "
+                 "{path}").format(epoch=best["epoch"], val_acc=best["val_acc"],
+                                  path=checkpoint_path)
     finished = len(history)
-    returned = ("an empty history: no epoch finished" if finished == 0 else
-                f"the history of the {finished} finished epoch{'s' if finished > 1 else ''}")
+    returned = (_("an empty history: no epoch finished") if finished == 0 else
+                ngettext("the history of the {count} finished epoch",
+                         "the history of the {count} finished epochs", finished).format(
+                             count=finished))
     if history and history[-1]["epoch"] == epoch:  # after the epoch's line (e.g. in on_epoch_end)
-        when = f"after epoch {epoch} of {epochs}"
+        line = _("Interrupted after epoch {epoch} of {epochs}: returning {returned}; {kept}.")
     else:
-        when = f"during epoch {epoch} of {epochs}, which is not recorded"
-    return f"Interrupted {when}: returning {returned}; {kept}."
+        line = _("Interrupted during epoch {epoch} of {epochs}, which is not recorded: returning "
+                 "{returned}; {kept}.")
+    return line.format(epoch=epoch, epochs=epochs, returned=returned, kept=kept)
 
 
 def _stopped(error: NonFiniteLossError, history: History, epoch: int, lr: float, best,
              checkpoint_path) -> NonFiniteLossError:
     """The error fit raises on a non-finite loss: what happened, what to change, what is kept."""
     history.stopped = f"epoch {epoch}: {error}"
-    kept = f"the {len(history)} finished epoch(s) are in error.history"
-    if checkpoint_path is not None:
-        history.save(history_path(checkpoint_path))
-        kept += f" and in {history_path(checkpoint_path)}"
-        kept += (f"; the best checkpoint (epoch {best['epoch']}, val acc {best['val_acc']:.1%}) "
-                 f"is untouched at {checkpoint_path}" if best else "; no checkpoint was saved")
-    stopped = NonFiniteLossError(
-        f"training stopped in epoch {epoch}: {error}. The weights are no longer usable; lower "
-        f"the learning rate (this epoch started at {lr:.2E}), or switch mixed precision off "
-        f"(speed=speed_for(device, amp=False)), and train again. Kept: {kept}.")
+    count = len(history)
+    saved = None if checkpoint_path is None else history_path(checkpoint_path)
+    if saved is not None:
+        history.save(saved)
+    kept = (ngettext("the {count} finished epoch(s) are in error.history",
+                     "the {count} finished epoch(s) are in error.history", count)
+            if saved is None else
+            ngettext("the {count} finished epoch(s) are in error.history and in {history}; the "
+                     "best checkpoint (epoch {epoch}, val acc {val_acc:.1%}) is untouched at "
+                     "{path}",
+                     "the {count} finished epoch(s) are in error.history and in {history}; the "
+                     "best checkpoint (epoch {epoch}, val acc {val_acc:.1%}) is untouched at "
+                     "{path}", count) if best else
+            ngettext("the {count} finished epoch(s) are in error.history and in {history}; no "
+                     "checkpoint was saved",
+                     "the {count} finished epoch(s) are in error.history and in {history}; no "
+                     "checkpoint was saved", count))
+    best = best or {"epoch": None, "val_acc": 0.0}
+    kept = kept.format(count=count, history=saved, path=checkpoint_path, epoch=best["epoch"],
+                       val_acc=best["val_acc"])
+    stopped = NonFiniteLossError(_(
+        "training stopped in epoch {epoch}: {error}. The weights are no longer usable; lower the "
+        "learning rate (this epoch started at {lr:.2E}), or switch mixed precision off "
+        "(speed=speed_for(device, amp=False)), and train again. Kept: {kept}.").format(
+            epoch=epoch, error=error, lr=lr, kept=kept))
     stopped.history = history
     return stopped

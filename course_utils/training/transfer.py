@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from ..i18n import _
 from ..models.architectures import build_model
 from ..models.pretrained import DOWNLOAD_FLAG, PretrainedWeights, load_pretrained, open_pretrained
 from ..models.resnet import count_parameters
@@ -61,19 +62,20 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
                                           ("--backbone-lr-scale", args.backbone_lr_scale))
                  if value not in (None, False)]
         if given:
-            parser.error(f"{', '.join(given)} only apply to pretrained weights: add --pretrained "
-                         "PATH (or --pretrained imagenet)")
+            parser.error(_("{flags} only apply to pretrained weights: add --pretrained PATH (or "
+                           "--pretrained imagenet)").format(flags=", ".join(given)))
         return
     if args.download_weights and args.pretrained.strip().lower() != "imagenet":
-        parser.error(f"{DOWNLOAD_FLAG} applies to --pretrained imagenet only; "
-                     f"{args.pretrained!r} is a file")
+        parser.error(_("{flag} applies to --pretrained imagenet only; {path!r} is a file").format(
+            flag=DOWNLOAD_FLAG, path=args.pretrained))
     if args.backbone_lr_scale is not None:
         if args.freeze_backbone:
-            parser.error("--backbone-lr-scale and --freeze-backbone exclude each other: a frozen "
-                         "backbone does not learn at any rate")
+            parser.error(_("--backbone-lr-scale and --freeze-backbone exclude each other: a "
+                           "frozen backbone does not learn at any rate"))
         if not args.backbone_lr_scale > 0:
-            parser.error(f"--backbone-lr-scale {args.backbone_lr_scale}: expected a number > 0 "
-                         "(to keep the backbone as it is, use --freeze-backbone)")
+            parser.error(_("--backbone-lr-scale {value}: expected a number > 0 (to keep the "
+                           "backbone as it is, use --freeze-backbone)").format(
+                               value=args.backbone_lr_scale))
 
 
 @dataclass(frozen=True)
@@ -127,8 +129,11 @@ def resume_mismatch(plan: TransferPlan | None, state: dict) -> str | None:
     if found == wanted:
         return None
     if found[0] is None:
-        return "it was trained from random weights: resume it without --pretrained"
-    how = ("the backbone frozen" if found[1] else
-           f"the backbone at the learning rate x {found[2]:g}")
-    return (f"it was trained from {found[0]} with {how}: resume it with the same --pretrained "
-            "and --freeze-backbone / --backbone-lr-scale")
+        return _("it was trained from random weights: resume it without --pretrained")
+    if found[1]:
+        return _("it was trained from {origin} with the backbone frozen: resume it with the same "
+                 "--pretrained and --freeze-backbone / --backbone-lr-scale").format(
+                     origin=found[0])
+    return _("it was trained from {origin} with the backbone at the learning rate x {scale:g}: "
+             "resume it with the same --pretrained and --freeze-backbone / "
+             "--backbone-lr-scale").format(origin=found[0], scale=found[2])
