@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .i18n import _
+
 # What a run must say about itself (RunMeta), and what the checkpoint records by itself.
 META_FIELDS = ("arch", "class_names", "image_size", "mean", "std")
 RECORDED = ("format", "num_classes", "epoch", "metrics", "saved_at", "torch_version",
@@ -43,13 +45,14 @@ def plain(value, where: str):
         out = {}
         for key, v in value.items():
             if not isinstance(key, str):
-                raise TypeError(f"checkpoint metadata {where} has the key {key!r}; keys must be "
-                                f"strings")
+                raise TypeError(_("checkpoint metadata {where} has the key {key!r}; keys must "
+                                  "be strings").format(where=where, key=key))
             out[key] = plain(v, f"{where}.{key}")
         return out
-    raise TypeError(
-        f"checkpoint metadata {where} is a {type(value).__name__} ({value!r:.60}); only str, int, "
-        "float, bool, None, lists and dicts are stored, so the file loads with weights_only=True")
+    raise TypeError(_(
+        "checkpoint metadata {where} is a {type} ({value!r:.60}); only str, int, float, bool, "
+        "None, lists and dicts are stored, so the file loads with weights_only=True").format(
+            where=where, type=type(value).__name__, value=value))
 
 
 @dataclass(frozen=True)
@@ -73,27 +76,30 @@ class RunMeta(Mapping):
     def __post_init__(self) -> None:
         put = object.__setattr__.__get__(self)  # frozen: the checked values replace the given
         if not isinstance(self.arch, str) or not self.arch:
-            raise ValueError(f"arch={self.arch!r}; expected the model's name, e.g. 'resnet50'")
+            raise ValueError(_("arch={arch!r}; expected the model's name, e.g. 'resnet50'")
+                             .format(arch=self.arch))
         if isinstance(self.class_names, str):
-            raise ValueError(f"class_names={self.class_names!r} is one string; expected a list "
-                             "of names, one per output of the model")
+            raise ValueError(_("class_names={names!r} is one string; expected a list of names, "
+                               "one per output of the model").format(names=self.class_names))
         names = tuple(str(name) for name in self.class_names)
         if not names or len(set(names)) != len(names):
-            raise ValueError(f"class_names {list(names)}: expected distinct names, one per output")
+            raise ValueError(_("class_names {names}: expected distinct names, one per output")
+                             .format(names=list(names)))
         if (isinstance(self.image_size, bool) or not isinstance(self.image_size, numbers.Integral)
                 or self.image_size < 1):
-            raise ValueError(f"image_size={self.image_size!r}; expected a positive whole number "
-                             "of pixels")
+            raise ValueError(_("image_size={size!r}; expected a positive whole number of pixels")
+                             .format(size=self.image_size))
         mean, std = _floats(self.mean, "mean"), _floats(self.std, "std")
         if len(mean) != len(std):
-            raise ValueError(f"mean {list(mean)} and std {list(std)} must have one value per "
-                             "channel")
+            raise ValueError(_("mean {mean} and std {std} must have one value per channel").format(
+                mean=list(mean), std=list(std)))
         if any(not s > 0 for s in std):
-            raise ValueError(f"std {list(std)}: every value must be positive (it divides)")
+            raise ValueError(_("std {std}: every value must be positive (it divides)").format(
+                std=list(std)))
         clash = sorted(set(self.extra) & (set(META_FIELDS) | set(RECORDED)))
         if clash:
-            raise TypeError(f"run metadata may not use the reserved names {clash}: the "
-                            "checkpoint records those itself")
+            raise TypeError(_("run metadata may not use the reserved names {names}: the "
+                              "checkpoint records those itself").format(names=clash))
         put("class_names", names)
         put("image_size", int(self.image_size))
         put("mean", mean)
@@ -101,13 +107,17 @@ class RunMeta(Mapping):
         put("extra", plain(dict(self.extra), "extra"))  # now, not after the first epoch
 
     @classmethod
-    def of(cls, meta: Mapping, where: str = "the run") -> RunMeta:
-        """A RunMeta from a dict with the five fields (the rest goes to `extra`)."""
+    def of(cls, meta: Mapping, where: str | None = None) -> RunMeta:
+        """A RunMeta from a dict with the five fields (the rest goes to `extra`); `where` names
+        the caller in the error (e.g. "fit(checkpoint_path=...)"), "the run" without it."""
         if isinstance(meta, RunMeta):
             return meta
         missing = [k for k in META_FIELDS if k not in meta]
         if missing:
-            raise ValueError(f"{where} needs meta with {list(META_FIELDS)}; missing {missing}")
+            message = (_("the run needs meta with {fields}; missing {missing}") if where is None
+                       else _("{where} needs meta with {fields}; missing {missing}"))
+            raise ValueError(message.format(where=where, fields=list(META_FIELDS),
+                                            missing=missing))
         return cls(*(meta[k] for k in META_FIELDS),
                    extra={k: v for k, v in meta.items() if k not in META_FIELDS})
 
@@ -131,7 +141,8 @@ def _floats(values, name: str) -> tuple[float, ...]:
     try:
         out = tuple(float(v) for v in values)
     except (TypeError, ValueError):
-        raise ValueError(f"{name}={values!r}; expected one number per channel") from None
+        raise ValueError(_("{name}={values!r}; expected one number per channel").format(
+            name=name, values=values)) from None
     if not out:
-        raise ValueError(f"{name} is empty; expected one number per channel")
+        raise ValueError(_("{name} is empty; expected one number per channel").format(name=name))
     return out

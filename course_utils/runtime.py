@@ -1,11 +1,11 @@
 """Where the code runs: device choice, seeding, the fast-mode switch, the device line.
 
-The ground floor of the package: it imports nothing of course_utils. It knows the hardware
-(cores, native bf16) and the environment's switches: COURSE_FAST (fast mode: the small
-configuration the tests run), COURSE_DEVICE and COURSE_PRECISION (fp32 or bf16 forces the
-precision training runs in). The precision this hardware trains fastest in, `amp_dtype_for`, is
-the one `training/speed.py` puts in the speed settings that `fit` runs with; the device line names
-it, so a stored notebook output says which precision produced it.
+The ground floor of the package: of course_utils it imports only i18n.py (its messages) and
+_moved.py. It knows the hardware (cores, native bf16) and the environment's switches: COURSE_FAST
+(fast mode: the small configuration the tests run), COURSE_DEVICE and COURSE_PRECISION (fp32 or
+bf16 forces the precision training runs in). The precision this hardware trains fastest in,
+`amp_dtype_for`, is the one `training/speed.py` puts in the speed settings that `fit` runs with;
+the device line names it, so a stored notebook output says which precision produced it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ._moved import module_getattr
+from .i18n import _
 
 __getattr__ = module_getattr(__name__)  # names that moved away keep working, with a warning
 
@@ -34,8 +35,8 @@ def fast_mode() -> bool:
         return False
     if value in ("1", "true", "yes", "on"):
         return True
-    raise ValueError(f"{FAST_ENV}={value!r} is not understood; use 1 (fast) or 0 (real "
-                     f"configuration)")
+    raise ValueError(_("{variable}={value!r} is not understood; use 1 (fast) or 0 (real "
+                       "configuration)").format(variable=FAST_ENV, value=value))
 
 
 def pick_device(prefer: str | None = None) -> torch.device:
@@ -44,9 +45,11 @@ def pick_device(prefer: str | None = None) -> torch.device:
     if prefer:
         device = torch.device(prefer)
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(f"device {prefer!r} was asked for, but torch sees no CUDA GPU")
+            raise RuntimeError(_("device {device!r} was asked for, but torch sees no CUDA GPU")
+                               .format(device=prefer))
         if device.type == "mps" and not torch.backends.mps.is_available():
-            raise RuntimeError(f"device {prefer!r} was asked for, but MPS is not available")
+            raise RuntimeError(_("device {device!r} was asked for, but MPS is not available")
+                               .format(device=prefer))
         return device
     if torch.cuda.is_available():
         return torch.device("cuda")
@@ -71,8 +74,9 @@ def forced_precision() -> torch.dtype | None | str:
     if value in ("", "auto"):
         return "auto"
     if value not in _PRECISIONS:
-        raise ValueError(f"{PRECISION_ENV}={value!r} is not understood; use fp32, bf16 or auto "
-                         "(the fastest precision this hardware has)")
+        raise ValueError(_("{variable}={value!r} is not understood; use fp32, bf16 or auto (the "
+                           "fastest precision this hardware has)").format(variable=PRECISION_ENV,
+                                                                          value=value))
     return _PRECISIONS[value]
 
 

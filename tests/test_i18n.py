@@ -31,13 +31,14 @@ CONVERTED = ["exercises/core.py", "exercises/questionnaire.py", "data/folders.py
              "data/loaders.py", "data/transforms.py",
              "training/checkpoints.py", "training/fitting.py", "training/command.py",
              "training/resume.py", "training/transfer.py", "training/history.py",
-             "training/distributed.py"]
+             "training/distributed.py",
+             "models/pretrained.py", "models/weight_files.py", "models/transfer.py",
+             "models/architectures.py", "evaluation/predict.py", "run_meta.py", "runtime.py"]
 # Calls whose text a learner reads: their string arguments must be marked messages (a question's
 # or an exercise's keyword arguments too, except the code a learner copies and the names of its
 # variables; `error` is argparse's `parser.error`).
 SHOWN = {"Wrong", "NotAttempted", "Result", "DataError", "print", "warn", "Choice", "Number",
-         "Exercise", "CheckpointError", "PretrainedError", "NonFiniteLossError",
-         "error"}
+         "Exercise", "CheckpointError", "PretrainedError", "NonFiniteLossError", "error"}
 NOT_SHOWN = {"solution", "variable", "answer"}
 QUIZ_FILES = {f"course_utils/exercises/quiz{n}.py" for n in range(1, 9)}
 
@@ -265,6 +266,56 @@ def _resume_another_network(tmp_path):
     check_resumable(state, "resnet50", ["cat", "dog"], 40, None)
 
 
+def _imagenet_not_here(tmp_path):
+    import os
+
+    from course_utils.models.architectures import build_model
+    from course_utils.models.pretrained import open_pretrained
+
+    before = os.environ.get("TORCH_HOME")
+    os.environ["TORCH_HOME"] = str(tmp_path / "torch")  # an empty cache: the file is not here
+    try:
+        open_pretrained("imagenet", build_model("resnet18", 2))
+    finally:
+        if before is None:
+            del os.environ["TORCH_HOME"]
+        else:
+            os.environ["TORCH_HOME"] = before
+
+
+def _keras_names(tmp_path):
+    from torch import nn
+
+    from course_utils.models.weight_files import check_match
+
+    model = nn.Sequential()
+    model.add_module("conv1", nn.Conv2d(3, 4, 3))
+    saved = {f"conv2_block1_{i}/kernel:0": __import__("torch").zeros(1) for i in range(4)}
+    check_match(saved, model.state_dict(), tmp_path / "keras.pth", "ResNet-18")
+
+
+def _a_web_address(tmp_path):
+    from course_utils.evaluation.predict import prepare_image
+
+    prepare_image("https://example.org/bird.jpg", (["a", "b"], 32, [0.5] * 3, [0.5] * 3))
+
+
+def _course_fast_perhaps(tmp_path):
+    import os
+
+    from course_utils.runtime import fast_mode
+
+    before = os.environ.get("COURSE_FAST")
+    os.environ["COURSE_FAST"] = "perhaps"
+    try:
+        fast_mode()
+    finally:
+        if before is None:
+            del os.environ["COURSE_FAST"]
+        else:
+            os.environ["COURSE_FAST"] = before
+
+
 ERRORS = {
     "scan: no class folders, images loose (a plural)": (
         _loose_images,
@@ -315,6 +366,32 @@ ERRORS = {
         r"^--resume：runs/last\.pth 在类别 \['cat', 'dog'\] 上以 40 px 训练了一个 resnet18，"
         r"但这次运行要求在 \['cat', 'dog'\] 上以 40 px 训练一个 resnet50；要继续它，"
         r"请传入相同的 --arch"),
+    "pretrained: ImageNet's file is not on this machine (chapter 8's example)": (
+        _imagenet_not_here,
+        r"^ImageNet weights for a ResNet-18 are not on this machine, and nothing is downloaded "
+        r"unless you ask\. Expected resnet18-\w+\.pth \(torchvision's IMAGENET1K_V1\) in the "
+        r"folder '.*torch/hub/checkpoints'\. Either put the file there .* or pass "
+        r"--download-weights ",
+        r"^这台机器上没有 ResNet-18 的 ImageNet 预训练权重，而且除非你要求，否则不会下载任何东西。"
+        r"需要的是文件夹 '.*torch/hub/checkpoints' 中的 resnet18-\w+\.pth（torchvision 的 "
+        r"IMAGENET1K_V1）。.*或者传入 --download-weights"),
+    "weight files: another library's names (a translated constant inside)": (
+        _keras_names,
+        r"^'.*keras\.pth' does not use torchvision's ResNet names: 4 of its 4 keys are not in your "
+        r"ResNet-18 .* They look like TensorFlow/Keras variable names\. Rename them",
+        r"^'.*keras\.pth' 没有使用 torchvision 的 ResNet 命名：它的 4 个键中有 4 个"
+        r"不在你的 ResNet-18 里.*它们看起来像是 TensorFlow/Keras 的变量名。"
+        r"请先把它们改成 torchvision 的命名"),
+    "predict: a web address instead of a file": (
+        _a_web_address,
+        r"^'https://example\.org/bird\.jpg' is a web address; predict reads a local file or a PIL "
+        r"image\. Download it first",
+        r"^'https://example\.org/bird\.jpg' 是一个网址；predict 只读取本地文件或 PIL 图像。"
+        r"请先把它下载下来"),
+    "runtime: COURSE_FAST it does not understand": (
+        _course_fast_perhaps,
+        r"^COURSE_FAST='perhaps' is not understood; use 1 \(fast\) or 0 \(real configuration\)$",
+        r"^无法理解 COURSE_FAST='perhaps'；请使用 1（快速模式）或 0（真实配置）$"),
     "decoded: a setting it does not understand": (
         _unknown_cache_mode,
         r"^decode_cache='sometimes' is not understood; use auto \(the default",

@@ -83,7 +83,7 @@ def scan_splits(root: Path, folders: dict[str, Path]):
         raise DataError(_("the splits of {path!r} have different class folders: {details} "
                           "(train/ has {classes}). Every split needs the same class folders, or "
                           "the labels would mean different things.").format(
-                              path=str(root), details="; ".join(details), classes=classes))
+                              path=str(root), details=_("; ").join(details), classes=classes))
     _check_classes(root, classes)
     samples, ignored, skipped, split_of = [], [], [], []
     for split, (_classes, split_samples, split_ignored, split_skipped) in scans.items():

@@ -22,6 +22,7 @@ from torch import nn
 
 from ..data.images import load_rgb, to_rgb
 from ..data.transforms import eval_transforms
+from ..i18n import _
 
 
 def _meta(meta) -> tuple[list[str], int, list[float], list[float]]:
@@ -29,31 +30,33 @@ def _meta(meta) -> tuple[list[str], int, list[float], list[float]]:
     if isinstance(meta, Mapping):
         missing = [k for k in ("class_names", "image_size", "mean", "std") if k not in meta]
         if missing:
-            raise ValueError(f"the metadata lacks {missing}; pass the dict from load_checkpoint() "
-                             "or a tuple (class_names, image_size, mean, std)")
+            raise ValueError(_("the metadata lacks {missing}; pass the dict from "
+                               "load_checkpoint() or a tuple (class_names, image_size, mean, "
+                               "std)").format(missing=missing))
         return (list(meta["class_names"]), int(meta["image_size"]), list(meta["mean"]),
                 list(meta["std"]))
     if isinstance(meta, Sequence) and len(meta) == 4:
         names, size, mean, std = meta
         return list(names), int(size), list(mean), list(std)
-    raise TypeError(f"meta is a {type(meta).__name__}; expected the dict from load_checkpoint() "
-                    "or a tuple (class_names, image_size, mean, std)")
+    raise TypeError(_("meta is a {type}; expected the dict from load_checkpoint() or a tuple "
+                      "(class_names, image_size, mean, std)").format(type=type(meta).__name__))
 
 
 def prepare_image(image: str | os.PathLike | Image.Image, meta) -> torch.Tensor:
     """An image file or PIL image as the normalised (3, H, W) tensor the model expects."""
-    _, size, mean, std = _meta(meta)
+    _names, size, mean, std = _meta(meta)
     if isinstance(image, Image.Image):
         picture = to_rgb(image)
     else:
         if re.match(r"[A-Za-z][A-Za-z0-9+.-]+://", str(image)):
-            raise ValueError(f"{str(image)!r} is a web address; predict reads a local file or a "
-                             "PIL image. Download it first, e.g. urllib.request.urlretrieve(url, "
-                             "'photo.jpg'), then predict(model, 'photo.jpg', ...)")
+            raise ValueError(_("{address!r} is a web address; predict reads a local file or a "
+                               "PIL image. Download it first, e.g. urllib.request.urlretrieve("
+                               "url, 'photo.jpg'), then predict(model, 'photo.jpg', ...)").format(
+                                   address=str(image)))
         path = Path(image)
         if not path.is_file():
-            raise FileNotFoundError(f"no image file at {str(path)!r} (absolute: "
-                                    f"{str(path.absolute())!r})")
+            raise FileNotFoundError(_("no image file at {path!r} (absolute: {absolute!r})")
+                                    .format(path=str(path), absolute=str(path.absolute())))
         picture = load_rgb(path, size)
     return eval_transforms(size, mean, std)(picture)
 
@@ -79,9 +82,9 @@ def predict(
     finally:
         model.train(was_training)
     if logits.shape[-1] != len(names):
-        raise ValueError(f"the model has {logits.shape[-1]} outputs but the metadata names "
-                         f"{len(names)} classes ({names}); use the model that checkpoint "
-                         "belongs to")
+        raise ValueError(_("the model has {outputs} outputs but the metadata names {count} "
+                           "classes ({names}); use the model that checkpoint belongs to").format(
+                               outputs=logits.shape[-1], count=len(names), names=names))
     probs = logits.float().softmax(-1)[0].cpu()
     values, indices = probs.topk(min(topk, len(names)))
     return [(names[i], p) for p, i in zip(values.tolist(), indices.tolist(), strict=True)]

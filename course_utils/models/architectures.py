@@ -10,6 +10,7 @@ import functools
 
 from torch import nn
 
+from ..i18n import _
 from . import resnet
 from .cifar import cifar_net
 
@@ -32,7 +33,8 @@ def build_model(arch: str, num_classes: int) -> nn.Module:
     """A fresh network; chapter 3's ResNets start each residual block as the identity (chapter
     4's `zero_init_residual=True`)."""
     if arch not in ARCHITECTURES:
-        raise ValueError(f"arch={arch!r}; expected one of {sorted(ARCHITECTURES, key=depth)}")
+        raise ValueError(_("arch={arch!r}; expected one of {choices}").format(
+            arch=arch, choices=sorted(ARCHITECTURES, key=depth)))
     if arch in CIFAR_ARCHITECTURES:
         return ARCHITECTURES[arch](num_classes=num_classes)
     return ARCHITECTURES[arch](num_classes=num_classes, zero_init_residual=True)

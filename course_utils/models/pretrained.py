@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from ..i18n import _
 from .weight_files import (
     HEAD,
     PretrainedError,
@@ -127,15 +128,17 @@ def _imagenet_path(depth: int, architecture: str, download: bool) -> tuple[Path,
             return folder / name, w.name
     if download:
         return _download(weights[0], folder / names[0]), weights[0].name
-    others = "".join(f"; its {w.name} file {name} is accepted too"
+    others = "".join(_("; its {weights} file {file} is accepted too").format(weights=w.name,
+                                                                             file=name)
                      for w, name in zip(weights[1:], names[1:], strict=True))
-    raise PretrainedError(
-        f"ImageNet weights for a {architecture} are not on this machine, and nothing is "
-        f"downloaded unless you ask. Expected {names[0]} (torchvision's {weights[0].name}"
-        f"{others}) in the folder {str(folder)!r}. Either put the file there (download "
-        f"{weights[0].url} on a machine with a network), or pass {DOWNLOAD_FLAG} "
-        "(load_pretrained(..., download=True)) to let torchvision download it. Nothing was "
-        "loaded.")
+    raise PretrainedError(_(
+        "ImageNet weights for a {architecture} are not on this machine, and nothing is downloaded "
+        "unless you ask. Expected {file} (torchvision's {weights}{others}) in the folder "
+        "{folder!r}. Either put the file there (download {url} on a machine with a network), or "
+        "pass {flag} (load_pretrained(..., download=True)) to let torchvision download it. "
+        "Nothing was loaded.").format(architecture=architecture, file=names[0],
+                                      weights=weights[0].name, others=others, folder=str(folder),
+                                      url=weights[0].url, flag=DOWNLOAD_FLAG))
 
 
 def _download(weights, target: Path) -> Path:
@@ -148,9 +151,10 @@ def _download(weights, target: Path) -> Path:
         download_url_to_file(weights.url, str(target), match.group(1) if match else None,
                              progress=True)
     except Exception as error:  # no network, a proxy, a bad hash: say so and what to do
-        raise PretrainedError(
-            f"could not download {weights.url} ({type(error).__name__}: {error}); download it "
-            f"on a machine with a network and put it in {str(target.parent)!r}") from None
+        raise PretrainedError(_(
+            "could not download {url} ({type}: {error}); download it on a machine with a network "
+            "and put it in {folder!r}").format(url=weights.url, type=type(error).__name__,
+                                              error=error, folder=str(target.parent))) from None
     return target
 
 
@@ -172,8 +176,9 @@ def _target(model: nn.Module) -> tuple[nn.Module, nn.Linear]:
     target = _unwrap(model)
     head = getattr(target, HEAD, None)
     if not isinstance(head, nn.Linear):
-        raise PretrainedError(f"load_pretrained expects a ResNet whose head is a Linear layer "
-                              f"named {HEAD!r}; got a {type(target).__name__} without one")
+        raise PretrainedError(_("load_pretrained expects a ResNet whose head is a Linear layer "
+                                "named {head!r}; got a {type} without one").format(
+                                    head=HEAD, type=type(target).__name__))
     return target, head
 
 
@@ -188,7 +193,7 @@ def open_pretrained(source: str | os.PathLike, model: nn.Module, *,
     same architecture will do (the head is never read), so a caller can check a file before it
     knows the number of classes. Raises a PretrainedError that says what is wrong.
     """
-    target, _ = _target(model)
+    target, _head = _target(model)
     current = target.state_dict()
     built = identify_architecture(current) or type(target).__name__
     imagenet = None
@@ -196,19 +201,23 @@ def open_pretrained(source: str | os.PathLike, model: nn.Module, *,
         depth = resnet_depth(built)
         if depth not in _WEIGHTS_ENUMS:
             known = ", ".join(f"ResNet-{d}" for d in _WEIGHTS_ENUMS)
-            raise PretrainedError(f"torchvision has no ImageNet weights for {built}; it has "
-                                  f"them for {known}")
+            raise PretrainedError(_("torchvision has no ImageNet weights for {built}; it has "
+                                    "them for {known}").format(built=built, known=known))
         path, imagenet = _imagenet_path(depth, built, download)
     else:
         if download:
-            raise PretrainedError(f"download=True applies to source='imagenet' only, not to a "
-                                  f"file ({str(source)!r})")
+            raise PretrainedError(_("download=True applies to source='imagenet' only, not to a "
+                                    "file ({path!r})").format(path=str(source)))
         path = Path(source).expanduser()
         if not path.is_file():
-            what = "is a folder, not a file" if path.is_dir() else "does not exist"
-            absolute = f" (absolute: {str(path.absolute())!r})" if not path.is_absolute() else ""
-            raise PretrainedError(f"pretrained weights {str(path)!r} {what}{absolute}; expected "
-                                  "a .pth file written by torch.save(model.state_dict(), path)")
+            message = (_("pretrained weights {path!r} is a folder, not a file{absolute}; "
+                         "expected a .pth file written by torch.save(model.state_dict(), path)")
+                       if path.is_dir() else
+                       _("pretrained weights {path!r} does not exist{absolute}; expected a .pth "
+                         "file written by torch.save(model.state_dict(), path)"))
+            absolute = (_(" (absolute: {path!r})").format(path=str(path.absolute()))
+                        if not path.is_absolute() else "")
+            raise PretrainedError(message.format(path=str(path), absolute=absolute))
     saved = read_state_dict(path)
     check_match(saved, current, path, built)
     return PretrainedWeights(path=path, architecture=identify_architecture(saved) or built,
@@ -228,8 +237,8 @@ def load_pretrained(model: nn.Module, source: str | os.PathLike | PretrainedWeig
     target, head = _target(model)
     if isinstance(source, PretrainedWeights):
         if download:
-            raise PretrainedError("download=True applies to source='imagenet' only, not to "
-                                  "weights already opened")
+            raise PretrainedError(_("download=True applies to source='imagenet' only, not to "
+                                    "weights already opened"))
         weights = source
         current = target.state_dict()
         check_match(weights.state, current, weights.path,

@@ -25,6 +25,8 @@ from collections.abc import Iterator
 
 from torch import nn
 
+from ..i18n import _
+
 __all__ = ["HEAD", "backbone_and_head", "backbone_is_frozen", "freeze_backbone",
            "unfreeze_backbone"]
 
@@ -46,8 +48,8 @@ def _parts(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
     """The backbone's top-level parts (conv1, bn1, relu, maxpool, layer1 ... layer4, avgpool)."""
     plain = _plain(model)
     if not isinstance(getattr(plain, HEAD, None), nn.Linear):
-        raise ValueError(f"expected a ResNet whose head is a Linear layer named {HEAD!r}; got a "
-                         f"{type(plain).__name__} without one")
+        raise ValueError(_("expected a ResNet whose head is a Linear layer named {head!r}; got a "
+                           "{type} without one").format(head=HEAD, type=type(plain).__name__))
     for name, child in plain.named_children():
         if name != HEAD:
             yield name, child
@@ -80,7 +82,7 @@ def freeze_backbone(model: nn.Module) -> int:
     update, their pretrained running statistics. Freezing twice changes nothing.
     """
     frozen = 0
-    for _, part in _parts(model):
+    for _name, part in _parts(model):
         for param in part.parameters():
             param.requires_grad_(False)
             frozen += param.numel()
@@ -92,7 +94,7 @@ def freeze_backbone(model: nn.Module) -> int:
 
 def unfreeze_backbone(model: nn.Module) -> None:
     """Undo `freeze_backbone`: the backbone trains again and follows `model.train()` / `eval()`."""
-    for _, part in _parts(model):
+    for _name, part in _parts(model):
         for param in part.parameters():
             param.requires_grad_(True)
         for key in [k for k, hook in part._forward_pre_hooks.items() if hook is _stay_in_eval]:

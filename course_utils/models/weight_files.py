@@ -19,6 +19,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from ..i18n import N_, _
+
 __all__ = ["HEAD", "PretrainedError", "check_match", "identify_architecture", "read_state_dict",
            "resnet_depth"]
 
@@ -81,13 +83,13 @@ def resnet_depth(architecture: str | None) -> int | None:
 
 # Key patterns of other libraries' naming schemes, and what to call them in a message.
 _SCHEMES = (
-    (re.compile(r"(:0$|/kernel|/gamma|/beta|/moving_mean)"), "TensorFlow/Keras variable names"),
+    (re.compile(r"(:0$|/kernel|/gamma|/beta|/moving_mean)"), N_("TensorFlow/Keras variable names")),
     (re.compile(r"^conv\d_block\d+_|_branch2[abc]|^bn_conv1|^res\d[a-f]_"),
-     "Keras/Caffe ResNet names (conv2_block1_..., res2a_branch2a, bn_conv1)"),
+     N_("Keras/Caffe ResNet names (conv2_block1_..., res2a_branch2a, bn_conv1)")),
     (re.compile(r"^(resnet\.)?(embedder|encoder)\.|\.embedder\.|\.stages\.\d+\.layers\."),
-     "Hugging Face transformers' ResNet names (embedder, encoder.stages...layers)"),
+     N_("Hugging Face transformers' ResNet names (embedder, encoder.stages...layers)")),
     (re.compile(r"^(stem\.|stages\.\d|head\.fc\.)|\.blocks\.\d"),
-     "timm-style names (stem, stages, blocks, head)"),
+     N_("timm-style names (stem, stages, blocks, head)")),
 )
 _PREFIXES = ("module.", "_orig_mod.", "model.", "backbone.", "encoder.", "net.", "resnet.")
 
@@ -122,17 +124,17 @@ def _describe_bytes(path: Path) -> str:
     with open(path, "rb") as f:
         head = f.read(16)
     if not head:
-        return "it is empty (0 bytes)"
+        return _("it is empty (0 bytes)")
     if head.startswith(b"\x89HDF"):
-        return "it is an HDF5 file (Keras saves .h5 weights this way), not a PyTorch file"
+        return _("it is an HDF5 file (Keras saves .h5 weights this way), not a PyTorch file")
     if len(head) >= 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 10**8:
-        return ("it is a safetensors file, not a torch.save file: load it with "
-                "safetensors.torch.load_file(path) and torch.save the dict it returns")
+        return _("it is a safetensors file, not a torch.save file: load it with "
+                 "safetensors.torch.load_file(path) and torch.save the dict it returns")
     if head.startswith(_LEGACY_MAGIC):
-        return "it is an old-format torch.save file that ends too early: truncated or damaged"
+        return _("it is an old-format torch.save file that ends too early: truncated or damaged")
     if all(32 <= byte < 127 or byte in b"\t\n\r" for byte in head):
-        return "it is a text file, not a PyTorch file"
-    return "it is not a PyTorch file (torch.save writes a zip archive)"
+        return _("it is a text file, not a PyTorch file")
+    return _("it is not a PyTorch file (torch.save writes a zip archive)")
 
 
 def _load(path: Path) -> object:
@@ -146,19 +148,21 @@ def _load(path: Path) -> object:
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
         text = str(error)
         if not is_torch_file:
-            raise PretrainedError(f"cannot read {str(path)!r} ({size:,} bytes): "
-                                  f"{_describe_bytes(path)}.") from None
+            raise PretrainedError(_("cannot read {path!r} ({size:,} bytes): {what}.").format(
+                path=str(path), size=size, what=_describe_bytes(path))) from None
         found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
         if found:
-            raise PretrainedError(
-                f"{str(path)!r} pickles whole Python objects (it holds a {found.group(1)}: "
-                "torch.save(model) instead of torch.save(model.state_dict())), which "
-                "weights_only=True refuses because unpickling can run any code. Load it once "
-                "where you trust it and save model.state_dict() instead.") from None
+            raise PretrainedError(_(
+                "{path!r} pickles whole Python objects (it holds a {type}: torch.save(model) "
+                "instead of torch.save(model.state_dict())), which weights_only=True refuses "
+                "because unpickling can run any code. Load it once where you trust it and save "
+                "model.state_dict() instead.").format(path=str(path), type=found.group(1))
+            ) from None
         first = text.splitlines()[0].split(". ")[0] if text else type(error).__name__
-        raise PretrainedError(
-            f"cannot read {str(path)!r} ({size:,} bytes): the file is truncated or damaged "
-            f"({first}). Copy or download it again.") from None
+        raise PretrainedError(_(
+            "cannot read {path!r} ({size:,} bytes): the file is truncated or damaged ({error}). "
+            "Copy or download it again.").format(path=str(path), size=size, error=first)
+        ) from None
 
 
 def read_state_dict(path: Path) -> dict[str, Tensor]:
@@ -166,9 +170,9 @@ def read_state_dict(path: Path) -> dict[str, Tensor]:
     that says what the file holds instead."""
     data = _load(path)
     if not isinstance(data, Mapping):
-        raise PretrainedError(f"{str(path)!r} holds a {type(data).__name__}, not a state dict "
-                              "(a dict of tensors, as torch.save(model.state_dict(), path) "
-                              "writes)")
+        raise PretrainedError(_("{path!r} holds a {type}, not a state dict (a dict of tensors, "
+                                "as torch.save(model.state_dict(), path) writes)").format(
+                                    path=str(path), type=type(data).__name__))
     if data and all(isinstance(v, Tensor) for v in data.values()) and all(
             isinstance(k, str) for k in data):
         return dict(data)
@@ -177,20 +181,26 @@ def read_state_dict(path: Path) -> dict[str, Tensor]:
     others = [k for k in data if k not in holders]
     if holders:
         where = holders[0]
-        raise PretrainedError(
-            f"{str(path)!r} is a full checkpoint (keys {_few(list(data), 8)}), not a state dict: "
-            f"the weights are under {where!r}"
-            + (f" (other dicts of tensors: {_few(holders[1:])})" if len(holders) > 1 else "")
-            + ". Save them alone once: sd = torch.load(path, weights_only=True)"
-            f"[{where!r}]; torch.save(sd, 'weights.pth'), and load that file.")
-    raise PretrainedError(
-        f"{str(path)!r} holds a dict without weights (keys {_few(others, 8)}): expected a state "
-        "dict, as torch.save(model.state_dict(), path) writes")
+        message = (_("{path!r} is a full checkpoint (keys {keys}), not a state dict: the weights "
+                     "are under {key!r} (other dicts of tensors: {others}). Save them alone once: "
+                     "sd = torch.load(path, weights_only=True)[{key!r}]; torch.save(sd, "
+                     "'weights.pth'), and load that file.") if len(holders) > 1 else
+                   _("{path!r} is a full checkpoint (keys {keys}), not a state dict: the weights "
+                     "are under {key!r}. Save them alone once: sd = torch.load(path, "
+                     "weights_only=True)[{key!r}]; torch.save(sd, 'weights.pth'), and load that "
+                     "file."))
+        raise PretrainedError(message.format(path=str(path), keys=_few(list(data), 8), key=where,
+                                             others=_few(holders[1:])))
+    raise PretrainedError(_(
+        "{path!r} holds a dict without weights (keys {keys}): expected a state dict, as "
+        "torch.save(model.state_dict(), path) writes").format(path=str(path),
+                                                              keys=_few(others, 8)))
 
 
 def _few(items: list, n: int = 3) -> str:
     shown = ", ".join(repr(i) for i in items[:n])
-    return f"{shown}, ... ({len(items)} in all)" if len(items) > n else shown
+    return (_("{shown}, ... ({count} in all)").format(shown=shown, count=len(items))
+            if len(items) > n else shown)
 
 
 def check_match(saved: dict[str, Tensor], current: dict[str, Tensor], path: Path,
@@ -201,7 +211,8 @@ def check_match(saved: dict[str, Tensor], current: dict[str, Tensor], path: Path
     counters = lambda key: key.endswith("num_batches_tracked")  # noqa: E731  (old files lack them)
     missing = [k for k in current if not is_head(k) and not counters(k) and k not in saved]
     unexpected = [k for k in saved if k not in current and not is_head(k)]
-    reshaped = [f"{k}: file {list(saved[k].shape)} vs model {list(current[k].shape)}"
+    reshaped = [_("{key}: file {file_shape} vs model {model_shape}").format(
+                    key=k, file_shape=list(saved[k].shape), model_shape=list(current[k].shape))
                 for k in saved if k in current and not is_head(k)
                 and saved[k].shape != current[k].shape]
     if not (missing or unexpected or reshaped):
@@ -209,33 +220,43 @@ def check_match(saved: dict[str, Tensor], current: dict[str, Tensor], path: Path
     where = f"{str(path)!r}"
     found = identify_architecture(saved)
     if found is not None and found != built:
-        raise PretrainedError(
-            f"{where}: this file holds a {found}'s weights; you built a {built}. Build the "
-            f"network the file is for, or use a file for a {built}.")
+        raise PretrainedError(_(
+            "{path}: this file holds a {found}'s weights; you built a {built}. Build the network "
+            "the file is for, or use a file for a {built}.").format(path=where, found=found,
+                                                                   built=built))
     prefix = _common_prefix(list(saved), set(current))
     if prefix is not None:
-        raise PretrainedError(
-            f"{where}: every key starts with {prefix!r} (e.g. {_few(list(saved), 2)}), which the "
-            "model's names do not (the prefix of the wrapper that saved it). Strip it once: "
-            f"sd = {{k.removeprefix({prefix!r}): v for k, v in sd.items()}}, save sd and load "
-            "that file.")
+        raise PretrainedError(_(
+            "{path}: every key starts with {prefix!r} (e.g. {keys}), which the model's names do "
+            "not (the prefix of the wrapper that saved it). Strip it once: sd = "
+            "{{k.removeprefix({prefix!r}): v for k, v in sd.items()}}, save sd and load that "
+            "file.").format(path=where, prefix=prefix, keys=_few(list(saved), 2)))
     if found is None:
         scheme = _scheme(list(saved))
-        like = f" They look like {scheme}." if scheme else ""
-        raise PretrainedError(
-            f"{where} does not use torchvision's ResNet names: {len(unexpected)} of its "
-            f"{len(saved)} keys are not in your {built} (e.g. {_few(unexpected)}), and "
-            f"{len(missing)} of the model's are not in the file (e.g. {_few(missing)}).{like} "
-            "Rename them to torchvision's (conv1, bn1, layer1.0.conv1, ..., fc) first, or load "
-            "the file with the library that wrote it.")
+        message = (_("{path} does not use torchvision's ResNet names: {unexpected} of its {count} "
+                     "keys are not in your {built} (e.g. {unexpected_keys}), and {missing} of the "
+                     "model's are not in the file (e.g. {missing_keys}). They look like {scheme}. "
+                     "Rename them to torchvision's (conv1, bn1, layer1.0.conv1, ..., fc) first, "
+                     "or load the file with the library that wrote it.") if scheme else
+                   _("{path} does not use torchvision's ResNet names: {unexpected} of its {count} "
+                     "keys are not in your {built} (e.g. {unexpected_keys}), and {missing} of the "
+                     "model's are not in the file (e.g. {missing_keys}). Rename them to "
+                     "torchvision's (conv1, bn1, layer1.0.conv1, ..., fc) first, or load the file "
+                     "with the library that wrote it."))
+        raise PretrainedError(message.format(
+            path=where, unexpected=len(unexpected), count=len(saved), built=built,
+            unexpected_keys=_few(unexpected), missing=len(missing), missing_keys=_few(missing),
+            scheme=_(scheme) if scheme else None))
     details = []
     if missing:
-        details.append(f"{len(missing)} of the model's tensors are not in the file (e.g. "
-                       f"{_few(missing)})")
+        details.append(_("{count} of the model's tensors are not in the file (e.g. {keys})")
+                       .format(count=len(missing), keys=_few(missing)))
     if unexpected:
-        details.append(f"{len(unexpected)} of the file's are not in the model (e.g. "
-                       f"{_few(unexpected)})")
+        details.append(_("{count} of the file's are not in the model (e.g. {keys})").format(
+            count=len(unexpected), keys=_few(unexpected)))
     if reshaped:
-        details.append(f"{len(reshaped)} shapes differ (e.g. {'; '.join(reshaped[:2])})")
-    raise PretrainedError(f"{where} holds a {found} that does not match your {built}: "
-                          + "; ".join(details) + ".")
+        details.append(_("{count} shapes differ (e.g. {shapes})").format(
+            count=len(reshaped), shapes=_("; ").join(reshaped[:2])))
+    raise PretrainedError(_("{path} holds a {found} that does not match your {built}: "
+                            "{details}.").format(path=where, found=found, built=built,
+                                                  details=_("; ").join(details)))

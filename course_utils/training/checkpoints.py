@@ -222,7 +222,7 @@ def load_into(model: nn.Module, checkpoint: Mapping | str | os.PathLike, *,
         raise CheckpointError(_(
             "checkpoint {path} holds a {saved!r} whose layers do not match this model: {details}. "
             "Build a {saved} with num_classes={count}").format(
-                path=where, saved=checkpoint["arch"], details="; ".join(details),
+                path=where, saved=checkpoint["arch"], details=_("; ").join(details),
                 count=checkpoint["num_classes"]))
     target.load_state_dict(saved, strict=True)
     return model
