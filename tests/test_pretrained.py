@@ -257,6 +257,7 @@ def test_a_truncated_file_is_called_truncated(tmp_path, resnet18_file, new_forma
 @pytest.mark.parametrize(("content", "expected"), [
     (b"", r"empty \(0 bytes\)"),
     (b"<html><body>404 Not Found</body></html>\n", r"a text file, not a PyTorch file"),
+    (b"hello world\n" * 20, r"a text file, not a PyTorch file"),  # torch.load: KeyError 101
     (b"\x89HDF\r\n\x1a\n" + bytes(200), r"an HDF5 file \(Keras"),
     (len(b'{"a":1}').to_bytes(8, "little") + b'{"a":1}', r"safetensors file"),
     (bytes(range(256)) * 4, r"not a PyTorch file"),
