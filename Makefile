@@ -22,9 +22,9 @@ AS_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 
 NBVAL := COURSE_FAST=1 $(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
 # The notebooks nbval runs in `make test`: every English chapter, and one Chinese chapter. The
-# Chinese code cells are the English ones byte for byte (tests/test_zh.py checks all seven), so one
+# Chinese code cells are the English ones byte for byte (tests/test_zh.py checks all eight), so one
 # chapter proves the rest of the edition (COURSE_LANG=zh, the verdicts shown in Chinese) without
-# doubling the notebooks' time; `make notebooks-zh` runs all seven.
+# doubling the notebooks' time; `make notebooks-zh` runs all eight.
 NOTEBOOKS := notebooks/[0-9]*.ipynb notebooks/zh/01_data.ipynb
 
 lab: $(STAMP)  ## open the course in JupyterLab
