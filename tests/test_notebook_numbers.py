@@ -65,6 +65,8 @@ SOURCED = {
         "3.6": "the paper's Table 1: ResNet-34's 3.6 x 10^9 FLOPs",
     },
     "04_training.ipynb": {
+        "0.35": "the label-smoothed targets' entropy, computed in the sentence: "
+                "-(0.925 ln 0.925 + 3 x 0.025 ln 0.025)",
         "245": INSECTS,
         "76": INSECTS,
         "77.6": INSECTS,
