@@ -24,6 +24,22 @@ ARCHITECTURES = {
 CIFAR_ARCHITECTURES = ("resnet20", "resnet32", "resnet56")
 
 
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The plain model inside the wrappers that rename its weights: DistributedDataParallel and
+    DataParallel hold it as `.module` (keys `module.conv1.weight`), torch.compile as `._orig_mod`.
+
+    Checkpoints store the plain names, so a file from a DDP run loads into a plain model and back;
+    pretrained weights and freezing reach the same plain model.
+    """
+    while True:
+        if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+            model = model.module
+        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
+            model = model._orig_mod
+        else:
+            return model
+
+
 def depth(name: str) -> int:
     """The depth in an architecture's name: 50 for "resnet50" (the order --help lists them in)."""
     return int(name.removeprefix("resnet"))

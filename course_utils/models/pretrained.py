@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from ..i18n import _
+from .architectures import unwrap_model
 from .weight_files import (
     HEAD,
     PretrainedError,
@@ -161,19 +162,8 @@ def _download(weights, target: Path) -> Path:
 # --------------------------------------------------------------------------- loading
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    """The plain model inside DataParallel/DistributedDataParallel (.module) or torch.compile."""
-    while True:
-        if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
-            model = model.module
-        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
-            model = model._orig_mod
-        else:
-            return model
-
-
 def _target(model: nn.Module) -> tuple[nn.Module, nn.Linear]:
-    target = _unwrap(model)
+    target = unwrap_model(model)
     head = getattr(target, HEAD, None)
     if not isinstance(head, nn.Linear):
         raise PretrainedError(_("load_pretrained expects a ResNet whose head is a Linear layer "

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from torch import nn
 
 from ..i18n import _
+from .architectures import unwrap_model
 
 __all__ = ["HEAD", "backbone_and_head", "backbone_is_frozen", "freeze_backbone",
            "unfreeze_backbone"]
@@ -33,20 +34,9 @@ __all__ = ["HEAD", "backbone_and_head", "backbone_is_frozen", "freeze_backbone",
 HEAD = "fc"  # the head of every course ResNet, chapter 6's CIFAR nets and torchvision's ResNets
 
 
-def _plain(model: nn.Module) -> nn.Module:
-    """The model inside DistributedDataParallel / DataParallel (.module) or torch.compile."""
-    while True:
-        if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
-            model = model.module
-        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
-            model = model._orig_mod
-        else:
-            return model
-
-
 def _parts(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
     """The backbone's top-level parts (conv1, bn1, relu, maxpool, layer1 ... layer4, avgpool)."""
-    plain = _plain(model)
+    plain = unwrap_model(model)
     if not isinstance(getattr(plain, HEAD, None), nn.Linear):
         raise ValueError(_("expected a ResNet whose head is a Linear layer named {head!r}; got a "
                            "{type} without one").format(head=HEAD, type=type(plain).__name__))
@@ -57,7 +47,7 @@ def _parts(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
 
 def backbone_and_head(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
     """The model's parameters that still train, in two lists: the backbone's and the head's."""
-    plain = _plain(model)
+    plain = unwrap_model(model)
     backbone = [p for _, part in _parts(plain) for p in part.parameters() if p.requires_grad]
     head = [p for p in getattr(plain, HEAD).parameters() if p.requires_grad]
     return backbone, head
@@ -99,7 +89,7 @@ def unfreeze_backbone(model: nn.Module) -> None:
             param.requires_grad_(True)
         for key in [k for k, hook in part._forward_pre_hooks.items() if hook is _stay_in_eval]:
             del part._forward_pre_hooks[key]
-        part.train(_plain(model).training)
+        part.train(unwrap_model(model).training)
 
 
 def backbone_is_frozen(model: nn.Module) -> bool:

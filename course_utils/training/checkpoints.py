@@ -25,6 +25,7 @@ from torch import nn
 
 from ..files import atomic_write
 from ..i18n import _
+from ..models.architectures import unwrap_model
 from ..run_meta import RunMeta, plain
 
 FORMAT = "course_utils.checkpoint/1"  # bump when the layout changes (new keys do not count)
@@ -45,21 +46,6 @@ def classifier_key(state_dict: Mapping[str, torch.Tensor]) -> str:
         raise CheckpointError(_("the model has no linear layer, so its number of outputs is "
                                 "unknown"))
     return keys[-1]
-
-
-def unwrap_model(model: nn.Module) -> nn.Module:
-    """The plain model inside the wrappers that rename its weights: DistributedDataParallel and
-    DataParallel hold it as `.module` (keys `module.conv1.weight`), torch.compile as `._orig_mod`.
-
-    Checkpoints store the plain names, so a file from a DDP run loads into a plain model and back.
-    """
-    while True:
-        if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
-            model = model.module
-        elif hasattr(model, "_orig_mod"):
-            model = model._orig_mod
-        else:
-            return model
 
 
 def check_head(model: nn.Module, class_names: list[str]) -> None:
