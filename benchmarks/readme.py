@@ -70,6 +70,8 @@ TEXT = {
         "lesson": "The lesson's recipe for the same model, the first rung of chapter 4's ladder "
                   "(`{ladder}` epochs): `{line}`",
         "degradation": "The degradation experiment of chapter 6 (stored run: {where}):",
+        "transfer": "Transfer learning in chapter 8 (stored run: {where}; {what}; ranges: "
+                    "[docs/performance.md](docs/performance.md#transfer-learning-chapter-8)):",
     },
     "zh": {
         "run time": "运行时间：每个 notebook 以真实配置存储的那次运行，从第一个单元格开始到最后一个"
@@ -85,6 +87,9 @@ TEXT = {
         "lesson": "原课的训练方案用于同一个模型，即第 4 章阶梯的第一级（`{ladder}` 个 epoch）："
                   "`{line}`",
         "degradation": "第 6 章的退化实验（存储的运行：{where}）：",
+        "transfer": "第 8 章的迁移学习（存储的运行：{where}；notebook 打印的设置：{what}；"
+                    "各格的范围见 [docs/performance.md]"
+                    "(docs/performance.md#transfer-learning-chapter-8)（英文））：",
     },
 }
 
@@ -344,7 +349,7 @@ def degradation(root: Path = REPO) -> list[str]:
     ]
 
 
-def transfer(root: Path = REPO) -> list[str]:
+def transfer(root: Path = REPO, lang: str = "en") -> list[str]:
     """The README's transfer table: scratch vs frozen vs fine-tuned over images per class, the
     mean of each cell (docs/performance.md has the ranges), and the gain against the spread."""
     lines = printed(*TRANSFER_TABLE, root).splitlines()
@@ -358,14 +363,9 @@ def transfer(root: Path = REPO) -> list[str]:
     table += [f"{m:<{width}}" + "".join(f"{v:>8}" for v in means[m]) for m in methods]
     gain = [line for line in printed(*TRANSFER_CLAIMS, root).splitlines()
             if "fine-tuned minus scratch" in line]
-    return [
-        f"Transfer learning in chapter 8 (stored run: {machine(TRANSFER_TABLE[0], root)}; "
-        f"{header.replace('mean [lowest, highest] over', 'mean over')}; ranges: "
-        "[docs/performance.md]"
-        "(docs/performance.md#transfer-learning-chapter-8)):",
-        "",
-        *indented("\n".join(table + gain)),
-    ]
+    what = header.replace("mean [lowest, highest] over", "mean over")
+    return [TEXT[lang]["transfer"].format(where=machine(TRANSFER_TABLE[0], root), what=what),
+            "", *indented("\n".join(table + gain))]
 
 
 def transfer_details(root: Path = REPO) -> list[str]:
@@ -474,20 +474,20 @@ def update_notebooks(root: Path = REPO, write: bool = True) -> list[str]:
 
 
 # A block is made from the notebooks under `root`, for `chapters` from the block's current lines
-# too, in the page's language (only `chapters` and `headline` have a Chinese page).
+# too, in the page's language (`chapters`, `headline` and `transfer` have a Chinese page).
 BLOCKS: dict[str, Callable[[Path, list[str], str], list[str]]] = {
     "chapters": chapters,
     "headline": lambda root, current, lang: headline(root, lang),
     "family": lambda root, current, lang: family(root),
     "training": lambda root, current, lang: training(root),
     "degradation": lambda root, current, lang: degradation(root),
-    "transfer": lambda root, current, lang: transfer(root),
+    "transfer": lambda root, current, lang: transfer(root, lang),
     "transfer-details": lambda root, current, lang: transfer_details(root),
 }
 # which page holds which blocks (paths relative to the repository)
 PAGES: dict[str, tuple[str, ...]] = {
     "README.md": ("chapters", "headline", "transfer"),
-    "README.zh.md": ("chapters", "headline"),
+    "README.zh.md": ("chapters", "headline", "transfer"),
     "docs/performance.md": ("family", "training", "degradation", "transfer-details"),
 }
 
