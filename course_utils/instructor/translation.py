@@ -1,5 +1,4 @@
-"""The Chinese edition, notebooks/zh/: written from the English notebooks and one translation file
-per chapter, and kept honest by tests/test_zh.py.
+"""The Chinese edition, notebooks/zh/, from the English notebooks and a translation file a chapter.
 
     python -m course_utils.instructor.translation           `make zh`: bring each chapter's
         translation file in step with its notebook, then write notebooks/zh/NN_*.ipynb
@@ -298,7 +297,8 @@ def chinese_notebook(nb, po: polib.POFile, renderer: Renderer, name: str):
         elif cell.cell_type == "code":
             cell.outputs = renderer.outputs(cell.outputs)
     first = next((i for i, c in enumerate(zh.cells) if c.cell_type == "code"), len(zh.cells))
-    lang_cell = nbformat.v4.new_code_cell(LANG_CELL.format(name=name, stem=Path(name).stem))
+    lang_cell = nbformat.v4.new_code_cell(LANG_CELL.format(name=name, stem=Path(name).stem),
+                                          execution_count=0)  # runs before the English cell 1
     lang_cell.id = LANG_CELL_ID
     zh.cells.insert(first, lang_cell)
     return zh
