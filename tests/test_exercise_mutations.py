@@ -29,7 +29,7 @@ from torchvision.transforms import v2
 
 from course_utils.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from course_utils.exercises import CORRECT, WRONG, ch1, ch2, ch3, ch4, ch5, ch6, ch7, ch8
-from course_utils.exercises.blocks import RefBasic, RefBottleneck, RefPreAct
+from course_utils.exercises.references import RefBasic, RefBottleneck, RefPreAct
 from course_utils.models.resnet import BasicBlock, Bottleneck, ResNet
 
 GENERIC = object()  # a mistake the check catches with a generic message, not one naming it

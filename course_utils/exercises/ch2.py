@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from ..i18n import N_, _
-from .blocks import RefBasic, RefBottleneck, check_block
+from .blocks import check_block
 from .checks import expect_number
 from .core import Exercise
+from .references import RefBasic, RefBottleneck
 
 # ------------------------------------------------------------------------ q1: bottleneck parameters
 
@@ -156,7 +157,7 @@ _PREACT_NAMES = N_("bn1, conv1, bn2, conv2 and downsample")
 
 
 def _check_preact(block) -> str:
-    from .blocks import PREACT_MISTAKES, RefPreAct
+    from .references import PREACT_MISTAKES, RefPreAct
 
     return check_block(
         block, RefPreAct, _BASIC_CONFIGS, {}, _PREACT_NAMES, mistakes=PREACT_MISTAKES,
