@@ -211,8 +211,7 @@ class Exercise:
 
     def title(self) -> str:
         """The exercise's name in the learner's language (the chapters mark it with `N_`)."""
-        name = self.name
-        return _(name)
+        return _(self.name)
 
     def check(self, *answer, **named) -> Result:
         """Check the answer, show the verdict and return it (truthy when correct).

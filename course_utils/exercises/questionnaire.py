@@ -33,28 +33,7 @@ _INTRO = N_("Answer in the next cell: a letter in quotes for a choice (`\"B\"`),
             "question 1.")
 
 
-class _Question(Exercise):
-    """What the two kinds of question share: the name (which verdicts show) and the hint are
-    English messages, shown in the learner's language; the object keeps the English."""
-
-    @property
-    def name(self) -> str:
-        return _(self._name)
-
-    @name.setter
-    def name(self, value: str) -> None:
-        self._name = value
-
-    @property
-    def _hints(self) -> list[str]:  # what Exercise.hint prints
-        return [_(hint) for hint in self._english_hints]
-
-    @_hints.setter
-    def _hints(self, value: list[str]) -> None:
-        self._english_hints = value
-
-
-class Choice(_Question):
+class Choice(Exercise):
     """A multiple-choice question: one right letter, and for every other letter why it is wrong."""
 
     def __init__(self, name: str, question: str, choices: dict[str, str], answer: str,
@@ -125,7 +104,7 @@ class Choice(_Question):
         return "\n".join(lines)
 
 
-class Number(_Question):
+class Number(Exercise):
     """A question answered with a number; known wrong numbers get their own explanation."""
 
     def __init__(self, name: str, question: str, expected: float, known: dict[float, str],
